@@ -1,0 +1,76 @@
+// Checkpoint headers: what every reader returns and everything downstream (the
+// checker's shape tables, the engine's plan, statistics) is built from.
+
+/** Safetensors dtype names; TensorFlow.js dtypes are mapped onto them. */
+export type Dtype =
+  | 'BOOL' | 'U8' | 'I8' | 'F8_E5M2' | 'F8_E4M3' | 'I16' | 'U16' | 'F16' | 'BF16'
+  | 'I32' | 'U32' | 'F32' | 'I64' | 'U64' | 'F64';
+
+export type CheckpointFormat = 'safetensors' | 'safetensors-sharded' | 'tfjs-layers';
+
+/** One tensor of a checkpoint and where its bytes live. */
+export interface TensorEntry {
+  readonly name: string;
+  readonly dtype: Dtype;
+  readonly shape: readonly number[];
+  /** Absolute path of the file that holds the bytes (a shard for sharded formats). */
+  readonly file: string;
+  /** Absolute byte offset of the first element inside `file`. */
+  readonly offset: number;
+  readonly byteLength: number;
+}
+
+/** Identity of a file for caching: a change of size or mtime invalidates. */
+export interface FileIdentity {
+  readonly path: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+export interface CheckpointHeader {
+  /** Absolute path of the file the user named (model.safetensors, the index JSON, or model.json). */
+  readonly path: string;
+  readonly format: CheckpointFormat;
+  /** In storage order. */
+  readonly tensors: ReadonlyMap<string, TensorEntry>;
+  /** safetensors `__metadata__`, or the tfjs manifest's user-defined metadata. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Every file the checkpoint consists of, for cache keys and provenance. */
+  readonly files: readonly FileIdentity[];
+  /** Sum of tensor byte lengths. */
+  readonly totalBytes: number;
+  /** For TensorFlow.js LayersModels: the parsed model.json, so a writer can reuse the topology. */
+  readonly tfjsModel?: unknown;
+}
+
+/** Stable codes for everything that can be wrong with a checkpoint. */
+export type CheckpointErrorCode =
+  | 'not-found'
+  | 'unreadable'
+  | 'unknown-format'
+  | 'header-length'
+  | 'header-json'
+  | 'header-schema'
+  | 'duplicate-key'
+  | 'unsupported-dtype'
+  | 'bad-shape'
+  | 'bad-offsets'
+  | 'span-mismatch'
+  | 'truncated'
+  | 'trailing-bytes'
+  | 'bad-index'
+  | 'bad-manifest'
+  | 'changed-on-disk';
+
+/** A precise, user-facing problem with a checkpoint file. Readers throw only this. */
+export class CheckpointError extends Error {
+  readonly code: CheckpointErrorCode;
+  /** The file at fault (a shard or the named file). */
+  readonly file: string;
+  constructor(code: CheckpointErrorCode, file: string, message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+    this.code = code;
+    this.file = file;
+  }
+}

@@ -1,0 +1,150 @@
+// The typed program: the language core's output and the engine's only input.
+// Everything here is plain data; the engine never sees syntax trees or source text
+// beyond the ranges it needs to say where an error comes from.
+import type { CheckpointHeader, Dtype } from '../checkpoints/types.ts';
+import type { Poly } from './poly.ts';
+
+/** Zero-based, LSP-compatible positions (UTF-16 code units). */
+export interface Position { readonly line: number; readonly character: number }
+export interface Range { readonly start: Position; readonly end: Position }
+
+export interface TensorSpec { readonly dtype: Dtype; readonly shape: readonly number[] }
+/** Tensor name -> spec, in storage order of the checkpoint it came from. */
+export type TensorTable = ReadonlyMap<string, TensorSpec>;
+
+/** A scalar coefficient sweep (`lam = sweep(0, 1, 0.05)`); the run evaluates each point. */
+export interface SweepVar {
+  readonly id: number;
+  readonly name: string;
+  readonly values: readonly number[];
+  readonly range: Range;
+}
+
+/** A point in sweep space: sweep id -> value. Empty when the program has no sweeps. */
+export type SweepPoint = ReadonlyMap<number, number>;
+
+export type WeightKind = 'model' | 'vector';
+
+interface NodeBase {
+  /** Unique within a program; nodes are shared (a DAG), so the engine reads a shared input once. */
+  readonly id: number;
+  readonly kind: WeightKind;
+  /** Undefined when an input could not be read; the checker has already reported why. */
+  readonly table: TensorTable | undefined;
+  /** Where the value is written in the recipe (for error messages naming the recipe line). */
+  readonly range: Range;
+  /** Binding name when the node is exactly a named binding's value, for messages and hovers. */
+  readonly name?: string;
+}
+
+/** `load("path")`: a Model (a point in weight space). */
+export interface LoadNode extends NodeBase {
+  readonly op: 'load';
+  readonly kind: 'model';
+  /** Absolute path. */
+  readonly path: string;
+  readonly header: CheckpointHeader | undefined;
+}
+
+/** sum_i coef_i * node_i, flattened; the checker guarantees the model weights sum to 1 (Model) or 0 (Vector). */
+export interface CombineNode extends NodeBase {
+  readonly op: 'combine';
+  readonly terms: readonly { readonly coef: Poly; readonly node: WeightNode }[];
+}
+
+/** Keep only tensors matching `include` (all when null) and not matching `exclude`. Glob patterns: `*` any run, `?` one char. */
+export interface SelectNode extends NodeBase {
+  readonly op: 'select';
+  readonly input: WeightNode;
+  readonly include: readonly string[] | null;
+  readonly exclude: readonly string[];
+}
+
+/** TIES merging of task vectors (Yadav et al. 2023): trim to top `density` by magnitude, elect sign, disjoint mean. */
+export interface TiesNode extends NodeBase {
+  readonly op: 'ties';
+  readonly kind: 'vector';
+  readonly inputs: readonly WeightNode[];
+  readonly density: number;
+}
+
+/** DARE (Yu et al. 2024): drop each element with probability p, rescale survivors by 1/(1-p). */
+export interface DareNode extends NodeBase {
+  readonly op: 'dare';
+  readonly kind: 'vector';
+  readonly input: WeightNode;
+  readonly p: number;
+  readonly seed: number;
+}
+
+/** Keep the top `density` fraction of each tensor by magnitude, zero the rest. */
+export interface PruneNode extends NodeBase {
+  readonly op: 'magnitude_prune';
+  readonly kind: 'vector';
+  readonly input: WeightNode;
+  readonly density: number;
+}
+
+/** Spherical interpolation per tensor between two models (or two vectors) at t. */
+export interface SlerpNode extends NodeBase {
+  readonly op: 'slerp';
+  readonly a: WeightNode;
+  readonly b: WeightNode;
+  readonly t: Poly;
+}
+
+/** A random direction with the same per-tensor L2 norms as `input` (the paper's random baseline). */
+export interface RandomLikeNode extends NodeBase {
+  readonly op: 'random_like';
+  readonly kind: 'vector';
+  readonly input: WeightNode;
+  readonly seed: number;
+}
+
+export type WeightNode = LoadNode | CombineNode | SelectNode | TiesNode | DareNode | PruneNode | SlerpNode | RandomLikeNode;
+
+/** `save(value, "path", dtype=..., shard_size=...)`. */
+export interface SaveStatement {
+  readonly node: WeightNode;
+  /** Absolute path; the format follows the extension (.safetensors, a directory with model.json for tfjs). */
+  readonly path: string;
+  /** Output dtype when the recipe asks; otherwise each tensor follows the anchor model. */
+  readonly dtype?: Dtype;
+  /** Maximum bytes per shard; unset means one file. */
+  readonly shardBytes?: number;
+  readonly range: Range;
+}
+
+/** `task("data.safetensors", head=finetuned, metric="accuracy")`: an evaluation task. */
+export interface TaskValue {
+  readonly name: string;
+  /** Absolute path of the data file. */
+  readonly data: string;
+  /** The model whose topology and non-shared tensors (the head) complete an edited encoder. */
+  readonly head: WeightNode;
+  /** The fine-tuned reference for normalized accuracy; defaults to `head`. */
+  readonly finetuned: WeightNode;
+  readonly metric: string;
+  /** External evaluator command template, when the task is not evaluated by the built-in evaluator. */
+  readonly command?: string;
+  readonly range: Range;
+}
+
+/** `evaluate(edited, targets=[...], controls=[...], objective="forget")`. */
+export interface EvaluateStatement {
+  readonly models: readonly { readonly name: string; readonly node: WeightNode }[];
+  readonly targets: readonly TaskValue[];
+  readonly controls: readonly TaskValue[];
+  readonly objective: 'forget' | 'add' | 'max';
+  readonly range: Range;
+}
+
+export interface TypedProgram {
+  /** Absolute path of the recipe. */
+  readonly file: string;
+  readonly sweeps: readonly SweepVar[];
+  readonly saves: readonly SaveStatement[];
+  readonly evaluations: readonly EvaluateStatement[];
+  /** Every load in the program, deduplicated by path. */
+  readonly loads: readonly LoadNode[];
+}
