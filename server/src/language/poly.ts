@@ -7,8 +7,13 @@ export type Poly = ReadonlyMap<string, number>;
 
 const EPS = 1e-9;
 
+const zero: Poly = new Map();
+const one: Poly = new Map([['', 1]]);
+
 export function constant(value: number): Poly {
-  return value === 0 ? new Map() : new Map([['', value]]);
+  if (value === 0) return zero;
+  if (value === 1) return one;
+  return new Map([['', value]]);
 }
 
 export function variable(sweepId: number): Poly {

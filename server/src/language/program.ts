@@ -112,6 +112,8 @@ export interface SaveStatement {
   readonly dtype?: Dtype;
   /** Maximum bytes per shard; unset means one file. */
   readonly shardBytes?: number;
+  /** Replace an existing output; without it a run refuses to touch an existing path. */
+  readonly overwrite: boolean;
   readonly range: Range;
 }
 

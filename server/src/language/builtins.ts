@@ -1,0 +1,232 @@
+// The built-in functions as one typed table. It drives argument binding and checking,
+// completion, signature help and hover documentation; the checker adds the result
+// type rules that depend on the arguments.
+
+export type ParamType =
+  | 'model' // a Model (a point in weight space)
+  | 'vector' // a task Vector (a direction)
+  | 'weights' // a Model or a Vector
+  | 'scalar' // a number, possibly a sweep
+  | 'number' // a number known at check time (no sweep)
+  | 'numbers' // a list of numbers
+  | 'string'
+  | 'strings' // a string or a list of strings
+  | 'bool'
+  | 'tasks'; // a task or a list of tasks
+
+export interface Param {
+  readonly name: string;
+  readonly type: ParamType;
+  readonly doc: string;
+  /** Shown in signatures; a parameter with a default (or `optional`) may be omitted. */
+  readonly default?: string;
+  readonly optional?: boolean;
+  /** Collects all remaining positional arguments (at least one). */
+  readonly variadic?: boolean;
+  /** Only by keyword (every parameter after a variadic one is). */
+  readonly keywordOnly?: boolean;
+  readonly min?: number;
+  readonly max?: number;
+  /** Smallest excluded bound, e.g. p < 1. */
+  readonly below?: number;
+  readonly above?: number;
+  readonly choices?: readonly string[];
+}
+
+export interface Builtin {
+  readonly name: string;
+  readonly params: readonly Param[];
+  /** Display form of the result type. */
+  readonly returns: string;
+  readonly summary: string;
+  /** Markdown, a paragraph or two. */
+  readonly doc: string;
+  readonly example: string;
+  /** Where the method comes from, for hover. */
+  readonly reference?: string;
+}
+
+const patternsDoc = 'Glob patterns over tensor names: `*` matches any run of characters (including `.` and `/`), `?` one character.';
+
+export const builtins: readonly Builtin[] = [
+  {
+    name: 'load',
+    params: [
+      { name: 'path', type: 'string', doc: 'A `.safetensors` file, a sharded `model.safetensors.index.json`, or a TensorFlow.js `model.json` (or a folder holding one), relative to the recipe.' },
+      { name: 'select', type: 'strings', optional: true, keywordOnly: true, doc: `Keep only matching tensors. ${patternsDoc}` },
+      { name: 'exclude', type: 'strings', optional: true, keywordOnly: true, doc: `Drop matching tensors (e.g. a classification head). ${patternsDoc}` },
+    ],
+    returns: 'Model',
+    summary: 'Load a checkpoint as a Model (a point in weight space).',
+    doc: 'Reads only the header while checking; the tensor table (names, shapes, dtypes) is what shape checking compares. `finetuned - pretrained` gives a task Vector.',
+    example: 'base = load("models/base.safetensors", exclude="head/*")',
+  },
+  {
+    name: 'save',
+    params: [
+      { name: 'value', type: 'weights', doc: 'The Model (or Vector) to write.' },
+      { name: 'path', type: 'string', doc: 'Output path relative to the recipe: `.safetensors`, or a folder / `model.json` for a TensorFlow.js model (when the anchor model is one).' },
+      { name: 'dtype', type: 'string', optional: true, keywordOnly: true, choices: ['f32', 'f16', 'bf16'], doc: 'Output dtype; by default each tensor keeps the dtype of the anchor model.' },
+      { name: 'shard_size', type: 'string', optional: true, keywordOnly: true, doc: 'Maximum shard size such as `"2GB"` or `"500MB"`; writes `model-0000k-of-0000n.safetensors` shards and an index.' },
+      { name: 'overwrite', type: 'bool', default: 'false', keywordOnly: true, doc: 'Replace an existing output. Without it a run refuses to touch an existing file.' },
+    ],
+    returns: 'nothing',
+    summary: 'Write a Model or Vector when the recipe runs.',
+    doc: 'Written atomically (a temporary name, renamed on success) with provenance in the metadata: tvr version, recipe hash, input paths and header hashes, seeds, and the chosen sweep point.',
+    example: 'save(edited, "out/edited.safetensors", dtype="bf16")',
+  },
+  {
+    name: 'mean',
+    params: [
+      { name: 'values', type: 'weights', variadic: true, doc: 'Models (a soup) or Vectors, all of one kind.' },
+      { name: 'weights', type: 'numbers', optional: true, keywordOnly: true, doc: 'Relative weights, normalised to sum to 1 (a Branch-Train-Merge weighted average). Equal by default.' },
+    ],
+    returns: 'Model for models, Vector for vectors',
+    summary: 'Average models (a model soup) or vectors.',
+    doc: 'The mean of Models is a Model (its weights sum to 1), the mean of Vectors a Vector. Uniform soups follow Wortsman et al. (2022); weighted averages of domain experts follow Branch-Train-Merge (Li et al. 2022).',
+    example: 'soup = mean(a, b, c)',
+    reference: 'Model soups (Wortsman et al., 2022); Branch-Train-Merge (Li et al., 2022)',
+  },
+  {
+    name: 'ties',
+    params: [
+      { name: 'vectors', type: 'vector', variadic: true, doc: 'Task vectors to merge.' },
+      { name: 'density', type: 'number', default: '0.2', keywordOnly: true, above: 0, max: 1, doc: 'Fraction of each task vector kept when trimming (by magnitude, per tensor).' },
+    ],
+    returns: 'Vector',
+    summary: 'TIES merging: trim, elect sign, disjoint mean.',
+    doc: 'Each vector is trimmed to its largest `density` fraction by magnitude; each element\'s sign is elected by the sign of the summed trimmed values; the merged value is the mean of the values that agree with that sign. Add it to the base with a scaling coefficient: `base + lam*ties(a, b, c)`.',
+    example: 'merged = base + lam*ties(t1, t2, t3, density=0.2)',
+    reference: 'TIES-Merging (Yadav et al., 2023)',
+  },
+  {
+    name: 'dare',
+    params: [
+      { name: 'vector', type: 'vector', doc: 'The task vector to sparsify.' },
+      { name: 'p', type: 'number', default: '0.9', min: 0, below: 1, doc: 'Drop probability; survivors are rescaled by 1/(1-p).' },
+      { name: 'seed', type: 'number', default: '0', doc: 'Random seed; masks are identical on every backend and machine.' },
+    ],
+    returns: 'Vector',
+    summary: 'DARE: drop elements at random and rescale the rest.',
+    doc: 'Drops each element with probability `p` and rescales the survivors by 1/(1-p), so the expected vector is unchanged. Usually followed by addition or TIES.',
+    example: 'sparse = dare(t1, p=0.9, seed=1)',
+    reference: 'DARE (Yu et al., 2024)',
+  },
+  {
+    name: 'magnitude_prune',
+    params: [
+      { name: 'vector', type: 'vector', doc: 'The task vector to prune.' },
+      { name: 'density', type: 'number', default: '0.2', above: 0, max: 1, doc: 'Fraction of elements kept, by magnitude, per tensor.' },
+    ],
+    returns: 'Vector',
+    summary: 'Keep the largest-magnitude fraction of each tensor, zero the rest.',
+    doc: 'Magnitude pruning of a task vector, per tensor.',
+    example: 'pruned = magnitude_prune(t1, density=0.1)',
+  },
+  {
+    name: 'slerp',
+    params: [
+      { name: 'a', type: 'weights', doc: 'Start point (t = 0).' },
+      { name: 'b', type: 'weights', doc: 'End point (t = 1), of the same kind as `a`.' },
+      { name: 't', type: 'scalar', default: '0.5', min: 0, max: 1, doc: 'Interpolation position in [0, 1]; may be a sweep.' },
+    ],
+    returns: 'the kind of a and b',
+    summary: 'Spherical linear interpolation, per tensor.',
+    doc: 'Interpolates along the great circle between the two tensors (scaled by their norms); falls back to linear interpolation when they are nearly colinear.',
+    example: 'mid = slerp(a, b, t=0.5)',
+    reference: 'Shoemake (1985); as used for model merging by mergekit',
+  },
+  {
+    name: 'random_like',
+    params: [
+      { name: 'vector', type: 'vector', doc: 'The vector whose per-tensor norms are matched.' },
+      { name: 'seed', type: 'number', default: '0', doc: 'Random seed; directions are identical on every backend.' },
+    ],
+    returns: 'Vector',
+    summary: 'A random direction with the same per-tensor norms: the control baseline.',
+    doc: 'The random-vector baseline of task arithmetic: if negating a task vector hurts the target but the same-norm random vector does not, the effect is the direction, not the step size.',
+    example: 'control = base - random_like(toxic, seed=0)',
+    reference: 'Editing Models with Task Arithmetic (Ilharco et al., 2023), Table 1',
+  },
+  {
+    name: 'select',
+    params: [
+      { name: 'value', type: 'weights', doc: 'A Model or Vector.' },
+      { name: 'patterns', type: 'string', variadic: true, doc: `Tensors to keep. ${patternsDoc}` },
+    ],
+    returns: 'the kind of value',
+    summary: 'Keep only the tensors whose names match.',
+    doc: `Narrows the tensor table; operands of later operations must have matching tables. ${patternsDoc}`,
+    example: 'encoder = select(model, "encoder*")',
+  },
+  {
+    name: 'exclude',
+    params: [
+      { name: 'value', type: 'weights', doc: 'A Model or Vector.' },
+      { name: 'patterns', type: 'string', variadic: true, doc: `Tensors to drop. ${patternsDoc}` },
+    ],
+    returns: 'the kind of value',
+    summary: 'Drop the tensors whose names match (e.g. a classification head).',
+    doc: `Task vectors usually exclude task-specific heads, as in the task arithmetic paper. ${patternsDoc}`,
+    example: 'tau = exclude(finetuned - base, "head/*")',
+  },
+  {
+    name: 'sweep',
+    params: [
+      { name: 'start', type: 'number', default: '0', doc: 'First value.' },
+      { name: 'stop', type: 'number', default: '1', doc: 'Last value (included).' },
+      { name: 'step', type: 'number', default: '0.05', above: 0, doc: 'Spacing.' },
+      { name: 'values', type: 'numbers', optional: true, keywordOnly: true, doc: 'An explicit list instead of start/stop/step.' },
+    ],
+    returns: 'Sweep',
+    summary: 'A scaling coefficient chosen on validation data.',
+    doc: 'The run evaluates the recipe at each value on the validation split and keeps the best point by the evaluation\'s objective; test metrics are reported at that point only. The default grid is the task arithmetic paper\'s: 0 to 1 in steps of 0.05.',
+    example: 'lam = sweep(0, 1, 0.05)',
+    reference: 'Editing Models with Task Arithmetic (Ilharco et al., 2023), Section 3',
+  },
+  {
+    name: 'task',
+    params: [
+      { name: 'data', type: 'string', doc: 'Evaluation data: a safetensors file with `validation/x`, `validation/y`, `test/x`, `test/y` (see docs/evaluation.md), relative to the recipe.' },
+      { name: 'head', type: 'model', doc: 'The model that completes an edited encoder for this task: its topology and the tensors the edited model lacks (the task\'s head).' },
+      { name: 'finetuned', type: 'model', optional: true, keywordOnly: true, doc: 'The fine-tuned reference for normalized accuracy; defaults to `head`.' },
+      { name: 'metric', type: 'string', default: '"accuracy"', keywordOnly: true, choices: ['accuracy', 'loss', 'perplexity'], doc: 'The metric reported and used by the objective.' },
+      { name: 'name', type: 'string', optional: true, keywordOnly: true, doc: 'Display name; defaults to the binding name.' },
+      { name: 'command', type: 'string', optional: true, keywordOnly: true, doc: 'External evaluator command template (`{model}`, `{task}`, `{split}`, `{data}`), printing metrics as JSON. Runs only in a trusted workspace.' },
+    ],
+    returns: 'Task',
+    summary: 'An evaluation task: data, head and metric.',
+    doc: 'Tasks are evaluated on the edited models and on the references a reader needs: the base and each fine-tuned model on its own task.',
+    example: 'digits = task("data/mnist.safetensors", head=mnist)',
+  },
+  {
+    name: 'evaluate',
+    params: [
+      { name: 'models', type: 'model', variadic: true, doc: 'The edited models to evaluate.' },
+      { name: 'targets', type: 'tasks', keywordOnly: true, doc: 'Tasks the edit is meant to change (forget, or add).' },
+      { name: 'controls', type: 'tasks', optional: true, keywordOnly: true, doc: 'Tasks that should stay as they are.' },
+      { name: 'objective', type: 'string', default: '"add"', keywordOnly: true, choices: ['forget', 'add', 'max'], doc: '`forget`: lowest target accuracy keeping controls >= 95% of the base (the paper\'s negation rule); `add`: best mean normalized accuracy over targets; `max`: best mean target metric.' },
+    ],
+    returns: 'nothing',
+    summary: 'Evaluate models on tasks; chooses sweep values on validation data.',
+    doc: 'Every run reports absolute metrics, normalized accuracy (edited / fine-tuned) and the change against the base, with controls marked. A sweep is chosen on the validation split; test metrics are reported at the chosen point only.',
+    example: 'evaluate(edited, targets=[digits], controls=[fashion], objective="forget")',
+  },
+];
+
+export const builtinByName: ReadonlyMap<string, Builtin> = new Map(builtins.map((b) => [b.name, b]));
+
+/** `name(a, b, *, density=0.2)` style signature label. */
+export function signatureLabel(b: Builtin): string {
+  return `${b.name}(${b.params.map(paramLabel).join(', ')}) -> ${b.returns}`;
+}
+
+export function paramLabel(p: Param): string {
+  const name = p.variadic ? `${p.name}...` : p.name;
+  if (p.default !== undefined) return `${name}=${p.default}`;
+  return p.optional ? `${name}?` : name;
+}
+
+export function isRequired(p: Param): boolean {
+  return p.default === undefined && !p.optional;
+}

@@ -1,0 +1,1038 @@
+// Resolved tree -> typed program. Folds scalars, types weight arithmetic in the affine
+// space (Model - Model = Vector, Model + Vector = Model, sum w_i M_i is a Model iff the
+// weights sum to 1 and a Vector iff they sum to 0), checks tensor tables at every
+// operation, and reports everything it finds with stable codes and quick fixes.
+import { dirname, resolve } from 'node:path';
+import type { CheckpointError, CheckpointHeader } from '../checkpoints/types.ts';
+import { builtinByName, isRequired, type Builtin, type Param } from './builtins.ts';
+import type { Diagnostic, Fix } from './diagnostics.ts';
+import type { LineIndex } from './line-index.ts';
+import { closest, unusedBindings, type Binding, type Resolution } from './names.ts';
+import * as P from './poly.ts';
+import type {
+  CombineNode, EvaluateStatement, LoadNode, SaveStatement, SweepVar, TaskValue, TensorSpec, TensorTable, TypedProgram, WeightKind,
+  WeightNode,
+} from './program.ts';
+import { compareTables, describeDifference, isFloat, narrowTable } from './shapes.ts';
+import type { Argument, Call, Expression, Span, Statement, SyntaxTree } from './syntax-tree.ts';
+import { errorValue, isWeights, nothing, typeName, type ComboValue, type Value, type WeightsValue } from './values.ts';
+
+export type CheckpointLookup =
+  | { readonly status: 'ok'; readonly header: CheckpointHeader }
+  | { readonly status: 'error'; readonly error: CheckpointError }
+  | { readonly status: 'pending' };
+
+export interface CheckEnvironment {
+  /** Absolute path of the recipe; relative paths resolve against its folder. */
+  readonly file: string;
+  /** Header of a checkpoint or data file, read elsewhere (the checker does no I/O). */
+  checkpoint(absolutePath: string): CheckpointLookup;
+}
+
+export interface CheckResult {
+  readonly program: TypedProgram;
+  readonly diagnostics: readonly Diagnostic[];
+  /** The value of each binding (by its statement). */
+  readonly values: ReadonlyMap<Binding, Value>;
+  /** Values of calls and names, for hover. */
+  readonly expressionValues: ReadonlyMap<Expression, Value>;
+  /** Files whose headers were not available yet: read them and check again. */
+  readonly pending: readonly string[];
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+export function check(tree: SyntaxTree, lines: LineIndex, resolution: Resolution, env: CheckEnvironment): CheckResult {
+  return new Checker(tree, lines, resolution, env).run();
+}
+
+interface BoundArgs {
+  readonly values: Map<string, { expr: Expression; value: Value }>;
+  readonly variadic: { expr: Expression; value: Value }[];
+  readonly ok: boolean;
+}
+
+class Checker {
+  private readonly diagnostics: Diagnostic[] = [];
+  private readonly values = new Map<Binding, Value>();
+  private readonly expressionValues = new Map<Expression, Value>();
+  private readonly loads = new Map<string, LoadNode>();
+  private readonly sweeps: SweepVar[] = [];
+  private readonly saves: { statement: SaveStatement; span: Span; sweeps: ReadonlySet<number> }[] = [];
+  private readonly evaluations: EvaluateStatement[] = [];
+  private readonly pending = new Set<string>();
+  private readonly bindingOf = new Map<Statement, Binding>();
+  /** How often each model has been subtracted to form a vector: the most used one is "the base" in fixes. */
+  private readonly baseVotes = new Map<WeightNode, number>();
+  private readonly evaluatedSweeps = new Set<number>();
+  private nextId = 1;
+  private reportedNonFloat = false;
+  private typical: Map<number, number> | undefined;
+  /** Name given to the value being defined, for sweeps, tasks and nodes. */
+  private currentName: string | undefined;
+  private readonly tree: SyntaxTree;
+  private readonly lines: LineIndex;
+  private readonly resolution: Resolution;
+  private readonly env: CheckEnvironment;
+  private readonly folder: string;
+
+  constructor(tree: SyntaxTree, lines: LineIndex, resolution: Resolution, env: CheckEnvironment) {
+    this.tree = tree;
+    this.lines = lines;
+    this.resolution = resolution;
+    this.env = env;
+    this.folder = dirname(env.file);
+    for (const b of resolution.bindings) this.bindingOf.set(b.statement, b);
+  }
+
+  run(): CheckResult {
+    for (const statement of this.tree.statements) this.statement(statement);
+    this.finishSaves();
+    const sideEffectFree = unusedBindings(this.resolution, this.lines);
+    this.diagnostics.push(...sideEffectFree);
+    const program: TypedProgram = {
+      file: this.env.file,
+      sweeps: this.sweeps,
+      saves: this.saves.map((s) => s.statement),
+      evaluations: this.evaluations,
+      loads: [...this.loads.values()],
+    };
+    return { program, diagnostics: this.diagnostics, values: this.values, expressionValues: this.expressionValues, pending: [...this.pending] };
+  }
+
+  // ---- statements -----------------------------------------------------------------------
+
+  private statement(statement: Statement): void {
+    if (statement.kind === 'assignment') {
+      const binding = this.bindingOf.get(statement)!;
+      // Sweeps and tasks take the name of the binding they are the whole value of.
+      this.currentName = statement.value.kind === 'call' ? statement.target.name : undefined;
+      const raw = this.expression(statement.value);
+      this.currentName = undefined;
+      const value = this.finalize(raw, statement.value);
+      if (value.type === 'nothing') {
+        this.report(statement.value, 'error', 'type-mismatch', `${describeCall(statement.value)} returns nothing; it cannot be assigned to '${statement.target.name}'`);
+      }
+      this.values.set(binding, isWeights(value) ? this.named(value, statement.target.name) : value);
+      return;
+    }
+    const expression = statement.expression;
+    const value = this.finalize(this.expression(expression), expression);
+    if (value.type !== 'nothing' && value.type !== 'error' && expression.kind !== 'missing') {
+      this.report(expression, 'warning', 'type-mismatch', `this ${typeName(value)} is computed and then discarded: assign it to a name or pass it to save(...)`);
+    }
+  }
+
+  /** Gives a binding's value its name (nodes are shared, so only the first name sticks). */
+  private named(value: WeightsValue, name: string): WeightsValue {
+    const node = value.node as Mutable<WeightNode>;
+    if (node.name === undefined) node.name = name;
+    return value;
+  }
+
+  // ---- expressions ----------------------------------------------------------------------
+
+  private expression(e: Expression): Value {
+    const value = this.expressionInner(e);
+    if (e.kind === 'name' || e.kind === 'call') this.expressionValues.set(e, value);
+    return value;
+  }
+
+  private expressionInner(e: Expression): Value {
+    switch (e.kind) {
+      case 'number':
+        return { type: 'scalar', poly: P.constant(e.value) };
+      case 'string':
+        return { type: 'string', value: e.value, span: e };
+      case 'bool':
+        return { type: 'bool', value: e.value };
+      case 'missing':
+        return errorValue;
+      case 'paren': {
+        // A parenthesised Model or Vector is a unit (`c + (b - a)` adds the vector b - a);
+        // other combinations stay open so `0.5*(a + b)` can still balance.
+        const inner = this.expression(e.inner);
+        if (inner.type !== 'combo') return inner;
+        const mass = massOf(inner);
+        return P.isConstant(mass, 0) || P.isConstant(mass, 1) ? this.finalize(inner, e) : inner;
+      }
+      case 'list':
+        return { type: 'list', items: e.items.map((item) => this.finalize(this.expression(item), item)) };
+      case 'name': {
+        const binding = this.resolution.targets.get(e);
+        if (!binding) return errorValue;
+        return this.values.get(binding) ?? errorValue;
+      }
+      case 'unary': {
+        const operand = this.expression(e.operand);
+        if (e.operator === '+') return operand;
+        return this.scale(operand, P.constant(-1), e, e.operand);
+      }
+      case 'binary':
+        return this.binary(e.operator, e.left, e.right, e);
+      case 'call':
+        return this.call(e);
+    }
+  }
+
+  private binary(operator: '+' | '-' | '*' | '/', leftExpr: Expression, rightExpr: Expression, whole: Span): Value {
+    const left = this.expression(leftExpr);
+    const right = this.expression(rightExpr);
+    if (left.type === 'error' || right.type === 'error') return errorValue;
+    if (left.type === 'scalar' && right.type === 'scalar') return this.scalarArithmetic(operator, left.poly, right.poly, rightExpr);
+    const leftWeights = left.type === 'combo' || isWeights(left);
+    const rightWeights = right.type === 'combo' || isWeights(right);
+    if (operator === '+' || operator === '-') {
+      if (leftWeights && rightWeights) return this.addCombos(this.asCombo(left), this.asCombo(right), operator === '-' ? -1 : 1, leftExpr, rightExpr);
+      if ((leftWeights && right.type === 'scalar') || (rightWeights && left.type === 'scalar')) {
+        this.report(whole, 'error', 'invalid-operation', `cannot ${operator === '+' ? 'add a number to' : 'subtract a number from'} ${leftWeights ? kindPhrase(left) : kindPhrase(right)}: scale it with '*' instead (e.g. 0.5*tau)`);
+        return errorValue;
+      }
+      return this.operandTypeError(operator, left, right, leftExpr, rightExpr);
+    }
+    if (operator === '*') {
+      if (left.type === 'scalar' && rightWeights) return this.scale(right, left.poly, whole, rightExpr);
+      if (right.type === 'scalar' && leftWeights) return this.scale(left, right.poly, whole, leftExpr);
+      if (leftWeights && rightWeights) {
+        this.report(whole, 'error', 'invalid-operation', `cannot multiply ${kindPhrase(left)} by ${kindPhrase(right)}: weights are combined linearly (add, subtract, scale by numbers)`);
+        return errorValue;
+      }
+      return this.operandTypeError(operator, left, right, leftExpr, rightExpr);
+    }
+    // division
+    if (leftWeights && right.type === 'scalar') {
+      const divisor = this.constantDivisor(right.poly, rightExpr);
+      return divisor === undefined ? errorValue : this.scale(left, P.constant(1 / divisor), whole, leftExpr);
+    }
+    if (rightWeights) {
+      this.report(rightExpr, 'error', 'invalid-operation', `cannot divide by ${kindPhrase(right)}`);
+      return errorValue;
+    }
+    return this.operandTypeError(operator, left, right, leftExpr, rightExpr);
+  }
+
+  private operandTypeError(operator: string, left: Value, right: Value, leftExpr: Expression, rightExpr: Expression): Value {
+    const bad = isArithmetic(left) ? { v: right, e: rightExpr } : { v: left, e: leftExpr };
+    this.report(bad.e, 'error', 'type-mismatch', `'${operator}' needs numbers, Models or Vectors, but this is a ${typeName(bad.v)}`);
+    return errorValue;
+  }
+
+  private scalarArithmetic(operator: '+' | '-' | '*' | '/', a: P.Poly, b: P.Poly, rightExpr: Expression): Value {
+    switch (operator) {
+      case '+': return { type: 'scalar', poly: P.add(a, b) };
+      case '-': return { type: 'scalar', poly: P.add(a, P.scale(b, -1)) };
+      case '*': return { type: 'scalar', poly: P.mul(a, b) };
+      case '/': {
+        const divisor = this.constantDivisor(b, rightExpr);
+        return divisor === undefined ? errorValue : { type: 'scalar', poly: P.scale(a, 1 / divisor) };
+      }
+    }
+  }
+
+  private constantDivisor(poly: P.Poly, span: Span): number | undefined {
+    const value = P.asConstant(poly);
+    if (value === undefined) {
+      this.report(span, 'error', 'sweep-nonlinear', 'cannot divide by a sweep value: weights must stay linear in the sweep; multiply by a sweep instead');
+      return undefined;
+    }
+    if (value === 0) {
+      this.report(span, 'error', 'division-by-zero', 'division by zero');
+      return undefined;
+    }
+    return value;
+  }
+
+  private asCombo(v: Value): ComboValue {
+    if (v.type === 'combo') return v;
+    const w = v as WeightsValue;
+    return { type: 'combo', terms: [{ coef: P.constant(1), value: w }], table: w.node.table };
+  }
+
+  private scale(v: Value, k: P.Poly, whole: Span, operand: Span): Value {
+    if (v.type === 'error') return errorValue;
+    if (v.type === 'scalar') return { type: 'scalar', poly: P.mul(v.poly, k) };
+    if (v.type !== 'combo' && !isWeights(v)) {
+      this.report(operand, 'error', 'type-mismatch', `cannot negate or scale a ${typeName(v)}`);
+      return errorValue;
+    }
+    void whole;
+    const combo = this.asCombo(v);
+    return { type: 'combo', terms: combo.terms.map((t) => ({ coef: P.mul(t.coef, k), value: t.value })), table: combo.table };
+  }
+
+  private addCombos(left: ComboValue, right: ComboValue, sign: 1 | -1, leftExpr: Expression, rightExpr: Expression): Value {
+    if (left.table && right.table) {
+      const diff = compareTables(left.table, right.table);
+      if (diff) {
+        const leftText = this.excerpt(leftExpr);
+        const details = diff.first.map((d) => describeDifference(d, 'here', `in ${leftText}`)).join('; ');
+        this.report(rightExpr, 'error', 'shape-mismatch',
+          `tensor tables differ from ${leftText}: ${diff.count} tensor${diff.count === 1 ? '' : 's'} differ${diff.count === 1 ? 's' : ''}; ${details}${diff.first.some((d) => !d.left || !d.right) ? ". Use select(...) or exclude(...) to compare the same tensors" : ''}`,
+          [{ span: leftExpr, message: 'the other operand' }]);
+        return errorValue;
+      }
+    }
+    const terms = [...left.terms];
+    for (const t of right.terms) {
+      const coef = sign === 1 ? t.coef : P.scale(t.coef, -1);
+      const existing = terms.findIndex((u) => u.value.node === t.value.node);
+      if (existing >= 0) terms[existing] = { coef: P.add(terms[existing]!.coef, coef), value: t.value };
+      else terms.push({ coef, value: t.value });
+    }
+    return { type: 'combo', terms, table: left.table && right.table ? left.table : undefined };
+  }
+
+  /** Turns an arithmetic combination into a Model or a Vector at the boundary of an expression, or reports why it is neither. */
+  private finalize(v: Value, expr: Expression): Value {
+    if (v.type !== 'combo') return v;
+    const live = v.terms.filter((t) => t.coef.size > 0);
+    if (live.length === 1 && P.isConstant(live[0]!.coef, 1)) return live[0]!.value;
+    const mass = massOf(v);
+    let kind: WeightKind;
+    if (P.isConstant(mass, 1)) kind = 'model';
+    else if (P.isConstant(mass, 0)) kind = 'vector';
+    else {
+      this.reportWeightSum(v, mass, expr);
+      return errorValue;
+    }
+    if (live.length === 0) {
+      this.report(expr, 'warning', 'invalid-operation', 'the terms cancel out: this is the zero vector');
+    }
+    const sweeps = new Set<number>();
+    for (const t of live) {
+      for (const id of P.sweepIds(t.coef)) sweeps.add(id);
+      for (const id of t.value.sweeps) sweeps.add(id);
+    }
+    const node: CombineNode = {
+      id: this.nextId++,
+      op: 'combine',
+      kind,
+      table: v.table,
+      range: this.lines.range(expr),
+      terms: live.map((t) => ({ coef: t.coef, node: t.value.node })),
+    };
+    const typical = this.typicalPoint();
+    const positive = (coef: P.Poly): boolean => P.evaluate(coef, typical) > 0;
+    const origins = new Set<WeightNode>();
+    const bases = new Set<WeightNode>();
+    for (const t of live) {
+      if (t.value.type === 'model') {
+        const target = positive(t.coef) ? origins : bases;
+        for (const o of t.value.origins) target.add(o);
+      } else {
+        for (const b of t.value.bases) bases.add(b);
+      }
+    }
+    if (kind === 'vector') {
+      for (const b of bases) this.baseVotes.set(b, (this.baseVotes.get(b) ?? 0) + 1);
+    } else if (bases.size > 0 && ![...bases].some((b) => origins.has(b))) {
+      const baseNames = [...bases].map((n) => nodeName(n)).join(', ');
+      const originNames = [...origins].map((n) => nodeName(n)).join(', ');
+      this.report(expr, 'warning', 'foreign-base',
+        `a task vector computed from ${baseNames} is applied to ${originNames}: task vectors are meant for the model they were computed from (add them all to the same base, e.g. base + (a - base) + (b - base))`);
+    }
+    let linear: Map<WeightNode, P.Poly> | undefined = new Map();
+    for (const t of live) {
+      if (!t.value.linear) {
+        linear = undefined;
+        break;
+      }
+      for (const [n, c] of t.value.linear) linear.set(n, P.add(linear.get(n) ?? P.constant(0), P.mul(c, t.coef)));
+    }
+    if (linear) for (const [n, c] of linear) if (c.size === 0) linear.delete(n);
+    return { type: kind, node, origins: kind === 'model' ? origins : new Set(), bases, linear, sweeps };
+  }
+
+  private reportWeightSum(v: ComboValue, mass: P.Poly, expr: Expression): void {
+    const names = (id: number): string => this.sweeps.find((s) => s.id === id)?.name ?? `sweep${id}`;
+    const models = v.terms.filter((t) => t.value.type === 'model' && t.coef.size > 0);
+    const listing = models.map((t) => `${nodeName(t.value.node)}: ${P.format(t.coef, names)}`).join(', ');
+    const fixes: Fix[] = [];
+    const operands = plusChain(expr);
+    const base = this.likelyBase();
+    if (operands && operands.length >= 2 && models.length === operands.length && v.terms.every((t) => t.value.type === 'model')) {
+      const texts = operands.map((o) => this.text(o));
+      fixes.push({ title: `Average them: mean(${texts.join(', ')})`, edits: [{ span: expr, newText: `mean(${texts.join(', ')})` }], preferred: true });
+      if (base && operands.length === 2) {
+        const baseName = base.name!;
+        const [a, b] = texts as [string, string];
+        if (a !== baseName && b !== baseName) {
+          fixes.push({ title: `Add b's task vector: ${a} + (${b} - ${baseName})`, edits: [{ span: expr, newText: `${a} + (${b} - ${baseName})` }] });
+        }
+      }
+    }
+    const constantMass = P.asConstant(mass);
+    if (constantMass !== undefined && constantMass !== 0 && fixes.length === 0) {
+      const text = this.text(expr);
+      const needsParens = expr.kind === 'binary' && (expr.operator === '+' || expr.operator === '-');
+      fixes.push({ title: `Divide by ${P.formatNumber(constantMass)} so the weights sum to 1`, edits: [{ span: expr, newText: `${needsParens ? `(${text})` : text} / ${P.formatNumber(constantMass)}` }] });
+    }
+    const hint = constantMass === 2 && models.length === 2
+      ? ' (adding two models counts the shared base twice)'
+      : '';
+    this.report(expr, 'error', 'model-weight-sum',
+      `the model weights sum to ${P.format(mass, names)} (${listing})${hint}: a Model needs weights summing to 1 and a task Vector to 0. ` +
+      `Average models with mean(...), or add task vectors (finetuned - base) to one model`, undefined, fixes);
+  }
+
+  // ---- calls ----------------------------------------------------------------------------
+
+  private call(call: Call): Value {
+    const name = call.callee.name;
+    const builtin = builtinByName.get(name);
+    if (!builtin) {
+      const binding = this.resolution.bindings.find((b) => b.name === name);
+      for (const a of call.args) this.expression(a.value);
+      if (binding) {
+        this.report(call.callee, 'error', 'not-callable', `'${name}' is a ${typeName(this.values.get(binding) ?? errorValue)}, not a function`);
+      } else {
+        const suggestion = closest(name, builtinByName.keys());
+        this.report(call.callee, 'error', 'unknown-function', `unknown function '${name}'${suggestion ? `; did you mean '${suggestion}'?` : ''}`, undefined,
+          suggestion ? [{ title: `Change to '${suggestion}'`, edits: [{ span: call.callee, newText: suggestion }], preferred: true }] : undefined);
+      }
+      return errorValue;
+    }
+    const args = this.bindArguments(builtin, call);
+    if (!args.ok) return errorValue;
+    switch (builtin.name) {
+      case 'load': return this.load(call, args);
+      case 'save': return this.save(call, args);
+      case 'mean': return this.mean(call, args);
+      case 'ties': return this.ties(call, args);
+      case 'dare': return this.vectorOp(call, args, 'dare');
+      case 'magnitude_prune': return this.vectorOp(call, args, 'magnitude_prune');
+      case 'random_like': return this.vectorOp(call, args, 'random_like');
+      case 'slerp': return this.slerp(call, args);
+      case 'select': return this.selectCall(call, args, 'select');
+      case 'exclude': return this.selectCall(call, args, 'exclude');
+      case 'sweep': return this.sweep(call, args);
+      case 'task': return this.task(call, args);
+      case 'evaluate': return this.evaluate(call, args);
+      default: throw new Error(`no checker for built-in ${builtin.name}`);
+    }
+  }
+
+  private bindArguments(builtin: Builtin, call: Call): BoundArgs {
+    const values = new Map<string, { expr: Expression; value: Value }>();
+    const variadic: { expr: Expression; value: Value }[] = [];
+    let ok = true;
+    const positional = builtin.params.filter((p) => !p.keywordOnly);
+    let position = 0;
+    const evaluate = (a: Argument): Value => this.finalize(this.expression(a.value), a.value);
+    for (const arg of call.args) {
+      if (arg.keyword) {
+        const param = builtin.params.find((p) => p.name === arg.keyword!.name && !p.variadic);
+        const value = evaluate(arg);
+        if (!param) {
+          const names = builtin.params.filter((p) => !p.variadic).map((p) => p.name);
+          const suggestion = closest(arg.keyword.name, names);
+          this.report(arg.keyword, 'error', 'unknown-argument',
+            `${builtin.name}() has no argument '${arg.keyword.name}'${suggestion ? `; did you mean '${suggestion}'?` : `; it takes ${names.join(', ')}`}`, undefined,
+            suggestion ? [{ title: `Change to '${suggestion}'`, edits: [{ span: arg.keyword, newText: suggestion }], preferred: true }] : undefined);
+          ok = false;
+          continue;
+        }
+        if (values.has(param.name)) {
+          this.report(arg, 'error', 'duplicate-argument', `'${param.name}' is given twice`);
+          ok = false;
+          continue;
+        }
+        values.set(param.name, { expr: arg.value, value });
+        continue;
+      }
+      const value = evaluate(arg);
+      const param = positional[position];
+      if (param?.variadic) {
+        variadic.push({ expr: arg.value, value });
+        continue;
+      }
+      if (!param) {
+        this.report(arg, 'error', 'argument-count', `${builtin.name}() takes ${positional.length} positional argument${positional.length === 1 ? '' : 's'} (${positional.map((p) => p.name).join(', ')}); remove this one or name it`);
+        ok = false;
+        continue;
+      }
+      if (values.has(param.name)) {
+        this.report(arg, 'error', 'duplicate-argument', `'${param.name}' is given twice`);
+        ok = false;
+        continue;
+      }
+      values.set(param.name, { expr: arg.value, value });
+      position++;
+    }
+    for (const param of builtin.params) {
+      const given = param.variadic ? variadic.length > 0 : values.has(param.name);
+      if (!given && (isRequired(param) || param.variadic)) {
+        const what = param.variadic ? `at least one ${param.name.replace(/s$/, '')}` : `'${param.name}'`;
+        this.report(call.closed ? call : call.callee, 'error', 'argument-count', `${builtin.name}() needs ${what}: ${param.doc}`);
+        ok = false;
+      }
+    }
+    for (const param of builtin.params) {
+      const arg = values.get(param.name);
+      if (arg && !this.checkParamType(builtin, param, arg.value, arg.expr)) ok = false;
+    }
+    for (const arg of variadic) {
+      const param = builtin.params.find((p) => p.variadic)!;
+      if (!this.checkParamType(builtin, param, arg.value, arg.expr)) ok = false;
+    }
+    return { values, variadic, ok };
+  }
+
+  /** Checks a value against a parameter's declared type and range; reports and returns false when wrong. */
+  private checkParamType(builtin: Builtin, param: Param, value: Value, expr: Expression): boolean {
+    if (value.type === 'error') return false;
+    const wrong = (expected: string, hint = ''): false => {
+      this.report(expr, 'error', 'type-mismatch', `${builtin.name}() expects ${expected} for '${param.name}', but this is ${article(typeName(value))}${hint}`, undefined, this.kindFixes(param, value, expr));
+      return false;
+    };
+    switch (param.type) {
+      case 'model':
+        if (value.type !== 'model') return wrong('a Model', value.type === 'vector' ? ' (a task Vector): add it to a base model, e.g. base + vector' : '');
+        return true;
+      case 'vector':
+        if (value.type !== 'vector') return wrong('a task Vector', value.type === 'model' ? ' (a point, not a direction): subtract the base, e.g. finetuned - base' : '');
+        return true;
+      case 'weights':
+        return isWeights(value) ? true : wrong('a Model or a Vector');
+      case 'scalar':
+      case 'number': {
+        if (value.type !== 'scalar') return wrong('a number');
+        const constant = P.asConstant(value.poly);
+        if (constant === undefined) {
+          if (param.type === 'number') {
+            this.report(expr, 'error', 'sweep-nonlinear', `'${param.name}' of ${builtin.name}() must be a fixed number, not a sweep`);
+            return false;
+          }
+          return true;
+        }
+        return this.checkRange(builtin, param, constant, expr);
+      }
+      case 'numbers': {
+        if (value.type !== 'list') return wrong('a list of numbers, e.g. [0.3, 0.7]');
+        let ok = true;
+        value.items.forEach((item, i) => {
+          if (item.type !== 'scalar' || P.asConstant(item.poly) === undefined) {
+            this.report(expr.kind === 'list' ? expr.items[i]! : expr, 'error', 'type-mismatch', `'${param.name}' must hold fixed numbers`);
+            ok = false;
+          }
+        });
+        return ok;
+      }
+      case 'string': {
+        if (value.type !== 'string') return wrong('a string');
+        if (param.choices && !param.choices.includes(value.value)) {
+          const suggestion = closest(value.value, param.choices);
+          this.report(expr, 'error', 'invalid-value', `'${param.name}' must be one of ${param.choices.map((c) => `"${c}"`).join(', ')}`, undefined,
+            suggestion ? [{ title: `Change to "${suggestion}"`, edits: [{ span: expr, newText: JSON.stringify(suggestion) }], preferred: true }] : undefined);
+          return false;
+        }
+        return true;
+      }
+      case 'strings':
+        if (value.type === 'string') return true;
+        if (value.type === 'list' && value.items.every((i) => i.type === 'string')) return true;
+        return wrong('a string or a list of strings');
+      case 'bool':
+        return value.type === 'bool' ? true : wrong('true or false');
+      case 'tasks':
+        if (value.type === 'task') return true;
+        if (value.type === 'list' && value.items.every((i) => i.type === 'task' || i.type === 'error')) return true;
+        return wrong('a task or a list of tasks, e.g. [digits, fashion]');
+    }
+  }
+
+  private checkRange(builtin: Builtin, param: Param, x: number, expr: Expression): boolean {
+    const problems: string[] = [];
+    if (param.min !== undefined && x < param.min) problems.push(`>= ${param.min}`);
+    if (param.max !== undefined && x > param.max) problems.push(`<= ${param.max}`);
+    if (param.above !== undefined && x <= param.above) problems.push(`> ${param.above}`);
+    if (param.below !== undefined && x >= param.below) problems.push(`< ${param.below}`);
+    if (problems.length === 0) return true;
+    this.report(expr, 'error', 'invalid-value', `'${param.name}' of ${builtin.name}() must be ${problems.join(' and ')}, but is ${P.formatNumber(x)}`);
+    return false;
+  }
+
+  /** Quick fixes for a Model where a Vector is needed (subtract the base) and the reverse (add to the base). */
+  private kindFixes(param: Param, value: Value, expr: Expression): Fix[] | undefined {
+    const base = this.likelyBase();
+    if (!base?.name) return undefined;
+    const text = this.text(expr);
+    const wrapped = expr.kind === 'name' || expr.kind === 'call' || expr.kind === 'paren' ? text : `(${text})`;
+    if (param.type === 'vector' && value.type === 'model' && text !== base.name) {
+      return [{ title: `Use the task vector ${wrapped} - ${base.name}`, edits: [{ span: expr, newText: `${wrapped} - ${base.name}` }], preferred: true }];
+    }
+    if (param.type === 'model' && value.type === 'vector') {
+      return [{ title: `Apply it to the base: ${base.name} + ${wrapped}`, edits: [{ span: expr, newText: `${base.name} + ${wrapped}` }], preferred: true }];
+    }
+    return undefined;
+  }
+
+  private arg(args: BoundArgs, name: string): Value | undefined {
+    return args.values.get(name)?.value;
+  }
+
+  private numberArg(args: BoundArgs, name: string, fallback: number): number {
+    const v = this.arg(args, name);
+    return v?.type === 'scalar' ? (P.asConstant(v.poly) ?? fallback) : fallback;
+  }
+
+  private stringsArg(args: BoundArgs, name: string): string[] | undefined {
+    const v = this.arg(args, name);
+    if (v?.type === 'string') return [v.value];
+    if (v?.type === 'list') return v.items.flatMap((i) => (i.type === 'string' ? [i.value] : []));
+    return undefined;
+  }
+
+  private load(call: Call, args: BoundArgs): Value {
+    const pathArg = args.values.get('path')!;
+    const path = (pathArg.value as { value: string }).value;
+    const absolute = resolve(this.folder, path);
+    let load = this.loads.get(absolute);
+    if (!load) {
+      const lookup = this.env.checkpoint(absolute);
+      let header: CheckpointHeader | undefined;
+      if (lookup.status === 'pending') this.pending.add(absolute);
+      else if (lookup.status === 'error') this.reportCheckpointError(lookup.error, path, absolute, pathArg.expr);
+      else header = lookup.header;
+      const node: Mutable<LoadNode> = {
+        id: this.nextId++,
+        op: 'load',
+        kind: 'model',
+        path: absolute,
+        header,
+        table: header ? tableOf(header) : undefined,
+        range: this.lines.range(call),
+      };
+      load = node;
+      this.loads.set(absolute, load);
+      if (header && !this.reportedNonFloat) this.reportedNonFloat = this.reportNonFloat(header, pathArg.expr);
+    } else if (!load.header && !this.pending.has(absolute)) {
+      const lookup = this.env.checkpoint(absolute);
+      if (lookup.status === 'error') this.reportCheckpointError(lookup.error, path, absolute, pathArg.expr);
+    }
+    const value: WeightsValue = { type: 'model', node: load, origins: new Set([load]), bases: new Set(), linear: new Map([[load, P.constant(1)]]), sweeps: new Set() };
+    const include = this.stringsArg(args, 'select');
+    const exclude = this.stringsArg(args, 'exclude');
+    if (!include && !exclude) return value;
+    const spanOfPatterns = args.values.get('select')?.expr ?? args.values.get('exclude')!.expr;
+    return this.narrow(value, include ?? null, exclude ?? [], call, spanOfPatterns);
+  }
+
+  private reportCheckpointError(error: CheckpointError, written: string, absolute: string, span: Span): void {
+    if (error.code === 'not-found') {
+      this.report(span, 'error', 'file-not-found', `checkpoint not found: ${written}${written === absolute ? '' : ` (looked for ${absolute})`}`);
+    } else {
+      this.report(span, 'error', 'bad-checkpoint', `cannot use ${written}: ${error.message} [${error.code}]`);
+    }
+  }
+
+  /** Reported once per recipe, at the first checkpoint that has such tensors. */
+  private reportNonFloat(header: CheckpointHeader, span: Span): boolean {
+    const names = [...header.tensors.values()].filter((t) => !isFloat(t.dtype)).map((t) => `${t.name} (${t.dtype})`);
+    if (names.length === 0) return false;
+    const shown = names.slice(0, 3).join(', ') + (names.length > 3 ? `, and ${names.length - 3} more` : '');
+    const one = names.length === 1;
+    this.report(span, 'info', 'non-float-tensors', `${one ? 'one integer/bool tensor' : `${names.length} integer/bool tensors`} (${shown}) ${one ? 'is' : 'are'} not combined: a run copies ${one ? 'it' : 'them'} unchanged from the anchor model`);
+    return true;
+  }
+
+  private narrow(value: WeightsValue, include: readonly string[] | null, exclude: readonly string[], call: Call, patternSpan: Span): Value {
+    let table: TensorTable | undefined;
+    if (value.node.table) {
+      const narrowed = narrowTable(value.node.table, include, exclude);
+      for (const pattern of narrowed.unmatched) {
+        this.report(patternSpan, 'warning', 'empty-selection', `pattern "${pattern}" matches no tensor of ${nodeName(value.node)}`);
+      }
+      if (narrowed.table.size === 0) {
+        this.report(patternSpan, 'error', 'empty-selection', `this selection keeps none of the ${value.node.table.size} tensors of ${nodeName(value.node)}`);
+        return errorValue;
+      }
+      table = narrowed.table;
+    }
+    const node: WeightNode = {
+      id: this.nextId++,
+      op: 'select',
+      kind: value.type,
+      input: value.node,
+      include,
+      exclude,
+      table,
+      range: this.lines.range(call),
+    };
+    return { ...value, node };
+  }
+
+  private selectCall(call: Call, args: BoundArgs, which: 'select' | 'exclude'): Value {
+    const value = args.values.get('value')!.value as WeightsValue;
+    const patterns = args.variadic.map((a) => (a.value as { value: string }).value);
+    return this.narrow(value, which === 'select' ? patterns : null, which === 'exclude' ? patterns : [], call, args.variadic[0]!.expr);
+  }
+
+  private sameTables(items: { expr: Expression; value: Value }[]): boolean {
+    const first = items.find((i) => isWeights(i.value) && i.value.node.table);
+    if (!first) return true;
+    const firstTable = (first.value as WeightsValue).node.table!;
+    for (const item of items) {
+      if (item === first || !isWeights(item.value) || !item.value.node.table) continue;
+      const diff = compareTables(firstTable, item.value.node.table);
+      if (diff) {
+        const there = `in ${this.excerpt(first.expr)}`;
+        this.report(item.expr, 'error', 'shape-mismatch',
+          `tensor tables differ from ${this.excerpt(first.expr)}: ${diff.count} tensor${diff.count === 1 ? '' : 's'} differ; ${diff.first.map((d) => describeDifference(d, 'here', there)).join('; ')}`,
+          [{ span: first.expr, message: 'compared with this operand' }]);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private mean(call: Call, args: BoundArgs): Value {
+    const items = args.variadic;
+    const values = items.map((i) => i.value as WeightsValue);
+    const kinds = new Set(values.map((v) => v.type));
+    if (kinds.size > 1) {
+      const odd = items.find((i) => (i.value as WeightsValue).type !== values[0]!.type)!;
+      this.report(odd.expr, 'error', 'type-mismatch', `mean() averages values of one kind: this is a ${typeName(odd.value)} but the first is a ${typeName(values[0]!)}`);
+      return errorValue;
+    }
+    if (!this.sameTables(items)) return errorValue;
+    let weights = values.map(() => 1 / values.length);
+    const given = this.arg(args, 'weights');
+    if (given?.type === 'list') {
+      const raw = given.items.map((i) => (i.type === 'scalar' ? (P.asConstant(i.poly) ?? 0) : 0));
+      const sum = raw.reduce((a, b) => a + b, 0);
+      const span = args.values.get('weights')!.expr;
+      if (raw.length !== values.length) {
+        this.report(span, 'error', 'argument-count', `mean() got ${values.length} values but ${raw.length} weights`);
+        return errorValue;
+      }
+      if (raw.some((w) => w < 0) || sum <= 0) {
+        this.report(span, 'error', 'invalid-value', 'weights must be non-negative with a positive sum');
+        return errorValue;
+      }
+      weights = raw.map((w) => w / sum);
+    }
+    const combo: ComboValue = {
+      type: 'combo',
+      terms: values.map((v, i) => ({ coef: P.constant(weights[i]!), value: v })),
+      table: values.every((v) => v.node.table) ? values[0]!.node.table : undefined,
+    };
+    const merged = this.finalize(mergeDuplicateTerms(combo), call);
+    if (isWeights(merged) && merged.node.op === 'combine') (merged.node as Mutable<CombineNode>).range = this.lines.range(call);
+    return merged;
+  }
+
+  private ties(call: Call, args: BoundArgs): Value {
+    const items = args.variadic;
+    if (!this.sameTables(items)) return errorValue;
+    const inputs = items.map((i) => i.value as WeightsValue);
+    return this.derivedVector(call, { op: 'ties', inputs: inputs.map((v) => v.node), density: this.numberArg(args, 'density', 0.2) }, inputs);
+  }
+
+  private vectorOp(call: Call, args: BoundArgs, op: 'dare' | 'magnitude_prune' | 'random_like'): Value {
+    const input = args.values.get('vector')!.value as WeightsValue;
+    const fields = op === 'dare'
+      ? { op, input: input.node, p: this.numberArg(args, 'p', 0.9), seed: this.seedArg(args) }
+      : op === 'magnitude_prune'
+        ? { op, input: input.node, density: this.numberArg(args, 'density', 0.2) }
+        : { op, input: input.node, seed: this.seedArg(args) };
+    return this.derivedVector(call, fields, [input]);
+  }
+
+  private seedArg(args: BoundArgs): number {
+    const seed = this.numberArg(args, 'seed', 0);
+    if (!Number.isInteger(seed) || seed < 0) {
+      this.report(args.values.get('seed')!.expr, 'error', 'invalid-value', 'seed must be a non-negative integer');
+    }
+    return seed;
+  }
+
+  private derivedVector(call: Call, fields: Record<string, unknown> & { op: WeightNode['op'] }, inputs: WeightsValue[]): Value {
+    const node = { id: this.nextId++, kind: 'vector', table: inputs.every((v) => v.node.table) ? inputs[0]!.node.table : undefined, range: this.lines.range(call), ...fields } as WeightNode;
+    const bases = new Set<WeightNode>();
+    const sweeps = new Set<number>();
+    for (const v of inputs) {
+      for (const b of v.bases) bases.add(b);
+      for (const s of v.sweeps) sweeps.add(s);
+    }
+    return { type: 'vector', node, origins: new Set(), bases, linear: undefined, sweeps };
+  }
+
+  private slerp(call: Call, args: BoundArgs): Value {
+    const a = args.values.get('a')!;
+    const b = args.values.get('b')!;
+    const va = a.value as WeightsValue;
+    const vb = b.value as WeightsValue;
+    if (va.type !== vb.type) {
+      this.report(b.expr, 'error', 'type-mismatch', `slerp() interpolates two values of one kind: a is a ${typeName(va)} but b is a ${typeName(vb)}`);
+      return errorValue;
+    }
+    if (!this.sameTables([a, b])) return errorValue;
+    const tValue = this.arg(args, 't');
+    const t = tValue?.type === 'scalar' ? tValue.poly : P.constant(0.5);
+    const node: WeightNode = { id: this.nextId++, op: 'slerp', kind: va.type, a: va.node, b: vb.node, t, table: va.node.table, range: this.lines.range(call) };
+    const sweeps = new Set([...va.sweeps, ...vb.sweeps, ...P.sweepIds(t)]);
+    return { type: va.type, node, origins: new Set([...va.origins, ...vb.origins]), bases: new Set([...va.bases, ...vb.bases]), linear: undefined, sweeps };
+  }
+
+  private sweep(call: Call, args: BoundArgs): Value {
+    let values: number[];
+    const explicit = this.arg(args, 'values');
+    if (explicit?.type === 'list') {
+      values = explicit.items.map((i) => (i.type === 'scalar' ? (P.asConstant(i.poly) ?? 0) : 0));
+      if (values.length === 0) {
+        this.report(args.values.get('values')!.expr, 'error', 'invalid-value', 'a sweep needs at least one value');
+        return errorValue;
+      }
+    } else {
+      const start = this.numberArg(args, 'start', 0);
+      const stop = this.numberArg(args, 'stop', 1);
+      const step = this.numberArg(args, 'step', 0.05);
+      if (stop < start) {
+        this.report(call, 'error', 'invalid-value', `a sweep from ${start} to ${stop} is empty: stop must be >= start`);
+        return errorValue;
+      }
+      const count = Math.floor((stop - start) / step + 1e-9) + 1;
+      if (count > 10_000) {
+        this.report(call, 'error', 'invalid-value', `this sweep has ${count} points; use a coarser step (at most 10000 points)`);
+        return errorValue;
+      }
+      values = Array.from({ length: count }, (_, i) => Number((start + i * step).toPrecision(12)));
+    }
+    const line = this.lines.position(call.start).line + 1;
+    const sweep: SweepVar = { id: this.nextId++, name: this.currentName ?? `sweep@${line}`, values, range: this.lines.range(call) };
+    this.sweeps.push(sweep);
+    return { type: 'scalar', poly: P.variable(sweep.id) };
+  }
+
+  private task(call: Call, args: BoundArgs): Value {
+    const dataArg = args.values.get('data')!;
+    const dataPath = resolve(this.folder, (dataArg.value as { value: string }).value);
+    const head = args.values.get('head')!.value as WeightsValue;
+    const finetuned = (this.arg(args, 'finetuned') as WeightsValue | undefined) ?? head;
+    const nameArg = this.arg(args, 'name');
+    const commandArg = this.arg(args, 'command');
+    const metricArg = this.arg(args, 'metric');
+    const command = commandArg?.type === 'string' ? commandArg.value : undefined;
+    const lookup = this.env.checkpoint(dataPath);
+    const written = (dataArg.value as { value: string }).value;
+    if (lookup.status === 'pending') this.pending.add(dataPath);
+    else if (lookup.status === 'error') {
+      if (lookup.error.code === 'not-found') this.report(dataArg.expr, 'error', 'file-not-found', `data file not found: ${written}`);
+      else if (!command) this.report(dataArg.expr, 'error', 'missing-evaluation-data', `cannot use ${written} as evaluation data: ${lookup.error.message}`);
+    } else if (!command) {
+      const missing = ['validation/x', 'validation/y', 'test/x', 'test/y'].filter((n) => !lookup.header.tensors.has(n));
+      if (missing.length > 0) {
+        this.report(dataArg.expr, 'error', 'missing-evaluation-data', `${written} lacks the tensors ${missing.join(', ')} (see docs/evaluation.md for the data layout)`);
+      }
+    }
+    const task: TaskValue = {
+      name: nameArg?.type === 'string' ? nameArg.value : this.currentName ?? written.replace(/^.*\//, '').replace(/\.[^.]*$/, ''),
+      data: dataPath,
+      head: head.node,
+      finetuned: finetuned.node,
+      metric: metricArg?.type === 'string' ? metricArg.value : 'accuracy',
+      ...(command !== undefined ? { command } : {}),
+      range: this.lines.range(call),
+    };
+    return { type: 'task', task };
+  }
+
+  private evaluate(call: Call, args: BoundArgs): Value {
+    const tasks = (name: string): TaskValue[] => {
+      const v = this.arg(args, name);
+      if (v?.type === 'task') return [v.task];
+      if (v?.type === 'list') return v.items.flatMap((i) => (i.type === 'task' ? [i.task] : []));
+      return [];
+    };
+    const targets = tasks('targets');
+    const controls = tasks('controls');
+    const models = args.variadic.map((a) => ({ name: nodeName((a.value as WeightsValue).node, this.text(a.expr)), node: (a.value as WeightsValue).node, expr: a.expr, value: a.value as WeightsValue }));
+    for (const m of models) {
+      for (const t of [...targets, ...controls]) {
+        if (!m.node.table || !t.head.table) continue;
+        const problems: string[] = [];
+        for (const [name, spec] of m.node.table) {
+          const headSpec = t.head.table.get(name);
+          if (!headSpec) problems.push(`"${name}" is not in the head model`);
+          else if (headSpec.shape.join() !== spec.shape.join()) problems.push(`"${name}" is [${spec.shape.join(', ')}] here but [${headSpec.shape.join(', ')}] in the head model`);
+        }
+        if (problems.length > 0) {
+          this.report(m.expr, 'error', 'shape-mismatch', `${m.name} cannot be completed by the head model of task '${t.name}': ${problems.length} tensor${problems.length === 1 ? '' : 's'} differ; ${problems.slice(0, 3).join('; ')}`);
+        }
+      }
+      for (const s of m.value.sweeps) this.evaluatedSweeps.add(s);
+    }
+    const objectiveArg = this.arg(args, 'objective');
+    const objective = (objectiveArg?.type === 'string' ? objectiveArg.value : 'add') as EvaluateStatement['objective'];
+    const names = new Set(targets.map((t) => t.name));
+    for (const c of controls) {
+      if (names.has(c.name)) this.report(args.values.get('controls')!.expr, 'error', 'invalid-value', `task '${c.name}' is both a target and a control`);
+    }
+    this.evaluations.push({ models: models.map(({ name, node }) => ({ name, node })), targets, controls, objective, range: this.lines.range(call) });
+    return nothing;
+  }
+
+  private save(call: Call, args: BoundArgs): Value {
+    const value = args.values.get('value')!.value as WeightsValue;
+    const pathArg = args.values.get('path')!;
+    const path = resolve(this.folder, (pathArg.value as { value: string }).value);
+    const dtypeArg = this.arg(args, 'dtype');
+    const shardArg = args.values.get('shard_size');
+    const overwrite = this.arg(args, 'overwrite');
+    let shardBytes: number | undefined;
+    if (shardArg && shardArg.value.type === 'string') {
+      shardBytes = parseByteSize(shardArg.value.value);
+      if (shardBytes === undefined) {
+        this.report(shardArg.expr, 'error', 'invalid-value', `cannot read "${shardArg.value.value}" as a size: write e.g. "2GB", "500MB" or "1.5GiB"`);
+      }
+    }
+    const statement: SaveStatement = {
+      node: value.node,
+      path,
+      ...(dtypeArg?.type === 'string' ? { dtype: ({ f32: 'F32', f16: 'F16', bf16: 'BF16' } as const)[dtypeArg.value as 'f32'] } : {}),
+      ...(shardBytes !== undefined ? { shardBytes } : {}),
+      overwrite: overwrite?.type === 'bool' && overwrite.value,
+      range: this.lines.range(call),
+    };
+    this.saves.push({ statement, span: pathArg.expr, sweeps: value.sweeps });
+    return nothing;
+  }
+
+  private finishSaves(): void {
+    const inputs = new Map<string, string>();
+    for (const load of this.loads.values()) {
+      inputs.set(load.path, load.path);
+      for (const f of load.header?.files ?? []) inputs.set(f.path, load.path);
+    }
+    const seen = new Map<string, Span>();
+    for (const { statement, span, sweeps } of this.saves) {
+      const input = inputs.get(statement.path);
+      if (input) this.report(span, 'error', 'output-is-input', `this output would overwrite an input of the recipe (${input}); write it elsewhere`);
+      const earlier = seen.get(statement.path);
+      if (earlier) this.report(span, 'error', 'output-is-input', 'another save(...) writes the same path');
+      seen.set(statement.path, span);
+      const unchosen = [...sweeps].filter((s) => !this.evaluatedSweeps.has(s));
+      if (unchosen.length > 0) {
+        const names = unchosen.map((id) => this.sweeps.find((s) => s.id === id)?.name ?? String(id)).join(', ');
+        this.report(span, 'error', 'unsaved-sweep', `the saved value depends on the sweep ${names}, but no evaluate(...) chooses its value: evaluate this model on validation tasks, or use a fixed number`);
+      }
+    }
+  }
+
+  // ---- helpers --------------------------------------------------------------------------
+
+  /** The model most often subtracted to make task vectors so far: "the base" for quick fixes. */
+  private likelyBase(): WeightNode | undefined {
+    let best: WeightNode | undefined;
+    let votes = 0;
+    for (const [node, count] of this.baseVotes) {
+      if (count > votes && node.name) {
+        best = node;
+        votes = count;
+      }
+    }
+    if (best) return best;
+    for (const b of this.resolution.bindings) {
+      const v = this.values.get(b);
+      if (v?.type === 'model' && /^(base|pretrained|pre|zeroshot|zero_shot|theta0)$/i.test(b.name)) return v.node;
+    }
+    return undefined;
+  }
+
+  /** Each sweep at its middle value: where the sign of a sweep-dependent weight is judged. */
+  private typicalPoint(): ReadonlyMap<number, number> {
+    if (this.typical?.size !== this.sweeps.length) {
+      this.typical = new Map(this.sweeps.map((s) => [s.id, s.values[Math.floor(s.values.length / 2)]!]));
+    }
+    return this.typical;
+  }
+
+  private text(span: Span): string {
+    return this.lines.text.slice(span.start, span.end);
+  }
+
+  private excerpt(span: Span): string {
+    const text = this.text(span).replace(/\s+/g, ' ');
+    return `'${text.length > 40 ? `${text.slice(0, 37)}...` : text}'`;
+  }
+
+  private report(span: Span, severity: Diagnostic['severity'], code: Diagnostic['code'], message: string, related?: Diagnostic['related'], fixes?: readonly Fix[]): void {
+    this.diagnostics.push({ span: { start: span.start, end: span.end }, severity, code, message, ...(related ? { related } : {}), ...(fixes && fixes.length > 0 ? { fixes } : {}) });
+  }
+}
+
+// ---- pure helpers -----------------------------------------------------------------------
+
+function tableOf(header: CheckpointHeader): TensorTable {
+  const table = new Map<string, TensorSpec>();
+  for (const [name, t] of header.tensors) table.set(name, { dtype: t.dtype, shape: t.shape });
+  return table;
+}
+
+function nodeName(node: WeightNode, fallback?: string): string {
+  if (node.name) return `'${node.name}'`;
+  if (node.op === 'select') return nodeName(node.input, fallback);
+  if (node.op === 'load') return `'${node.path.replace(/^.*\//, '')}'`;
+  return fallback ? `'${fallback}'` : 'a model';
+}
+
+function kindPhrase(v: Value): string {
+  if (v.type === 'model') return 'a Model';
+  if (v.type === 'vector') return 'a Vector';
+  if (v.type === 'combo') return 'a combination of models';
+  return article(typeName(v));
+}
+
+function article(word: string): string {
+  return /^[AEIOU]/.test(word) ? `an ${word}` : `a ${word}`;
+}
+
+function isArithmetic(v: Value): boolean {
+  return v.type === 'scalar' || v.type === 'combo' || isWeights(v);
+}
+
+function describeCall(e: Expression): string {
+  return e.kind === 'call' ? `${e.callee.name}()` : 'this expression';
+}
+
+/** Operands of `a + b + c` when the expression is a pure chain of additions. */
+function plusChain(e: Expression): Expression[] | undefined {
+  if (e.kind === 'paren') return plusChain(e.inner);
+  if (e.kind !== 'binary' || e.operator !== '+') return undefined;
+  const left = e.left.kind === 'binary' && e.left.operator === '+' ? plusChain(e.left) : [e.left];
+  if (!left) return undefined;
+  const simple = (x: Expression): boolean => x.kind === 'name' || x.kind === 'call';
+  if (!left.every(simple) || !simple(e.right)) return undefined;
+  return [...left, e.right];
+}
+
+/** Sum of the weights of the models in a combination (vectors weigh 0). */
+function massOf(v: ComboValue): P.Poly {
+  let mass = P.constant(0);
+  for (const t of v.terms) if (t.value.type === 'model') mass = P.add(mass, t.coef);
+  return mass;
+}
+
+function mergeDuplicateTerms(combo: ComboValue): ComboValue {
+  const terms: { coef: P.Poly; value: WeightsValue }[] = [];
+  for (const t of combo.terms) {
+    const existing = terms.find((u) => u.value.node === t.value.node);
+    if (existing) existing.coef = P.add(existing.coef, t.coef);
+    else terms.push({ coef: t.coef, value: t.value });
+  }
+  return { ...combo, terms };
+}
+
+/** "2GB", "500 MB", "1.5GiB", "123" (bytes) -> bytes. */
+export function parseByteSize(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$/i.exec(text);
+  if (!match) return undefined;
+  const unit = (match[2] ?? '').toLowerCase().replace(/b$/, '');
+  const powers: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12, ki: 1024, mi: 1024 ** 2, gi: 1024 ** 3, ti: 1024 ** 4 };
+  const factor = powers[unit];
+  if (factor === undefined) return undefined;
+  const bytes = Math.floor(Number(match[1]) * factor);
+  return bytes > 0 ? bytes : undefined;
+}
+

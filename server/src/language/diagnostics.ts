@@ -1,0 +1,63 @@
+// Diagnostics as plain data, with stable codes and the quick fixes that repair them.
+import type { Span } from './syntax-tree.ts';
+
+export type Severity = 'error' | 'warning' | 'info' | 'hint';
+
+/** Every code the checker can report; the text is the one-line summary used in docs/diagnostics.md. */
+export const diagnosticCodes = {
+  'syntax': 'The text does not parse.',
+  'undefined-name': 'A name is used but never defined.',
+  'use-before-definition': 'A name is used on a line above its definition.',
+  'duplicate-binding': 'A name is defined twice.',
+  'unused-binding': 'A name is defined but never used.',
+  'builtin-shadowed': 'A binding hides a built-in function.',
+  'not-callable': 'Something that is not a function is called.',
+  'unknown-function': 'A call names a function that does not exist.',
+  'argument-count': 'A call has too many or too few arguments.',
+  'unknown-argument': 'A keyword argument the function does not take.',
+  'duplicate-argument': 'The same argument is given twice.',
+  'type-mismatch': 'A value of the wrong type (e.g. a Model where a Vector is needed).',
+  'invalid-operation': 'An operator that has no meaning for its operands (e.g. Model * Model).',
+  'model-weight-sum': 'A combination of models whose weights sum to neither 1 (a Model) nor 0 (a Vector).',
+  'invalid-value': 'An argument outside its valid range (e.g. density > 1).',
+  'division-by-zero': 'A division by zero.',
+  'sweep-nonlinear': 'A sweep value used where only a constant is allowed.',
+  'shape-mismatch': 'Operands whose tensor tables (names, shapes) differ.',
+  'empty-selection': 'A tensor selection that keeps no tensors.',
+  'foreign-base': 'A task vector built on one base model applied to another model.',
+  'non-float-tensors': 'Integer or bool tensors, copied unchanged rather than combined.',
+  'file-not-found': 'A checkpoint or data file that does not exist.',
+  'bad-checkpoint': 'A checkpoint that is malformed, truncated or unsupported.',
+  'output-is-input': 'A save path that is also an input of the recipe.',
+  'unsaved-sweep': 'A value that depends on a sweep is saved without an evaluation to choose the point.',
+  'missing-evaluation-data': 'A task whose data file is missing or malformed.',
+} as const;
+
+export type DiagnosticCode = keyof typeof diagnosticCodes;
+
+export interface TextEdit {
+  readonly span: Span;
+  readonly newText: string;
+}
+
+export interface Fix {
+  readonly title: string;
+  readonly edits: readonly TextEdit[];
+  readonly preferred?: boolean;
+}
+
+export interface RelatedInformation {
+  readonly span: Span;
+  readonly message: string;
+}
+
+export interface Diagnostic {
+  readonly span: Span;
+  readonly severity: Severity;
+  readonly code: DiagnosticCode;
+  readonly message: string;
+  readonly related?: readonly RelatedInformation[];
+  /** Faded in editors (unused bindings). */
+  readonly unnecessary?: boolean;
+  readonly fixes?: readonly Fix[];
+}

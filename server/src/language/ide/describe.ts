@@ -1,0 +1,138 @@
+// Human descriptions of values for hover and completion: what the headers tell
+// (tensors, parameters, dtypes, sizes), and, for vectors, norms and similarities.
+import type { Analysis } from '../analysis.ts';
+import type { Binding } from '../names.ts';
+import * as P from '../poly.ts';
+import type { TensorTable, WeightNode } from '../program.ts';
+import { isFloat } from '../shapes.ts';
+import { isWeights, typeName, type Value } from '../values.ts';
+import { cosineSimilarity, vectorBindingFor, vectorBindings, vectorStats, type StatsGroup, type StatsSource } from './vector-stats.ts';
+
+export interface DescribeEnvironment {
+  readonly stats?: StatsSource;
+  readonly statsGroups?: readonly StatsGroup[];
+}
+
+export function describeValueShort(value: Value | undefined): string | undefined {
+  if (!value) return undefined;
+  if (isWeights(value)) return tableSummary(value.node.table);
+  if (value.type === 'scalar') return scalarSummary(value.poly);
+  if (value.type === 'task') return `task on ${value.task.data.replace(/^.*\//, '')}, metric ${value.task.metric}`;
+  return undefined;
+}
+
+export function describeBinding(analysis: Analysis, binding: Binding, env: DescribeEnvironment): string {
+  const value = analysis.checked.values.get(binding);
+  const type = value ? typeName(value) : 'unknown';
+  const source = analysis.text.slice(binding.statement.value.start, binding.statement.value.end).replace(/\s+/g, ' ');
+  const lines = [`**${binding.name}**: ${type}`, '```tvr\n' + `${binding.name} = ${source.length > 120 ? `${source.slice(0, 117)}...` : source}` + '\n```'];
+  if (!value) return lines.join('\n\n');
+  if (isWeights(value)) {
+    lines.push(modelFacts(value.node));
+    if (value.sweeps.size > 0) lines.push(`Depends on the sweep ${[...value.sweeps].map((id) => sweepName(analysis, id)).join(', ')}: evaluated at each point, chosen on validation data.`);
+    if (value.type === 'vector') lines.push(...vectorFacts(analysis, binding, env));
+  } else if (value.type === 'scalar') {
+    lines.push(scalarDetail(analysis, value.poly));
+  } else if (value.type === 'task') {
+    const t = value.task;
+    lines.push(`Data: \`${t.data}\`  \nMetric: ${t.metric}  \nHead from: ${t.head.name ?? 'a model'}${t.finetuned !== t.head ? `  \nFine-tuned reference: ${t.finetuned.name ?? 'a model'}` : ''}${t.command ? `  \nExternal evaluator: \`${t.command}\`` : ''}`);
+  } else if (value.type === 'string') {
+    lines.push(`"${value.value}"`);
+  }
+  return lines.join('\n\n');
+}
+
+function sweepName(analysis: Analysis, id: number): string {
+  return analysis.checked.program.sweeps.find((s) => s.id === id)?.name ?? String(id);
+}
+
+function scalarSummary(poly: P.Poly): string {
+  const c = P.asConstant(poly);
+  return c !== undefined ? P.formatNumber(c) : 'a sweep';
+}
+
+function scalarDetail(analysis: Analysis, poly: P.Poly): string {
+  const c = P.asConstant(poly);
+  if (c !== undefined) return `= ${P.formatNumber(c)}`;
+  const ids = P.sweepIds(poly);
+  return ids.map((id) => {
+    const s = analysis.checked.program.sweeps.find((x) => x.id === id);
+    if (!s) return '';
+    const v = s.values;
+    return `Sweep **${s.name}**: ${v.length} value${v.length === 1 ? '' : 's'} (${v.length > 6 ? `${v.slice(0, 3).join(', ')}, ..., ${v[v.length - 1]}` : v.join(', ')}), evaluated on the validation split.`;
+  }).join('\n\n');
+}
+
+function tableSummary(table: TensorTable | undefined): string {
+  if (!table) return 'tensors unknown (the checkpoint could not be read)';
+  let parameters = 0;
+  const dtypes = new Map<string, number>();
+  for (const spec of table.values()) {
+    if (isFloat(spec.dtype)) parameters += spec.shape.reduce((a, b) => a * b, 1);
+    dtypes.set(spec.dtype, (dtypes.get(spec.dtype) ?? 0) + 1);
+  }
+  const dtypeText = [...dtypes].map(([d, n]) => `${d} x${n}`).join(', ');
+  return `${table.size} tensor${table.size === 1 ? '' : 's'}, ${formatCount(parameters)} parameters (${dtypeText})`;
+}
+
+function modelFacts(node: WeightNode): string {
+  const facts = [tableSummary(node.table)];
+  const load = rootLoad(node);
+  if (load?.header && load === node) {
+    const bytes = load.header.files.reduce((a, f) => a + f.size, 0);
+    facts.push(`${formatFormat(load.header.format)}, ${formatBytes(bytes)}${load.header.files.length > 1 ? ` in ${load.header.files.length} files` : ''}: \`${load.path}\``);
+  }
+  return facts.join('  \n');
+}
+
+function rootLoad(node: WeightNode): Extract<WeightNode, { op: 'load' }> | undefined {
+  if (node.op === 'load') return node;
+  if (node.op === 'select') return rootLoad(node.input);
+  return undefined;
+}
+
+function vectorFacts(analysis: Analysis, binding: Binding, env: DescribeEnvironment): string[] {
+  const vector = vectorBindingFor(analysis, binding);
+  if (!vector || !env.stats || !env.statsGroups) return [];
+  const stats = vectorStats(vector, env.statsGroups, env.stats);
+  if (stats.status === 'computing') {
+    return [`L2 norm: being computed (${Math.round(stats.fraction * 100)}%), streaming the checkpoints in the background.`];
+  }
+  if (stats.status === 'unavailable') return [`L2 norm: not available: ${stats.reason}.`];
+  const { norm, tensors, parameters } = stats.value;
+  const out = [`**L2 norm ${formatNumber(norm)}** over ${formatCount(parameters)} parameters`];
+  const shown = tensors.slice(0, 5).map((t) => `| \`${t.name}\` | ${formatNumber(t.norm)} | ${formatCount(t.elements)} |`);
+  if (shown.length > 0) {
+    out.push(['| tensor (largest first) | norm | elements |', '|---|---:|---:|', ...shown, ...(tensors.length > 5 ? [`| ... ${tensors.length - 5} more | | |`] : [])].join('\n'));
+  }
+  const others = vectorBindings(analysis).filter((v) => v.binding !== binding);
+  const similarities = others.flatMap((other) => {
+    const s = cosineSimilarity(vector, other, env.statsGroups!, env.stats!);
+    return s.status === 'ready' ? [`${other.binding.name} ${s.value.toFixed(3)}`] : [];
+  });
+  if (similarities.length > 0) out.push(`Cosine similarity: ${similarities.join(', ')}`);
+  return out;
+}
+
+export function formatNumber(x: number): string {
+  if (x === 0) return '0';
+  return Math.abs(x) >= 1e5 || Math.abs(x) < 1e-3 ? x.toExponential(3) : x.toPrecision(4);
+}
+
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return String(n);
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${n} B`;
+}
+
+function formatFormat(format: string): string {
+  return { 'safetensors': 'safetensors', 'safetensors-sharded': 'sharded safetensors', 'tfjs-layers': 'TensorFlow.js LayersModel' }[format] ?? format;
+}

@@ -1,0 +1,205 @@
+// Norms and cosine similarities of task vectors, from Gram matrices of checkpoint
+// differences (computed elsewhere by streaming the files). A vector that is a linear
+// combination of loaded checkpoints, sum c_i M_i with sum c_i = 0, equals
+// sum c_i (M_i - R) for any reference R in its group, so its norm and its inner
+// products with other vectors follow from <M_i - R, M_j - R> by algebra alone.
+import type { GramResult } from '../../checkpoints/statistics.ts';
+import type { Analysis } from '../analysis.ts';
+import * as P from '../poly.ts';
+import type { LoadNode } from '../program.ts';
+import type { Binding } from '../names.ts';
+import type { WeightsValue } from '../values.ts';
+
+export type GramLookup =
+  | { readonly status: 'ready'; readonly gram: GramResult }
+  | { readonly status: 'computing'; readonly fraction: number }
+  | { readonly status: 'failed'; readonly message: string };
+
+/** Where the IDE finds Gram results; the language server backs it with a worker and a cache. */
+export interface StatsSource {
+  /** `paths` as returned by `statsGroups` (reference first). Undefined when never requested. */
+  lookup(paths: readonly string[]): GramLookup | undefined;
+}
+
+export interface StatsGroup {
+  /** Absolute checkpoint paths, the reference (the most used base) first. */
+  readonly paths: readonly string[];
+}
+
+export interface VectorBinding {
+  readonly binding: Binding;
+  readonly value: WeightsValue;
+  /** Constant coefficient per load; undefined when the vector depends on a sweep or is not linear. */
+  readonly coefficients: ReadonlyMap<LoadNode, number> | undefined;
+}
+
+/** The task vectors of a recipe (bindings whose value is a Vector), with their linear expansions. */
+export function vectorBindings(analysis: Analysis): VectorBinding[] {
+  const out: VectorBinding[] = [];
+  for (const binding of analysis.resolution.bindings) {
+    const value = analysis.checked.values.get(binding);
+    if (!value || value.type !== 'vector') continue;
+    out.push({ binding, value, coefficients: constantCoefficients(value) });
+  }
+  return out;
+}
+
+function constantCoefficients(value: WeightsValue): Map<LoadNode, number> | undefined {
+  if (!value.linear) return undefined;
+  const out = new Map<LoadNode, number>();
+  for (const [node, coef] of value.linear) {
+    const c = P.asConstant(coef);
+    if (c === undefined || node.op !== 'load') return undefined;
+    out.set(node, c);
+  }
+  return out;
+}
+
+/**
+ * Groups of checkpoints whose Gram matrices answer every norm and similarity of the
+ * recipe's linear task vectors: loads that appear in one vector, or in vectors with
+ * the same tensor table, share a group.
+ */
+export function statsGroups(analysis: Analysis): StatsGroup[] {
+  const parent = new Map<LoadNode, LoadNode>();
+  const find = (x: LoadNode): LoadNode => {
+    let root = x;
+    while (parent.get(root) !== root) root = parent.get(root)!;
+    parent.set(x, root);
+    return root;
+  };
+  const union = (a: LoadNode, b: LoadNode): void => {
+    parent.set(find(a), find(b));
+  };
+  const subtracted = new Map<LoadNode, number>();
+  for (const v of vectorBindings(analysis)) {
+    if (!v.coefficients) continue;
+    const loads = [...v.coefficients.keys()].filter((l) => l.header);
+    for (const l of loads) if (!parent.has(l)) parent.set(l, l);
+    for (let i = 1; i < loads.length; i++) union(loads[0]!, loads[i]!);
+    for (const [l, c] of v.coefficients) if (c < 0) subtracted.set(l, (subtracted.get(l) ?? 0) + 1);
+  }
+  // Loads with identical tables belong together so that any two vectors can be compared.
+  const bySignature = new Map<string, LoadNode>();
+  for (const l of parent.keys()) {
+    const signature = tableSignature(l);
+    const other = bySignature.get(signature);
+    if (other) union(l, other);
+    else bySignature.set(signature, l);
+  }
+  const groups = new Map<LoadNode, LoadNode[]>();
+  for (const l of parent.keys()) {
+    const root = find(l);
+    groups.set(root, [...(groups.get(root) ?? []), l]);
+  }
+  const result: StatsGroup[] = [];
+  for (const members of groups.values()) {
+    if (members.length < 2) continue;
+    members.sort((a, b) => (subtracted.get(b) ?? 0) - (subtracted.get(a) ?? 0) || a.path.localeCompare(b.path));
+    result.push({ paths: members.map((m) => m.path) });
+  }
+  return result;
+}
+
+function tableSignature(load: LoadNode): string {
+  return [...(load.header?.tensors.values() ?? [])].map((t) => `${t.name}:${t.shape.join('x')}`).join(',');
+}
+
+export interface TensorNormEntry {
+  readonly name: string;
+  readonly norm: number;
+  readonly elements: number;
+}
+
+export interface VectorStats {
+  readonly norm: number;
+  /** Largest first. */
+  readonly tensors: readonly TensorNormEntry[];
+  readonly parameters: number;
+}
+
+export type StatsState<T> =
+  | { readonly status: 'ready'; readonly value: T }
+  | { readonly status: 'computing'; readonly fraction: number }
+  | { readonly status: 'unavailable'; readonly reason: string };
+
+interface Located {
+  readonly gram: GramResult;
+  readonly coefficients: Float64Array;
+  readonly tensorNames: ReadonlySet<string> | undefined;
+}
+
+function locate(vector: VectorBinding, groups: readonly StatsGroup[], source: StatsSource): StatsState<Located> {
+  if (!vector.coefficients) {
+    return { status: 'unavailable', reason: vector.value.linear ? 'its coefficients depend on a sweep' : 'it is not a linear combination of checkpoints (norms of merged vectors are known after a run)' };
+  }
+  const paths = [...vector.coefficients.keys()].map((l) => l.path);
+  const group = groups.find((g) => paths.every((p) => g.paths.includes(p)));
+  if (!group) return { status: 'unavailable', reason: 'its checkpoints could not be read' };
+  const lookup = source.lookup(group.paths);
+  if (!lookup) return { status: 'computing', fraction: 0 };
+  if (lookup.status === 'computing') return lookup;
+  if (lookup.status === 'failed') return { status: 'unavailable', reason: lookup.message };
+  const coefficients = new Float64Array(lookup.gram.size);
+  for (const [load, c] of vector.coefficients) {
+    const index = lookup.gram.paths.indexOf(load.path);
+    if (index > 0) coefficients[index] = c;
+  }
+  const table = vector.value.node.table;
+  return { status: 'ready', value: { gram: lookup.gram, coefficients, tensorNames: table ? new Set(table.keys()) : undefined } };
+}
+
+function quadratic(gram: Float64Array, m: number, a: Float64Array, b: Float64Array): number {
+  let sum = 0;
+  for (let i = 1; i < m; i++) {
+    if (a[i] === 0) continue;
+    for (let j = 1; j < m; j++) sum += a[i]! * b[j]! * gram[i * m + j]!;
+  }
+  return sum;
+}
+
+export function vectorStats(vector: VectorBinding, groups: readonly StatsGroup[], source: StatsSource): StatsState<VectorStats> {
+  const located = locate(vector, groups, source);
+  if (located.status !== 'ready') return located;
+  const { gram, coefficients, tensorNames } = located.value;
+  const tensors: TensorNormEntry[] = [];
+  let total = 0;
+  let parameters = 0;
+  for (const t of gram.tensors) {
+    if (tensorNames && !tensorNames.has(t.name)) continue;
+    const squared = Math.max(0, quadratic(t.gram, gram.size, coefficients, coefficients));
+    total += squared;
+    parameters += t.elements;
+    tensors.push({ name: t.name, norm: Math.sqrt(squared), elements: t.elements });
+  }
+  tensors.sort((a, b) => b.norm - a.norm);
+  return { status: 'ready', value: { norm: Math.sqrt(total), tensors, parameters } };
+}
+
+/** Cosine similarity over the tensors both vectors keep. */
+export function cosineSimilarity(a: VectorBinding, b: VectorBinding, groups: readonly StatsGroup[], source: StatsSource): StatsState<number> {
+  const la = locate(a, groups, source);
+  const lb = locate(b, groups, source);
+  if (la.status !== 'ready') return la;
+  if (lb.status !== 'ready') return lb;
+  if (la.value.gram !== lb.value.gram) return { status: 'unavailable', reason: 'the vectors come from checkpoints of different shapes' };
+  const { gram } = la.value;
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (const t of gram.tensors) {
+    if (la.value.tensorNames && !la.value.tensorNames.has(t.name)) continue;
+    if (lb.value.tensorNames && !lb.value.tensorNames.has(t.name)) continue;
+    dot += quadratic(t.gram, gram.size, la.value.coefficients, lb.value.coefficients);
+    na += quadratic(t.gram, gram.size, la.value.coefficients, la.value.coefficients);
+    nb += quadratic(t.gram, gram.size, lb.value.coefficients, lb.value.coefficients);
+  }
+  if (na <= 0 || nb <= 0) return { status: 'unavailable', reason: 'one of the vectors is zero' };
+  return { status: 'ready', value: dot / Math.sqrt(na * nb) };
+}
+
+/** The vector binding a name or definition denotes, if any. */
+export function vectorBindingFor(analysis: Analysis, binding: Binding): VectorBinding | undefined {
+  return vectorBindings(analysis).find((v) => v.binding === binding);
+}
+

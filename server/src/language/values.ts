@@ -1,0 +1,85 @@
+// Check-time values: what each expression denotes once names are resolved and
+// scalars folded. Weights (Models and Vectors) carry the typed-program node the engine
+// will execute, plus what the IDE needs (linear expansion for norms, provenance).
+import type { Poly } from './poly.ts';
+import type { TaskValue, TensorTable, WeightKind, WeightNode } from './program.ts';
+import type { Span } from './syntax-tree.ts';
+
+export interface WeightsValue {
+  readonly type: WeightKind;
+  readonly node: WeightNode;
+  /** Models this value is a point near (a Model's starting points). */
+  readonly origins: ReadonlySet<WeightNode>;
+  /** Models the task vectors inside this value were computed from. */
+  readonly bases: ReadonlySet<WeightNode>;
+  /** sum coef * loaded checkpoint, when the value is linear in its inputs (norms come from this). */
+  readonly linear: ReadonlyMap<WeightNode, Poly> | undefined;
+  /** Sweep ids the value depends on. */
+  readonly sweeps: ReadonlySet<number>;
+}
+
+/** An arithmetic expression over weights before it is known to be a Model or a Vector. */
+export interface ComboValue {
+  readonly type: 'combo';
+  readonly terms: readonly { readonly coef: Poly; readonly value: WeightsValue }[];
+  readonly table: TensorTable | undefined;
+}
+
+export interface ScalarValue {
+  readonly type: 'scalar';
+  readonly poly: Poly;
+}
+
+export interface StringValue {
+  readonly type: 'string';
+  readonly value: string;
+  readonly span: Span;
+}
+
+export interface BoolValue {
+  readonly type: 'bool';
+  readonly value: boolean;
+}
+
+export interface ListValue {
+  readonly type: 'list';
+  readonly items: readonly Value[];
+}
+
+export interface TaskVal {
+  readonly type: 'task';
+  readonly task: TaskValue;
+}
+
+export interface NothingValue {
+  readonly type: 'nothing';
+}
+
+/** Something already reported; absorbs further checks so errors do not cascade. */
+export interface ErrorValue {
+  readonly type: 'error';
+}
+
+export type Value = WeightsValue | ComboValue | ScalarValue | StringValue | BoolValue | ListValue | TaskVal | NothingValue | ErrorValue;
+
+export const errorValue: ErrorValue = { type: 'error' };
+export const nothing: NothingValue = { type: 'nothing' };
+
+export function typeName(v: Value): string {
+  switch (v.type) {
+    case 'model': return 'Model';
+    case 'vector': return 'Vector';
+    case 'combo': return 'combination of models';
+    case 'scalar': return v.poly.size > 0 && [...v.poly.keys()].some((k) => k !== '') ? 'Sweep' : 'Scalar';
+    case 'string': return 'String';
+    case 'bool': return 'Bool';
+    case 'list': return 'List';
+    case 'task': return 'Task';
+    case 'nothing': return 'nothing';
+    case 'error': return 'unknown';
+  }
+}
+
+export function isWeights(v: Value): v is WeightsValue {
+  return v.type === 'model' || v.type === 'vector';
+}

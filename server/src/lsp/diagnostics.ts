@@ -1,0 +1,10 @@
+// Publishes diagnostics after every analysis.
+import type { FeatureContext } from './context.ts';
+import { toLspDiagnostic } from './convert.ts';
+
+export function registerDiagnostics({ connection, workspace }: FeatureContext): void {
+  workspace.onAnalysis((uri, analysis) => {
+    const version = workspace.documents.get(uri)?.version;
+    void connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics: analysis.diagnostics.map((d) => toLspDiagnostic(analysis, d, uri)) });
+  });
+}
