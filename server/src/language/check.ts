@@ -614,8 +614,7 @@ class Checker {
     const include = this.stringsArg(args, 'select');
     const exclude = this.stringsArg(args, 'exclude');
     if (!include && !exclude) return value;
-    const spanOfPatterns = args.values.get('select')?.expr ?? args.values.get('exclude')!.expr;
-    return this.narrow(value, include ?? null, exclude ?? [], call, spanOfPatterns);
+    return this.narrow(value, include ?? null, exclude ?? [], call, (pattern) => patternSpan(args.values.get('select')?.expr, pattern) ?? patternSpan(args.values.get('exclude')?.expr, pattern) ?? call);
   }
 
   private reportCheckpointError(error: CheckpointError, written: string, absolute: string, span: Span): void {
@@ -636,15 +635,15 @@ class Checker {
     return true;
   }
 
-  private narrow(value: WeightsValue, include: readonly string[] | null, exclude: readonly string[], call: Call, patternSpan: Span): Value {
+  private narrow(value: WeightsValue, include: readonly string[] | null, exclude: readonly string[], call: Call, spanOf: (pattern: string) => Span): Value {
     let table: TensorTable | undefined;
     if (value.node.table) {
       const narrowed = narrowTable(value.node.table, include, exclude);
       for (const pattern of narrowed.unmatched) {
-        this.report(patternSpan, 'warning', 'empty-selection', `pattern "${pattern}" matches no tensor of ${nodeName(value.node)}`);
+        this.report(spanOf(pattern), 'warning', 'empty-selection', `pattern "${pattern}" matches no tensor of ${nodeName(value.node)}`);
       }
       if (narrowed.table.size === 0) {
-        this.report(patternSpan, 'error', 'empty-selection', `this selection keeps none of the ${value.node.table.size} tensors of ${nodeName(value.node)}`);
+        this.report(spanOf((include ?? exclude)[0] ?? ''), 'error', 'empty-selection', `this selection keeps none of the ${value.node.table.size} tensors of ${nodeName(value.node)}`);
         return errorValue;
       }
       table = narrowed.table;
@@ -665,7 +664,8 @@ class Checker {
   private selectCall(call: Call, args: BoundArgs, which: 'select' | 'exclude'): Value {
     const value = args.values.get('value')!.value as WeightsValue;
     const patterns = args.variadic.map((a) => (a.value as { value: string }).value);
-    return this.narrow(value, which === 'select' ? patterns : null, which === 'exclude' ? patterns : [], call, args.variadic[0]!.expr);
+    const spanOf = (pattern: string): Span => args.variadic.find((a) => (a.value as { value: string }).value === pattern)?.expr ?? call;
+    return this.narrow(value, which === 'select' ? patterns : null, which === 'exclude' ? patterns : [], call, spanOf);
   }
 
   private sameTables(items: { expr: Expression; value: Value }[]): boolean {
@@ -1005,6 +1005,14 @@ function plusChain(e: Expression): Expression[] | undefined {
   const simple = (x: Expression): boolean => x.kind === 'name' || x.kind === 'call';
   if (!left.every(simple) || !simple(e.right)) return undefined;
   return [...left, e.right];
+}
+
+/** The string literal (alone or in a list) that holds `pattern`. */
+function patternSpan(expr: Expression | undefined, pattern: string): Span | undefined {
+  if (!expr) return undefined;
+  if (expr.kind === 'string') return expr.value === pattern ? expr : undefined;
+  if (expr.kind === 'list') return expr.items.find((i) => i.kind === 'string' && i.value === pattern);
+  return undefined;
 }
 
 /** Sum of the weights of the models in a combination (vectors weigh 0). */

@@ -164,6 +164,11 @@ export function parse(text: string): SyntaxTree {
   }
   const statements: Statement[] = [];
   for (const line of splitStatements(lexed.tokens)) {
+    const tooBig = sizeProblem(line);
+    if (tooBig) {
+      errors.push(tooBig);
+      continue;
+    }
     cstParser.input = line;
     const cst = cstParser.statement();
     const lineErrors = cstParser.errors.map((e) => errorSpan(e.token, line, e.message));
@@ -185,6 +190,26 @@ const tokenKinds = new Map<TokenType, Token['type']>([
 
 function toToken(t: IToken): Token {
   return { type: tokenKinds.get(t.tokenType)!, image: t.image, start: t.startOffset, end: t.endOffset! + 1 };
+}
+
+// Bounds that keep every later stage (recursive by nature) far from the stack limit;
+// real recipes stay well below them.
+const maxNesting = 100;
+const maxTokensPerStatement = 2000;
+
+function sizeProblem(line: IToken[]): SyntaxError | undefined {
+  const first = line[0]!;
+  const last = line[line.length - 1]!;
+  if (line.length > maxTokensPerStatement) {
+    return { start: first.startOffset, end: last.endOffset! + 1, message: `this statement has ${line.length} tokens; split it into several bindings (at most ${maxTokensPerStatement})` };
+  }
+  let depth = 0;
+  for (const t of line) {
+    if (t.tokenType === LParen || t.tokenType === LBracket) depth++;
+    else if (t.tokenType === RParen || t.tokenType === RBracket) depth--;
+    if (depth > maxNesting) return { start: t.startOffset, end: t.endOffset! + 1, message: `brackets nested more than ${maxNesting} deep; name the inner parts instead` };
+  }
+  return undefined;
 }
 
 function splitStatements(tokens: IToken[]): IToken[][] {

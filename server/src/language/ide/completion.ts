@@ -114,10 +114,10 @@ function choiceItems(param: Param, replace: Span): CompletionItem[] {
 }
 
 function nameItems(analysis: Analysis, offset: number, replace: Span, expected: ParamType | undefined, env: CompletionEnvironment): CompletionItem[] {
-  const statementIndex = analysis.tree.statements.findIndex((s) => s.start <= offset && offset <= s.end);
   const visible = new Map<string, Binding>();
+  const limit = visibleBefore(analysis, offset);
   for (const b of analysis.resolution.bindings) {
-    if (statementIndex >= 0 && b.index >= statementIndex) continue;
+    if (b.index >= limit) continue;
     if (!visible.has(b.name)) visible.set(b.name, b);
   }
   const items: CompletionItem[] = [];
@@ -133,6 +133,17 @@ function nameItems(analysis: Analysis, offset: number, replace: Span, expected: 
     });
   }
   return items;
+}
+
+/** Statements before this index are visible at the offset: not the one being written, nor later ones. */
+function visibleBefore(analysis: Analysis, offset: number): number {
+  const statements = analysis.tree.statements;
+  let current = -1;
+  for (let i = 0; i < statements.length && statements[i]!.start <= offset; i++) current = i;
+  if (current < 0) return 0;
+  const line = analysis.lines.position(offset).line;
+  const endLine = analysis.lines.position(statements[current]!.end).line;
+  return offset <= statements[current]!.end || line === endLine ? current : current + 1;
 }
 
 function detailOf(analysis: Analysis, binding: Binding, value: Value | undefined, env: CompletionEnvironment): string {

@@ -21,10 +21,12 @@ export function formatText(analysis: Analysis): string {
     ...analysis.tree.statements.map((statement) => ({ kind: 'statement' as const, statement, start: statement.start, end: statement.end })),
     ...analysis.tree.comments.map((comment) => ({ kind: 'comment' as const, comment, start: comment.start, end: comment.end })),
   ].sort((a, b) => a.start - b.start);
+  const statementSpans = analysis.tree.statements;
+  const insideStatement = (c: Comment): boolean => statementSpans.some((s) => c.start > s.start && c.end < s.end);
   const out: string[] = [];
   let previousEndLine = -1;
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i]!;
+  for (const item of items) {
+    if (item.kind === 'comment' && insideStatement(item.comment)) continue;
     const startLine = lines.position(item.start).line;
     if (item.kind === 'comment' && startLine === previousEndLine && out.length > 0) {
       out[out.length - 1] += `  ${item.comment.text.trimEnd()}`;
@@ -34,7 +36,7 @@ export function formatText(analysis: Analysis): string {
     if (item.kind === 'comment') {
       out.push(item.comment.text.trimEnd());
     } else {
-      const inner = items.filter((c) => c.kind === 'comment' && c.start > item.start && c.end < item.end);
+      const inner = analysis.tree.comments.filter((c) => c.start > item.start && c.end < item.end);
       // A statement with comments between its lines is kept as written.
       out.push(inner.length > 0 ? text.slice(item.start, item.end) : formatStatement(item.statement, text));
     }

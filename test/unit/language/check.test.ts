@@ -1,0 +1,208 @@
+// The checker on real checkpoint headers: each row is a recipe and exactly the
+// diagnostics it must produce (line:column severity code), plus message fragments.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import * as P from '../../../server/src/language/poly.ts';
+import { typeName } from '../../../server/src/language/values.ts';
+import { analyzeIn, recipeWorkspace, summary, type RecipeWorkspace } from '../../helpers/recipe-workspace.ts';
+
+let ws: RecipeWorkspace;
+before(() => { ws = recipeWorkspace(); });
+after(() => ws.cleanup());
+
+const header = 'base = load("base.safetensors")\nsci = load("sci.safetensors") - base\ntoxic = load("toxic.safetensors") - base\n';
+
+interface Row {
+  readonly name: string;
+  readonly recipe: string;
+  /** `line:col severity code`, hints left out. */
+  readonly diagnostics: readonly string[];
+  /** Fragments the messages must contain, in diagnostic order. */
+  readonly messages?: readonly string[];
+  /** binding -> type name. */
+  readonly types?: Readonly<Record<string, string>>;
+}
+
+const rows: Row[] = [
+  {
+    name: 'task arithmetic: negation, addition, scaling',
+    recipe: `${header}edited = base + 0.5*sci - toxic\nsave(edited, "out/e.safetensors")\n`,
+    diagnostics: [],
+    types: { base: 'Model', sci: 'Vector', toxic: 'Vector', edited: 'Model' },
+  },
+  {
+    name: 'a + b of two models is the classic mistake',
+    recipe: `${header}m = base + load("sci.safetensors")\nsave(m, "o.safetensors")\n`,
+    diagnostics: ['4:5 error model-weight-sum'],
+    messages: ["the model weights sum to 2 ('base': 1, 'sci.safetensors': 1)"],
+  },
+  {
+    name: 'a soup written by hand balances',
+    recipe: 'a = load("sci.safetensors")\nb = load("toxic.safetensors")\nsoup = (a + b)/2\nw = 0.3*a + 0.7*b\nsave(soup, "s.safetensors")\nsave(w, "w.safetensors")\n',
+    diagnostics: [],
+    types: { soup: 'Model', w: 'Model' },
+  },
+  {
+    name: 'weights summing to something else name the sum',
+    recipe: 'a = load("sci.safetensors")\nb = load("toxic.safetensors")\nx = 0.5*a + 0.6*b\nsave(x, "x.safetensors")\n',
+    diagnostics: ['3:5 error model-weight-sum'],
+    messages: ['sum to 1.1'],
+  },
+  {
+    name: 'an analogy C + (B - A) is a Model, with a foreign-base warning',
+    recipe: 'a = load("sci.safetensors")\nb = load("toxic.safetensors")\nc = load("legal.safetensors")\nd = c + (b - a)\nsave(d, "d.safetensors")\n',
+    diagnostics: ['4:5 warning foreign-base'],
+    messages: ["computed from 'a' is applied to 'c'"],
+    types: { d: 'Model' },
+  },
+  {
+    name: 'an analogy over task vectors on one base has no warning',
+    recipe: `${header}legal = load("legal.safetensors") - base\nnew = legal + (toxic - sci)\nedited = base + new\nsave(edited, "o.safetensors")\n`,
+    diagnostics: [],
+    types: { new: 'Vector', edited: 'Model' },
+  },
+  {
+    name: 'vectors cannot stand where models are needed, and the reverse',
+    recipe: `${header}t = ties(load("sci.safetensors"), toxic)\nevaluate(sci, targets=[])\ns = save(base, "s.safetensors")\n`,
+    diagnostics: ['4:10 error type-mismatch', '5:10 error type-mismatch', '6:5 error type-mismatch'],
+    messages: ['subtract the base', 'add it to a base model', "save() returns nothing; it cannot be assigned to 's'"],
+  },
+  {
+    name: 'multiplying two models, adding numbers to models',
+    recipe: `${header}x = base * base\ny = base + 1\nz = 2 / sci\nsave(x, "x.safetensors")\nsave(y, "y.safetensors")\nsave(z, "z.safetensors")\n`,
+    diagnostics: ['4:5 error invalid-operation', '5:5 error invalid-operation', '6:9 error invalid-operation'],
+  },
+  {
+    name: 'shape mismatch names the tensors and counts',
+    recipe: `${header}w = load("wide.safetensors") - base\nsave(w, "w.safetensors")\n`,
+    diagnostics: ['4:32 error shape-mismatch'],
+    messages: ['3 tensors differ; "dense1/kernel" is [6, 4] F32 here but [6, 5] F32'],
+  },
+  {
+    name: 'f16 and bf16 checkpoints combine with f32 ones (computed in float32)',
+    recipe: 'a = load("half.safetensors")\nb = load("brain.safetensors")\nc = load("base.safetensors")\nm = mean(a, b, c)\nsave(m, "m.safetensors")\n',
+    diagnostics: [],
+    types: { m: 'Model' },
+  },
+  {
+    name: 'sharded and tfjs checkpoints have the same table as single files',
+    recipe: `${header}s = load("sharded/model.safetensors.index.json")\nt = load("tfjs/model.json")\ne = s + sci + (t - base)\nsave(e, "e.safetensors")\n`,
+    diagnostics: ['6:5 warning foreign-base'],
+  },
+  {
+    name: 'integer tensors: reported once, and a mismatch when mixed with tables lacking them',
+    recipe: 'a = load("ids.safetensors")\nb = load("ids.safetensors")\nc = load("base.safetensors")\nv = a - c\nsave(v, "v.safetensors")\n',
+    diagnostics: ['1:10 info non-float-tensors', '4:9 error shape-mismatch'],
+    messages: ['one integer/bool tensor (position_ids (I64)) is not combined', '"position_ids" is missing here'],
+  },
+  {
+    name: 'selection narrows tables so different heads can be excluded',
+    recipe: 'a = exclude(load("base.safetensors"), "dense2/*")\nb = load("sci.safetensors", exclude="dense2/*")\nv = b - a\nw = select(v, "*bias", "nothing*")\nsave(w, "w.safetensors")\n',
+    diagnostics: ['4:24 warning empty-selection'],
+    messages: ['pattern "nothing*" matches no tensor'],
+    types: { v: 'Vector', w: 'Vector' },
+  },
+  {
+    name: 'a selection that keeps nothing is an error',
+    recipe: 'a = select(load("base.safetensors"), "zzz")\nsave(a, "a.safetensors")\n',
+    diagnostics: ['1:38 warning empty-selection', '1:38 error empty-selection'],
+  },
+  {
+    name: 'missing and broken files are reported on the path string',
+    recipe: 'a = load("nope.safetensors")\nb = load("broken.safetensors")\nc = load("data.safetensors")\n',
+    diagnostics: ['1:10 error file-not-found', '2:10 error bad-checkpoint', '3:10 info non-float-tensors'],
+    messages: ['checkpoint not found: nope.safetensors', 'shape [2] x F32 needs 8 [span-mismatch]', '2 integer/bool tensors (validation/y (I32), test/y (I32)) are not combined'],
+  },
+  {
+    name: 'names: undefined with a suggestion, use before definition, duplicates, shadowing a built-in',
+    recipe: `${header}e = base + sci + toxci\nf = g\ng = 1\nbase = 2\nmean = 3\n`,
+    diagnostics: ['4:18 error undefined-name', '5:5 error use-before-definition', '7:1 error duplicate-binding', '8:1 warning builtin-shadowed'],
+    messages: ["'toxci' is not defined; did you mean 'toxic'?", "'g' is used before its definition on line 6", "'base' is already defined on line 1"],
+  },
+  {
+    name: 'calls: unknown function, unknown and duplicate keywords, missing and extra arguments, bad choices and ranges',
+    recipe: `${header}a = tie(sci, toxic)\nb = ties(sci, toxic, densty=0.2)\nc = dare(sci, p=1)\nd = load()\ne = slerp(base, base, 0.5, 3)\nsave(base, "o.safetensors", dtype="f8")\nf = dare(sci, p=0.5, p=0.6)\n`,
+    diagnostics: ['4:5 error unknown-function', '5:22 error unknown-argument', '6:17 error invalid-value', '7:5 error argument-count', '8:28 error argument-count', '9:35 error invalid-value', '10:22 error duplicate-argument'],
+    messages: ["did you mean 'ties'?", "did you mean 'density'?", "'p' of dare() must be < 1, but is 1", 'load() needs', 'takes 3 positional arguments', 'must be one of "f32", "f16", "bf16"', "'p' is given twice"],
+  },
+  {
+    name: 'sweeps keep weights affine for every lambda and must be chosen by an evaluation before saving',
+    recipe: `${header}lam = sweep(0, 1, 0.1)\ne = base + lam*sci\nsoup = lam*load("sci.safetensors") + (1 - lam)*load("toxic.safetensors")\nbad = lam*base\nsave(e, "e.safetensors")\n`,
+    diagnostics: ['7:7 error model-weight-sum', '8:9 error unsaved-sweep'],
+    messages: ['sum to lam', 'depends on the sweep lam'],
+    types: { lam: 'Sweep', e: 'Model', soup: 'Model' },
+  },
+  {
+    name: 'an evaluation chooses the sweep; tasks check their data and heads',
+    recipe: `${header}lam = sweep()\ne = base - lam*toxic\nt1 = task("data.safetensors", head=load("toxic.safetensors"))\nt2 = task("nodata.safetensors", head=base)\nt3 = task("gone.safetensors", head=base)\nevaluate(e, targets=[t1], controls=[t2, t3], objective="forget")\nsave(e, "e.safetensors")\n`,
+    diagnostics: ['7:11 error missing-evaluation-data', '8:11 error file-not-found'],
+    messages: ['lacks the tensors validation/x, validation/y, test/x, test/y', 'data file not found'],
+    types: { t1: 'Task' },
+  },
+  {
+    name: 'scalars fold: division by zero, division by a sweep',
+    recipe: `${header}k = 1/(2 - 2)\nlam = sweep()\nx = base + sci/lam\n`,
+    diagnostics: ['4:7 error division-by-zero', '6:16 error sweep-nonlinear'],
+  },
+  {
+    name: 'an output must not overwrite an input',
+    recipe: `${header}save(base + sci, "sci.safetensors")\nsave(base + sci, "out.safetensors")\nsave(base, "out.safetensors")\n`,
+    diagnostics: ['4:18 error output-is-input', '6:12 error output-is-input'],
+  },
+  {
+    name: 'syntax errors do not stop checking the other lines',
+    recipe: `${header}x = base +\ny = base + load("sci.safetensors")\nsave(y, "y.safetensors")\n`,
+    diagnostics: ['4:11 error syntax', '5:5 error model-weight-sum'],
+  },
+];
+
+for (const row of rows) {
+  test(row.name, async () => {
+    const analysis = await analyzeIn(ws, row.recipe);
+    assert.deepEqual(summary(analysis), row.diagnostics, analysis.diagnostics.map((d) => d.message).join('\n'));
+    const shown = analysis.diagnostics.filter((d) => d.severity !== 'hint');
+    (row.messages ?? []).forEach((fragment) => {
+      assert.ok(shown.some((d) => d.message.includes(fragment)), `no message contains ${JSON.stringify(fragment)}:\n${shown.map((d) => d.message).join('\n')}`);
+    });
+    for (const [name, type] of Object.entries(row.types ?? {})) {
+      const binding = analysis.resolution.bindings.find((b) => b.name === name);
+      assert.ok(binding, `no binding ${name}`);
+      assert.equal(typeName(analysis.checked.values.get(binding)!), type, `type of ${name}`);
+    }
+  });
+}
+
+test('unused bindings are hints with a removal fix', async () => {
+  const analysis = await analyzeIn(ws, `${header}save(base + sci, "o.safetensors")\n`);
+  const hints = analysis.diagnostics.filter((d) => d.code === 'unused-binding');
+  assert.deepEqual(hints.map((h) => h.message), ["'toxic' is never used"]);
+  assert.equal(hints[0]!.unnecessary, true);
+  assert.equal(hints[0]!.fixes![0]!.edits[0]!.newText, '');
+});
+
+test('quick fixes for a + b offer mean() and adding a task vector to the base', async () => {
+  const analysis = await analyzeIn(ws, `${header}m = load("legal.safetensors") + load("sci.safetensors")\nsave(m, "m.safetensors")\n`);
+  const [d] = analysis.diagnostics.filter((x) => x.code === 'model-weight-sum');
+  assert.deepEqual(d!.fixes!.map((f) => f.edits[0]!.newText), [
+    'mean(load("legal.safetensors"), load("sci.safetensors"))',
+    'load("legal.safetensors") + (load("sci.safetensors") - base)',
+  ]);
+});
+
+test('the typed program: saves, loads shared by path, combination coefficients', async () => {
+  const analysis = await analyzeIn(ws, `${header}lam = sweep(0, 1, 0.5)\ne = base + lam*sci - 0.5*toxic\nt = task("data.safetensors", head=base)\nevaluate(e, targets=[t])\nsave(e, "out/e.safetensors", dtype="bf16", shard_size="1MB")\n`);
+  const program = analysis.checked.program;
+  assert.equal(program.loads.length, 3);
+  assert.deepEqual(program.sweeps.map((s) => [s.name, s.values]), [['lam', [0, 0.5, 1]]]);
+  const [save] = program.saves;
+  assert.equal(save!.path, `${ws.dir}/out/e.safetensors`);
+  assert.equal(save!.dtype, 'BF16');
+  assert.equal(save!.shardBytes, 1_000_000);
+  assert.equal(save!.overwrite, false);
+  const node = save!.node;
+  assert.equal(node.op, 'combine');
+  if (node.op !== 'combine') return;
+  const names = (id: number) => program.sweeps.find((s) => s.id === id)!.name;
+  assert.deepEqual(node.terms.map((t) => [t.node.name, P.format(t.coef, names)]), [['base', '1'], ['sci', 'lam'], ['toxic', '-0.5']]);
+  assert.equal(program.evaluations[0]!.models[0]!.name, "'e'");
+});
