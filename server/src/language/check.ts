@@ -67,7 +67,7 @@ class Checker {
   private readonly evaluatedSweeps = new Set<number>();
   private nextId = 1;
   private reportedNonFloat = false;
-  private typical: Map<number, number> | undefined;
+  private readonly typical = new Map<number, number>();
   /** Name given to the value being defined, for sweeps, tasks and nodes. */
   private currentName: string | undefined;
   private readonly tree: SyntaxTree;
@@ -797,11 +797,14 @@ class Checker {
         this.report(call, 'error', 'invalid-value', `this sweep has ${count} points; use a coarser step (at most 10000 points)`);
         return errorValue;
       }
-      values = Array.from({ length: count }, (_, i) => Number((start + i * step).toPrecision(12)));
+      // Round away float drift (0.15000000000000002) at the precision the numbers were written with.
+      const scale = 10 ** Math.min(12, decimals(start) + decimals(step));
+      values = Array.from({ length: count }, (_, i) => Math.round((start + i * step) * scale) / scale);
     }
     const line = this.lines.position(call.start).line + 1;
     const sweep: SweepVar = { id: this.nextId++, name: this.currentName ?? `sweep@${line}`, values, range: this.lines.range(call) };
     this.sweeps.push(sweep);
+    this.typical.set(sweep.id, values[Math.floor(values.length / 2)]!);
     return { type: 'scalar', poly: P.variable(sweep.id) };
   }
 
@@ -942,9 +945,6 @@ class Checker {
 
   /** Each sweep at its middle value: where the sign of a sweep-dependent weight is judged. */
   private typicalPoint(): ReadonlyMap<number, number> {
-    if (this.typical?.size !== this.sweeps.length) {
-      this.typical = new Map(this.sweeps.map((s) => [s.id, s.values[Math.floor(s.values.length / 2)]!]));
-    }
     return this.typical;
   }
 
@@ -1030,6 +1030,13 @@ function mergeDuplicateTerms(combo: ComboValue): ComboValue {
     else terms.push({ coef: t.coef, value: t.value });
   }
   return { ...combo, terms };
+}
+
+function decimals(x: number): number {
+  const text = String(x);
+  const exponent = /e-(\d+)$/.exec(text);
+  if (exponent) return Number(exponent[1]) + (text.split('e')[0]!.split('.')[1]?.length ?? 0);
+  return text.split('.')[1]?.length ?? 0;
 }
 
 /** "2GB", "500 MB", "1.5GiB", "123" (bytes) -> bytes. */

@@ -25,7 +25,6 @@ function describe(token: IToken | undefined): string {
 
 const ruleWhat: Record<string, string> = {
   statement: 'a statement',
-  expression: 'an expression',
   additive: 'an expression',
   multiplicative: 'an expression',
   unary: 'an expression',
@@ -44,6 +43,8 @@ const messages: IParserErrorMessageProvider = {
     `expected ${ruleWhat[ruleName] ?? 'an expression'} but found ${describe(actual[0])}`,
 };
 
+// Few rule levels on purpose: each rule invocation costs, and recipes are parsed on
+// every keystroke. Calls, names, parentheses and lists are alternatives of `primary`.
 class TvrCstParser extends CstParser {
   constructor() {
     super(allTokens, { recoveryEnabled: true, maxLookahead: 2, errorMessageProvider: messages });
@@ -57,15 +58,11 @@ class TvrCstParser extends CstParser {
         ALT: () => {
           this.CONSUME(Identifier, { LABEL: 'target' });
           this.CONSUME(Equals);
-          this.SUBRULE(this.expression);
+          this.SUBRULE(this.additive, { LABEL: 'value' });
         },
       },
-      { ALT: () => this.SUBRULE2(this.expression) },
+      { ALT: () => this.SUBRULE2(this.additive, { LABEL: 'value' }) },
     ]);
-  });
-
-  expression = this.RULE('expression', () => {
-    this.SUBRULE(this.additive);
   });
 
   additive = this.RULE('additive', () => {
@@ -89,10 +86,10 @@ class TvrCstParser extends CstParser {
       {
         ALT: () => {
           this.OR2([{ ALT: () => this.CONSUME(Minus, { LABEL: 'sign' }) }, { ALT: () => this.CONSUME(Plus, { LABEL: 'sign' }) }]);
-          this.SUBRULE(this.unary);
+          this.SUBRULE(this.unary, { LABEL: 'operand' });
         },
       },
-      { ALT: () => this.SUBRULE(this.primary) },
+      { ALT: () => this.SUBRULE(this.primary, { LABEL: 'operand' }) },
     ]);
   });
 
@@ -102,25 +99,43 @@ class TvrCstParser extends CstParser {
       { ALT: () => this.CONSUME(StringLiteral) },
       { ALT: () => this.CONSUME(True) },
       { ALT: () => this.CONSUME(False) },
-      { ALT: () => this.SUBRULE(this.nameOrCall) },
-      { ALT: () => this.SUBRULE(this.paren) },
-      { ALT: () => this.SUBRULE(this.list) },
+      {
+        ALT: () => {
+          this.CONSUME(Identifier, { LABEL: 'name' });
+          this.OPTION(() => {
+            this.CONSUME(LParen, { LABEL: 'callOpen' });
+            this.OPTION2(() => {
+              this.SUBRULE(this.argument, { LABEL: 'arguments' });
+              this.MANY(() => {
+                this.CONSUME(Comma, { LABEL: 'commas' });
+                this.OPTION3(() => this.SUBRULE2(this.argument, { LABEL: 'arguments' }));
+              });
+            });
+            this.CONSUME(RParen, { LABEL: 'callClose' });
+          });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME2(LParen, { LABEL: 'parenOpen' });
+          this.SUBRULE(this.additive, { LABEL: 'inner' });
+          this.CONSUME2(RParen, { LABEL: 'parenClose' });
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(LBracket, { LABEL: 'listOpen' });
+          this.OPTION4(() => {
+            this.SUBRULE2(this.additive, { LABEL: 'items' });
+            this.MANY2(() => {
+              this.CONSUME2(Comma);
+              this.OPTION5(() => this.SUBRULE3(this.additive, { LABEL: 'items' }));
+            });
+          });
+          this.CONSUME(RBracket, { LABEL: 'listClose' });
+        },
+      },
     ]);
-  });
-
-  nameOrCall = this.RULE('nameOrCall', () => {
-    this.CONSUME(Identifier);
-    this.OPTION(() => {
-      this.CONSUME(LParen);
-      this.OPTION2(() => {
-        this.SUBRULE(this.argument);
-        this.MANY(() => {
-          this.CONSUME(Comma);
-          this.OPTION3(() => this.SUBRULE2(this.argument));
-        });
-      });
-      this.CONSUME(RParen);
-    });
   });
 
   argument = this.RULE('argument', () => {
@@ -131,25 +146,7 @@ class TvrCstParser extends CstParser {
         this.CONSUME(Equals);
       },
     });
-    this.SUBRULE(this.expression);
-  });
-
-  paren = this.RULE('paren', () => {
-    this.CONSUME(LParen);
-    this.SUBRULE(this.expression);
-    this.CONSUME(RParen);
-  });
-
-  list = this.RULE('list', () => {
-    this.CONSUME(LBracket);
-    this.OPTION(() => {
-      this.SUBRULE(this.expression);
-      this.MANY(() => {
-        this.CONSUME(Comma);
-        this.OPTION2(() => this.SUBRULE2(this.expression));
-      });
-    });
-    this.CONSUME(RBracket);
+    this.SUBRULE(this.additive, { LABEL: 'value' });
   });
 }
 
@@ -171,15 +168,28 @@ export function parse(text: string): SyntaxTree {
     }
     cstParser.input = line;
     const cst = cstParser.statement();
-    const lineErrors = cstParser.errors.map((e) => errorSpan(e.token, line, e.message));
-    // An unclosed bracket is already reported once at the bracket; skip the parser's echo of it.
-    const unclosedHere = lexed.unclosed.some((b) => line.includes(b));
-    for (const e of lineErrors) if (!(unclosedHere && /expected '[)\]]'/.test(e.message))) errors.push(e);
+    if (cstParser.errors.length > 0) {
+      // An unclosed bracket is already reported once at the bracket; skip the parser's echo of it.
+      const unclosedHere = lexed.unclosed.some((b) => line.includes(b));
+      for (const e of cstParser.errors) {
+        if (!(unclosedHere && /expected '[)\]]'/.test(e.message))) errors.push(errorSpan(e.token, line, e.message));
+      }
+    }
     if (cst) statements.push(toStatement(cst, line));
   }
   errors.sort((a, b) => a.start - b.start);
   const comments = lexed.comments.map((c) => ({ start: c.startOffset, end: c.endOffset! + 1, text: c.image }));
-  return { tokens: lexed.tokens.map(toToken), statements, comments, errors };
+  // Tokens are only needed by IDE queries: converted on first use.
+  let tokens: Token[] | undefined;
+  return {
+    get tokens(): Token[] {
+      tokens ??= lexed.tokens.map(toToken);
+      return tokens;
+    },
+    statements,
+    comments,
+    errors,
+  };
 }
 
 const tokenKinds = new Map<TokenType, Token['type']>([
@@ -247,27 +257,18 @@ function first(cst: CstNode, key: string): CstNode | undefined {
   return nodes(cst, key)[0];
 }
 
-/** From an opening bracket token to its closing token, or to the last thing inside when it is missing. */
-function bracketSpan(cst: CstNode, open: string, close: string, inner: readonly Expression[], fallback: number): { start: number; end: number } {
-  const openToken = tokensOf(cst, open)[0];
-  const closeToken = tokensOf(cst, close)[0];
-  const start = openToken?.startOffset ?? inner[0]?.start ?? fallback;
-  const end = closeToken ? closeToken.endOffset! + 1 : Math.max(openToken ? openToken.endOffset! + 1 : start, ...inner.map((e) => e.end));
-  return { start, end };
-}
-
 function toStatement(cst: CstNode, line: IToken[]): Statement {
   const lineStart = line[0]!.startOffset;
   const lineEnd = line[line.length - 1]!.endOffset! + 1;
   const target = tokensOf(cst, 'target')[0];
-  const expressionCst = first(cst, 'expression');
+  const valueCst = first(cst, 'value');
   if (target) {
     const equals = tokensOf(cst, 'Equals')[0];
     const after = equals ? equals.endOffset! + 1 : target.endOffset! + 1;
-    const value = expressionCst ? toExpression(expressionCst, after) : missing(after);
+    const value = valueCst ? toExpression(valueCst, after) : missing(after);
     return { kind: 'assignment', start: lineStart, end: Math.max(lineEnd, value.end), target: identifier(target), value };
   }
-  const expression = expressionCst ? toExpression(expressionCst, lineStart) : missing(lineStart);
+  const expression = valueCst ? toExpression(valueCst, lineStart) : missing(lineStart);
   return { kind: 'expression', start: lineStart, end: lineEnd, expression };
 }
 
@@ -281,40 +282,21 @@ function missing(at: number): Missing {
 
 function toExpression(cst: CstNode, fallback: number): Expression {
   switch (cst.name) {
-    case 'expression': {
-      const inner = first(cst, 'additive');
-      return inner ? toExpression(inner, fallback) : missing(fallback);
-    }
     case 'additive':
     case 'multiplicative':
       return binaryChain(cst, fallback);
     case 'unary': {
       const sign = tokensOf(cst, 'sign')[0];
+      const operandCst = first(cst, 'operand');
       if (sign) {
-        const operandCst = first(cst, 'unary');
-        const operand = operandCst ? toExpression(operandCst, sign.endOffset! + 1) : missing(sign.endOffset! + 1);
-        return { kind: 'unary', operator: sign.image as '-' | '+', operand, start: sign.startOffset, end: Math.max(operand.end, sign.endOffset! + 1) };
+        const after = sign.endOffset! + 1;
+        const operand = operandCst ? toExpression(operandCst, after) : missing(after);
+        return { kind: 'unary', operator: sign.image as '-' | '+', operand, start: sign.startOffset, end: Math.max(operand.end, after) };
       }
-      const primary = first(cst, 'primary');
-      return primary ? toExpression(primary, fallback) : missing(fallback);
+      return operandCst ? toExpression(operandCst, fallback) : missing(fallback);
     }
     case 'primary':
       return toPrimary(cst, fallback);
-    case 'nameOrCall':
-      return toNameOrCall(cst, fallback);
-    case 'paren': {
-      const open = tokensOf(cst, 'LParen')[0];
-      const after = open ? open.endOffset! + 1 : fallback;
-      const innerCst = first(cst, 'expression');
-      const inner = innerCst ? toExpression(innerCst, after) : missing(after);
-      return { kind: 'paren', inner, ...bracketSpan(cst, 'LParen', 'RParen', [inner], fallback) };
-    }
-    case 'list': {
-      const open = tokensOf(cst, 'LBracket')[0];
-      const after = open ? open.endOffset! + 1 : fallback;
-      const items = nodes(cst, 'expression').map((e) => toExpression(e, after));
-      return { kind: 'list', items, ...bracketSpan(cst, 'LBracket', 'RBracket', items, fallback) };
-    }
     default:
       return missing(fallback);
   }
@@ -342,30 +324,49 @@ function binaryChain(cst: CstNode, fallback: number): Expression {
   return left;
 }
 
+/** From an opening bracket token to its closing token, or to the last thing inside when it is missing. */
+function bracketSpan(open: IToken | undefined, close: IToken | undefined, inner: readonly Expression[], fallback: number): { start: number; end: number } {
+  const start = open?.startOffset ?? inner[0]?.start ?? fallback;
+  const end = close ? close.endOffset! + 1 : Math.max(open ? open.endOffset! + 1 : start, ...inner.map((e) => e.end));
+  return { start, end };
+}
+
 function toPrimary(cst: CstNode, fallback: number): Expression {
-  const number = tokensOf(cst, 'NumberLiteral')[0];
-  if (number) return { kind: 'number', value: Number(number.image), text: number.image, start: number.startOffset, end: number.endOffset! + 1 };
-  const string = tokensOf(cst, 'StringLiteral')[0];
-  if (string) {
-    return { kind: 'string', value: stringValue(string.image), closed: isClosedString(string.image), start: string.startOffset, end: string.endOffset! + 1 };
+  const c = cst.children;
+  if (c['NumberLiteral']) {
+    const t = c['NumberLiteral'][0] as IToken;
+    if (!t.isInsertedInRecovery) return { kind: 'number', value: Number(t.image), text: t.image, start: t.startOffset, end: t.endOffset! + 1 };
+  }
+  if (c['StringLiteral']) {
+    const t = c['StringLiteral'][0] as IToken;
+    if (!t.isInsertedInRecovery) return { kind: 'string', value: stringValue(t.image), closed: isClosedString(t.image), start: t.startOffset, end: t.endOffset! + 1 };
   }
   const bool = tokensOf(cst, 'True')[0] ?? tokensOf(cst, 'False')[0];
   if (bool) return { kind: 'bool', value: bool.image === 'true', start: bool.startOffset, end: bool.endOffset! + 1 };
-  for (const key of ['nameOrCall', 'paren', 'list']) {
-    const child = first(cst, key);
-    if (child) return toExpression(child, fallback);
+  const name = tokensOf(cst, 'name')[0];
+  if (name) return toNameOrCall(cst, name);
+  const parenOpen = tokensOf(cst, 'parenOpen')[0];
+  if (parenOpen || c['inner']) {
+    const after = parenOpen ? parenOpen.endOffset! + 1 : fallback;
+    const innerCst = first(cst, 'inner');
+    const inner = innerCst ? toExpression(innerCst, after) : missing(after);
+    return { kind: 'paren', inner, ...bracketSpan(parenOpen, tokensOf(cst, 'parenClose')[0], [inner], fallback) };
+  }
+  const listOpen = tokensOf(cst, 'listOpen')[0];
+  if (listOpen || c['items']) {
+    const after = listOpen ? listOpen.endOffset! + 1 : fallback;
+    const items = nodes(cst, 'items').map((e) => toExpression(e, after));
+    return { kind: 'list', items, ...bracketSpan(listOpen, tokensOf(cst, 'listClose')[0], items, fallback) };
   }
   return missing(fallback);
 }
 
-function toNameOrCall(cst: CstNode, fallback: number): Expression {
-  const name = tokensOf(cst, 'Identifier')[0];
-  if (!name) return missing(fallback);
-  const open = tokensOf(cst, 'LParen')[0];
+function toNameOrCall(cst: CstNode, name: IToken): Expression {
+  const open = tokensOf(cst, 'callOpen')[0];
   if (!open) return { kind: 'name', name: name.image, start: name.startOffset, end: name.endOffset! + 1 };
-  const close = tokensOf(cst, 'RParen')[0];
-  const args: Argument[] = nodes(cst, 'argument').map((a) => toArgument(a, open.endOffset! + 1));
-  const lastEnd = Math.max(open.endOffset! + 1, ...args.map((a) => a.end), ...tokensOf(cst, 'Comma').map((c) => c.endOffset! + 1));
+  const close = tokensOf(cst, 'callClose')[0];
+  const args: Argument[] = nodes(cst, 'arguments').map((a) => toArgument(a, open.endOffset! + 1));
+  const lastEnd = Math.max(open.endOffset! + 1, ...args.map((a) => a.end), ...tokensOf(cst, 'commas').map((c) => c.endOffset! + 1));
   return {
     kind: 'call',
     callee: identifier(name),
@@ -380,7 +381,7 @@ function toNameOrCall(cst: CstNode, fallback: number): Expression {
 function toArgument(cst: CstNode, fallback: number): Argument {
   const keywordToken = tokensOf(cst, 'keyword')[0];
   const equals = tokensOf(cst, 'Equals')[0];
-  const valueCst = first(cst, 'expression');
+  const valueCst = first(cst, 'value');
   const valueStart = equals ? equals.endOffset! + 1 : fallback;
   const value = valueCst ? toExpression(valueCst, valueStart) : missing(valueStart);
   const start = keywordToken ? keywordToken.startOffset : value.start;

@@ -23,6 +23,7 @@ export interface TableComparison {
 
 /** Tables match when they have the same names and shapes, and each tensor is float on both sides or neither. */
 export function compareTables(left: TensorTable, right: TensorTable, keep = 3): TableComparison | undefined {
+  if (left === right || signature(left) === signature(right)) return undefined;
   const first: TensorDifference[] = [];
   let count = 0;
   const note = (d: TensorDifference): void => {
@@ -36,6 +37,18 @@ export function compareTables(left: TensorTable, right: TensorTable, keep = 3): 
   }
   for (const [name, r] of right) if (!left.has(name)) note({ name, right: r });
   return count === 0 ? undefined : { count, first };
+}
+
+const signatures = new WeakMap<TensorTable, string>();
+
+/** A string equal for two tables exactly when they match (names, shapes, float or not). */
+function signature(table: TensorTable): string {
+  let s = signatures.get(table);
+  if (s === undefined) {
+    s = [...table].map(([name, spec]) => `${name}:${spec.shape.join('x')}:${isFloat(spec.dtype) ? 'f' : 'i'}`).join('\n');
+    signatures.set(table, s);
+  }
+  return s;
 }
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {

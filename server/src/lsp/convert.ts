@@ -22,14 +22,11 @@ const severities: Record<Severity, DiagnosticSeverity> = {
   hint: DiagnosticSeverity.Hint,
 };
 
-export const docsUrl = 'https://github.com/tvr-dev/tvr/blob/main/docs/diagnostics.md';
-
 export function toLspDiagnostic(analysis: Analysis, d: Diagnostic, uri: string): LspDiagnostic {
   return {
     range: toRange(analysis, d.span),
     severity: severities[d.severity],
     code: d.code,
-    codeDescription: { href: `${docsUrl}#${d.code}` },
     source: 'tvr',
     message: d.message,
     ...(d.unnecessary ? { tags: [DiagnosticTag.Unnecessary] } : {}),
