@@ -1,5 +1,5 @@
 // The `tvr` command line: check, inspect, run, doctor, lsp.
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CheckpointError } from '../checkpoints/types.ts';
 import { startLanguageServer } from '../lsp/server.ts';
 import { checkCommand } from './check.ts';
@@ -31,17 +31,65 @@ function program(): Command {
       process.exitCode = await inspectCommand(path, other, { json: options.json === true, norms: options.norms === true });
     });
 
+  cli.command('run')
+    .description('run a recipe: evaluate its models (choosing sweep values on validation data), write its saves and a results file')
+    .argument('<recipe>', 'the .tvr recipe')
+    .option('--out <dir>', 'write outputs and the results file under this folder instead of beside the recipe')
+    .option('--backend <name>', 'auto, gpu, cpu, or a backend by name (see tvr doctor)', 'auto')
+    .option('--json', 'print JSON lines (one event per line) on stdout instead of a progress bar and a table')
+    .option('--untrusted', 'the workspace is not trusted: refuse tasks that run an external evaluator command')
+    .option('--no-cache', 'evaluate everything again, ignoring and not writing the results cache (.tvr-cache/)')
+    .option('--force', 'replace existing outputs even where a save does not say overwrite=true')
+    .option('--eval-timeout <seconds>', 'time limit of one external evaluator run', positiveNumber, 600)
+    .option('--batch-size <n>', 'examples per batch of the built-in evaluator', positiveInteger)
+    .action(async (recipe: string, options: { out?: string; backend: string; json?: boolean; untrusted?: boolean; cache: boolean; force?: boolean; evalTimeout: number; batchSize?: number }) => {
+      // Loaded on demand: the engine and TensorFlow.js would slow every other command's start.
+      const { runCommand } = await import('./run.ts');
+      process.exitCode = await runCommand(recipe, {
+        ...(options.out !== undefined ? { out: options.out } : {}),
+        backend: options.backend,
+        json: options.json === true,
+        untrusted: options.untrusted === true,
+        cache: options.cache,
+        force: options.force === true,
+        evalTimeout: options.evalTimeout,
+        ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+      });
+    });
+
+  cli.command('doctor')
+    .description('list the compute backends, whether each is usable and why not, the Node version, and the GPU package')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => {
+      const { doctorCommand } = await import('./doctor.ts');
+      process.exitCode = await doctorCommand({ json: options.json === true });
+    });
+
   cli.command('lsp')
     .description('start the language server (for any LSP editor)')
     .option('--stdio', 'talk LSP over stdin/stdout')
     .option('--node-ipc', 'talk LSP over Node IPC (VS Code)')
     .option('--socket <port>', 'talk LSP over a socket')
+    // Clients add their own flags (VS Code: --clientProcessId=<pid>); the connection reads them.
     .allowUnknownOption()
+    .allowExcessArguments()
     .action(() => {
       startLanguageServer({ version: tvrVersion });
     });
 
   return cli;
+}
+
+function positiveNumber(text: string): number {
+  const value = Number(text);
+  if (!(Number.isFinite(value) && value > 0)) throw new InvalidArgumentError(`expected a positive number, got "${text}"`);
+  return value;
+}
+
+function positiveInteger(text: string): number {
+  const value = Number(text);
+  if (!(Number.isSafeInteger(value) && value > 0)) throw new InvalidArgumentError(`expected a positive integer, got "${text}"`);
+  return value;
 }
 
 export async function main(argv: readonly string[]): Promise<void> {

@@ -2,6 +2,7 @@
 // only converts between the analysis core and LSP.
 import { createConnection, DidChangeWatchedFilesNotification, TextDocumentSyncKind, type Connection } from 'vscode-languageserver/node';
 import { registerCodeActions } from './code-actions.ts';
+import { registerCodeLens } from './code-lens.ts';
 import { completionTriggers, registerCompletion } from './completion.ts';
 import type { FeatureContext } from './context.ts';
 import { uriToPath } from './convert.ts';
@@ -49,6 +50,7 @@ export function startLanguageServer(options: ServerOptions, connection: Connecti
         codeActionProvider: { codeActionKinds: ['quickfix'] },
         documentFormattingProvider: true,
         semanticTokensProvider: { legend: semanticTokensLegend, full: true },
+        codeLensProvider: { resolveProvider: false },
       },
     };
   });
@@ -75,6 +77,7 @@ export function startLanguageServer(options: ServerOptions, connection: Connecti
   registerDocumentSymbols(context);
   registerCodeActions(context);
   registerFormatting(context);
+  registerCodeLens(context);
 
   connection.listen();
 }
