@@ -34,8 +34,6 @@ export interface CheckResult {
   readonly diagnostics: readonly Diagnostic[];
   /** The value of each binding (by its statement). */
   readonly values: ReadonlyMap<Binding, Value>;
-  /** Values of calls and names, for hover. */
-  readonly expressionValues: ReadonlyMap<Expression, Value>;
   /** Files whose headers were not available yet: read them and check again. */
   readonly pending: readonly string[];
 }
@@ -55,7 +53,6 @@ interface BoundArgs {
 class Checker {
   private readonly diagnostics: Diagnostic[] = [];
   private readonly values = new Map<Binding, Value>();
-  private readonly expressionValues = new Map<Expression, Value>();
   private readonly loads = new Map<string, LoadNode>();
   private readonly sweeps: SweepVar[] = [];
   private readonly saves: { statement: SaveStatement; span: Span; sweeps: ReadonlySet<number> }[] = [];
@@ -97,7 +94,7 @@ class Checker {
       evaluations: this.evaluations,
       loads: [...this.loads.values()],
     };
-    return { program, diagnostics: this.diagnostics, values: this.values, expressionValues: this.expressionValues, pending: [...this.pending] };
+    return { program, diagnostics: this.diagnostics, values: this.values, pending: [...this.pending] };
   }
 
   // ---- statements -----------------------------------------------------------------------
@@ -133,12 +130,6 @@ class Checker {
   // ---- expressions ----------------------------------------------------------------------
 
   private expression(e: Expression): Value {
-    const value = this.expressionInner(e);
-    if (e.kind === 'name' || e.kind === 'call') this.expressionValues.set(e, value);
-    return value;
-  }
-
-  private expressionInner(e: Expression): Value {
     switch (e.kind) {
       case 'number':
         return { type: 'scalar', poly: P.constant(e.value) };
@@ -353,12 +344,10 @@ class Checker {
     if (operands && operands.length >= 2 && models.length === operands.length && v.terms.every((t) => t.value.type === 'model')) {
       const texts = operands.map((o) => this.text(o));
       fixes.push({ title: `Average them: mean(${texts.join(', ')})`, edits: [{ span: expr, newText: `mean(${texts.join(', ')})` }], preferred: true });
-      if (base && operands.length === 2) {
-        const baseName = base.name!;
-        const [a, b] = texts as [string, string];
-        if (a !== baseName && b !== baseName) {
-          fixes.push({ title: `Add b's task vector: ${a} + (${b} - ${baseName})`, edits: [{ span: expr, newText: `${a} + (${b} - ${baseName})` }] });
-        }
+      const baseName = base?.name;
+      if (baseName && !texts.includes(baseName)) {
+        const sum = `${baseName} + ${texts.map((t) => `(${t} - ${baseName})`).join(' + ')}`;
+        fixes.push({ title: `Add their task vectors to ${baseName}: ${sum}`, edits: [{ span: expr, newText: sum }] });
       }
     }
     const constantMass = P.asConstant(mass);
@@ -618,7 +607,9 @@ class Checker {
   }
 
   private reportCheckpointError(error: CheckpointError, written: string, absolute: string, span: Span): void {
-    if (error.code === 'not-found') {
+    if (error.code === 'not-found' && error.file !== absolute) {
+      this.report(span, 'error', 'file-not-found', `${written} refers to ${error.file}, which does not exist`);
+    } else if (error.code === 'not-found') {
       this.report(span, 'error', 'file-not-found', `checkpoint not found: ${written}${written === absolute ? '' : ` (looked for ${absolute})`}`);
     } else {
       this.report(span, 'error', 'bad-checkpoint', `cannot use ${written}: ${error.message} [${error.code}]`);

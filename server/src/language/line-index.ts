@@ -9,7 +9,18 @@ export class LineIndex {
   constructor(text: string) {
     this.text = text;
     this.starts = [0];
-    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) this.starts.push(i + 1);
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      // \n, \r\n and a lone \r end a line (LSP's rule).
+      if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) this.starts.push(i + 1);
+    }
+  }
+
+  /** Offset just past the line's last character (before its line end). */
+  private lineEnd(line: number): number {
+    if (line + 1 >= this.starts.length) return this.text.length;
+    const next = this.starts[line + 1]!;
+    return this.text.charCodeAt(next - 1) === 10 && this.text.charCodeAt(next - 2) === 13 ? next - 2 : next - 1;
   }
 
   position(offset: number): Position {
@@ -27,8 +38,7 @@ export class LineIndex {
   offset(position: Position): number {
     if (position.line >= this.starts.length) return this.text.length;
     const start = this.starts[Math.max(0, position.line)]!;
-    const next = position.line + 1 < this.starts.length ? this.starts[position.line + 1]! - 1 : this.text.length;
-    return Math.min(start + Math.max(0, position.character), next);
+    return Math.min(start + Math.max(0, position.character), this.lineEnd(position.line));
   }
 
   range(span: Span): Range {
@@ -41,7 +51,6 @@ export class LineIndex {
 
   lineText(line: number): string {
     const start = this.starts[line] ?? this.text.length;
-    const end = line + 1 < this.starts.length ? this.starts[line + 1]! - 1 : this.text.length;
-    return this.text.slice(start, end).replace(/\r$/, '');
+    return this.text.slice(start, line < this.starts.length ? this.lineEnd(line) : start);
   }
 }

@@ -152,6 +152,18 @@ class TvrCstParser extends CstParser {
 
 const cstParser = new TvrCstParser();
 
+/** A parsed statement and its syntax errors, reusable while its text and offset are unchanged. */
+interface ParsedStatement {
+  readonly statement: Statement | undefined;
+  readonly errors: readonly SyntaxError[];
+}
+
+// Statements parse independently, so a re-parse after an edit reuses every statement
+// whose text and position did not change (everything before the edit, typically).
+// Nodes carry absolute offsets, hence the offset in the key. Bounded by clearing.
+const statementCache = new Map<string, ParsedStatement>();
+const statementCacheLimit = 50_000;
+
 export function parse(text: string): SyntaxTree {
   const lexed = tokenize(text);
   const errors: SyntaxError[] = lexed.errors.map((e) => ({ start: e.offset, end: e.offset + e.length, message: e.message }));
@@ -159,23 +171,20 @@ export function parse(text: string): SyntaxTree {
     const closer = bracket.tokenType === LParen ? ')' : ']';
     errors.push({ start: bracket.startOffset, end: bracket.startOffset + 1, message: `'${bracket.image}' is never closed: add '${closer}'` });
   }
+  if (statementCache.size > statementCacheLimit) statementCache.clear();
   const statements: Statement[] = [];
   for (const line of splitStatements(lexed.tokens)) {
-    const tooBig = sizeProblem(line);
-    if (tooBig) {
-      errors.push(tooBig);
-      continue;
+    const start = line[0]!.startOffset;
+    const end = line[line.length - 1]!.endOffset! + 1;
+    const unclosedHere = lexed.unclosed.some((b) => b.startOffset >= start && b.startOffset < end);
+    const key = `${start}${unclosedHere ? '!' : ':'}${text.slice(start, end)}`;
+    let parsed = statementCache.get(key);
+    if (!parsed) {
+      parsed = parseStatement(line, unclosedHere);
+      statementCache.set(key, parsed);
     }
-    cstParser.input = line;
-    const cst = cstParser.statement();
-    if (cstParser.errors.length > 0) {
-      // An unclosed bracket is already reported once at the bracket; skip the parser's echo of it.
-      const unclosedHere = lexed.unclosed.some((b) => line.includes(b));
-      for (const e of cstParser.errors) {
-        if (!(unclosedHere && /expected '[)\]]'/.test(e.message))) errors.push(errorSpan(e.token, line, e.message));
-      }
-    }
-    if (cst) statements.push(toStatement(cst, line));
+    if (parsed.statement) statements.push(parsed.statement);
+    for (const e of parsed.errors) errors.push(e);
   }
   errors.sort((a, b) => a.start - b.start);
   const comments = lexed.comments.map((c) => ({ start: c.startOffset, end: c.endOffset! + 1, text: c.image }));
@@ -202,9 +211,28 @@ function toToken(t: IToken): Token {
   return { type: tokenKinds.get(t.tokenType)!, image: t.image, start: t.startOffset, end: t.endOffset! + 1 };
 }
 
+function parseStatement(line: IToken[], unclosedHere: boolean): ParsedStatement {
+  const tooBig = sizeProblem(line);
+  if (tooBig) return { statement: undefined, errors: [tooBig] };
+  cstParser.input = line;
+  let cst: CstNode;
+  try {
+    cst = cstParser.statement();
+  } catch (error) {
+    // Chevrotain's recovery recurses; whatever it cannot handle costs this statement, not the file.
+    return { statement: undefined, errors: [{ start: line[0]!.startOffset, end: line[line.length - 1]!.endOffset! + 1, message: `cannot parse this statement (${(error as Error).message})` }] };
+  }
+  const errors: SyntaxError[] = [];
+  for (const e of cstParser.errors) {
+    // An unclosed bracket is already reported once at the bracket; skip the parser's echo of it.
+    if (!(unclosedHere && /expected '[)\]]'/.test(e.message))) errors.push(errorSpan(e.token, line, e.message));
+  }
+  return { statement: cst ? toStatement(cst, line) : undefined, errors };
+}
+
 // Bounds that keep every later stage (recursive by nature) far from the stack limit;
 // real recipes stay well below them.
-const maxNesting = 100;
+const maxNesting = 64;
 const maxTokensPerStatement = 2000;
 
 function sizeProblem(line: IToken[]): SyntaxError | undefined {
@@ -253,6 +281,14 @@ function nodes(cst: CstNode, key: string): CstNode[] {
 function tokensOf(cst: CstNode, key: string): IToken[] {
   return ((cst.children[key] ?? []) as IToken[]).filter((t) => !t.isInsertedInRecovery);
 }
+
+/** The first real (not recovery-inserted) token under `key`, without allocating. */
+function tokenOf(cst: CstNode, key: string): IToken | undefined {
+  const list = cst.children[key] as IToken[] | undefined;
+  if (!list) return undefined;
+  for (const t of list) if (!t.isInsertedInRecovery) return t;
+  return undefined;
+}
 function first(cst: CstNode, key: string): CstNode | undefined {
   return nodes(cst, key)[0];
 }
@@ -260,10 +296,10 @@ function first(cst: CstNode, key: string): CstNode | undefined {
 function toStatement(cst: CstNode, line: IToken[]): Statement {
   const lineStart = line[0]!.startOffset;
   const lineEnd = line[line.length - 1]!.endOffset! + 1;
-  const target = tokensOf(cst, 'target')[0];
+  const target = tokenOf(cst, 'target');
   const valueCst = first(cst, 'value');
   if (target) {
-    const equals = tokensOf(cst, 'Equals')[0];
+    const equals = tokenOf(cst, 'Equals');
     const after = equals ? equals.endOffset! + 1 : target.endOffset! + 1;
     const value = valueCst ? toExpression(valueCst, after) : missing(after);
     return { kind: 'assignment', start: lineStart, end: Math.max(lineEnd, value.end), target: identifier(target), value };
@@ -286,7 +322,7 @@ function toExpression(cst: CstNode, fallback: number): Expression {
     case 'multiplicative':
       return binaryChain(cst, fallback);
     case 'unary': {
-      const sign = tokensOf(cst, 'sign')[0];
+      const sign = tokenOf(cst, 'sign');
       const operandCst = first(cst, 'operand');
       if (sign) {
         const after = sign.endOffset! + 1;
@@ -341,30 +377,30 @@ function toPrimary(cst: CstNode, fallback: number): Expression {
     const t = c['StringLiteral'][0] as IToken;
     if (!t.isInsertedInRecovery) return { kind: 'string', value: stringValue(t.image), closed: isClosedString(t.image), start: t.startOffset, end: t.endOffset! + 1 };
   }
-  const bool = tokensOf(cst, 'True')[0] ?? tokensOf(cst, 'False')[0];
+  const bool = tokenOf(cst, 'True') ?? tokenOf(cst, 'False');
   if (bool) return { kind: 'bool', value: bool.image === 'true', start: bool.startOffset, end: bool.endOffset! + 1 };
-  const name = tokensOf(cst, 'name')[0];
+  const name = tokenOf(cst, 'name');
   if (name) return toNameOrCall(cst, name);
-  const parenOpen = tokensOf(cst, 'parenOpen')[0];
+  const parenOpen = tokenOf(cst, 'parenOpen');
   if (parenOpen || c['inner']) {
     const after = parenOpen ? parenOpen.endOffset! + 1 : fallback;
     const innerCst = first(cst, 'inner');
     const inner = innerCst ? toExpression(innerCst, after) : missing(after);
-    return { kind: 'paren', inner, ...bracketSpan(parenOpen, tokensOf(cst, 'parenClose')[0], [inner], fallback) };
+    return { kind: 'paren', inner, ...bracketSpan(parenOpen, tokenOf(cst, 'parenClose'), [inner], fallback) };
   }
-  const listOpen = tokensOf(cst, 'listOpen')[0];
+  const listOpen = tokenOf(cst, 'listOpen');
   if (listOpen || c['items']) {
     const after = listOpen ? listOpen.endOffset! + 1 : fallback;
     const items = nodes(cst, 'items').map((e) => toExpression(e, after));
-    return { kind: 'list', items, ...bracketSpan(listOpen, tokensOf(cst, 'listClose')[0], items, fallback) };
+    return { kind: 'list', items, ...bracketSpan(listOpen, tokenOf(cst, 'listClose'), items, fallback) };
   }
   return missing(fallback);
 }
 
 function toNameOrCall(cst: CstNode, name: IToken): Expression {
-  const open = tokensOf(cst, 'callOpen')[0];
+  const open = tokenOf(cst, 'callOpen');
   if (!open) return { kind: 'name', name: name.image, start: name.startOffset, end: name.endOffset! + 1 };
-  const close = tokensOf(cst, 'callClose')[0];
+  const close = tokenOf(cst, 'callClose');
   const args: Argument[] = nodes(cst, 'arguments').map((a) => toArgument(a, open.endOffset! + 1));
   const lastEnd = Math.max(open.endOffset! + 1, ...args.map((a) => a.end), ...tokensOf(cst, 'commas').map((c) => c.endOffset! + 1));
   return {
@@ -379,8 +415,8 @@ function toNameOrCall(cst: CstNode, name: IToken): Expression {
 }
 
 function toArgument(cst: CstNode, fallback: number): Argument {
-  const keywordToken = tokensOf(cst, 'keyword')[0];
-  const equals = tokensOf(cst, 'Equals')[0];
+  const keywordToken = tokenOf(cst, 'keyword');
+  const equals = tokenOf(cst, 'Equals');
   const valueCst = first(cst, 'value');
   const valueStart = equals ? equals.endOffset! + 1 : fallback;
   const value = valueCst ? toExpression(valueCst, valueStart) : missing(valueStart);

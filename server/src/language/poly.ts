@@ -21,18 +21,30 @@ export function variable(sweepId: number): Poly {
 }
 
 export function add(a: Poly, b: Poly): Poly {
+  if (a.size === 0) return b;
+  if (b.size === 0) return a;
+  const ca = asConstant(a);
+  const cb = ca === undefined ? undefined : asConstant(b);
+  if (ca !== undefined && cb !== undefined) return constant(ca + cb);
   const out = new Map(a);
   for (const [k, v] of b) out.set(k, (out.get(k) ?? 0) + v);
   return prune(out);
 }
 
 export function scale(a: Poly, k: number): Poly {
+  if (k === 1) return a;
+  const c = asConstant(a);
+  if (c !== undefined) return constant(c * k);
   const out = new Map<string, number>();
   for (const [m, v] of a) out.set(m, v * k);
   return prune(out);
 }
 
 export function mul(a: Poly, b: Poly): Poly {
+  const ca = asConstant(a);
+  if (ca !== undefined) return scale(b, ca);
+  const cb = asConstant(b);
+  if (cb !== undefined) return scale(a, cb);
   const out = new Map<string, number>();
   for (const [ma, va] of a) {
     for (const [mb, vb] of b) {
@@ -45,8 +57,9 @@ export function mul(a: Poly, b: Poly): Poly {
 
 /** The value when the polynomial does not depend on any sweep, else undefined. */
 export function asConstant(a: Poly): number | undefined {
-  for (const k of a.keys()) if (k !== '') return undefined;
-  return a.get('') ?? 0;
+  if (a.size === 0) return 0;
+  if (a.size > 1) return undefined;
+  return a.get('');
 }
 
 export function isConstant(a: Poly, value: number): boolean {

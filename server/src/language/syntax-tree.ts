@@ -129,10 +129,28 @@ export function children(e: Expression): Expression[] {
   }
 }
 
-/** Visits `e` and every expression below it, parents first. */
+/** Visits `e` and every expression below it, parents first (no allocation: this runs on every keystroke). */
 export function walk(e: Expression, visit: (e: Expression) => void): void {
   visit(e);
-  for (const child of children(e)) walk(child, visit);
+  switch (e.kind) {
+    case 'binary':
+      walk(e.left, visit);
+      walk(e.right, visit);
+      break;
+    case 'unary':
+      walk(e.operand, visit);
+      break;
+    case 'paren':
+      walk(e.inner, visit);
+      break;
+    case 'call':
+      for (const a of e.args) walk(a.value, visit);
+      break;
+    case 'list':
+      for (const item of e.items) walk(item, visit);
+      break;
+    default:
+  }
 }
 
 export function contains(span: Span, offset: number): boolean {

@@ -3,9 +3,11 @@
 // statement anyway, so one missing `)` cannot swallow the rest of the file.
 import { createToken, Lexer, type IToken, type TokenType } from 'chevrotain';
 
-export const Whitespace = createToken({ name: 'Whitespace', pattern: /[ \t\r\f]+/, group: Lexer.SKIPPED });
-export const Comment = createToken({ name: 'Comment', pattern: /#[^\n]*/, group: 'comments' });
-export const Newline = createToken({ name: 'Newline', pattern: /\n/, line_breaks: true });
+// A byte order mark is whitespace, so a file saved with one checks like any other.
+export const Whitespace = createToken({ name: 'Whitespace', pattern: /[ \t\f\uFEFF]+/, group: Lexer.SKIPPED });
+export const Comment = createToken({ name: 'Comment', pattern: /#[^\r\n]*/, group: 'comments' });
+// \r\n, \n and a lone \r all end a line, as LSP counts lines.
+export const Newline = createToken({ name: 'Newline', pattern: /\r\n?|\n/, line_breaks: true });
 export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][A-Za-z0-9_]*/ });
 export const True = createToken({ name: 'True', pattern: /true/, longer_alt: Identifier });
 export const False = createToken({ name: 'False', pattern: /false/, longer_alt: Identifier });
@@ -14,7 +16,7 @@ export const NumberLiteral = createToken({
   pattern: /(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/,
 });
 // An unterminated string stops at the end of its line, so the next line still parses.
-export const StringLiteral = createToken({ name: 'StringLiteral', pattern: /"(?:[^"\\\n]|\\.)*"?/ });
+export const StringLiteral = createToken({ name: 'StringLiteral', pattern: /"(?:[^"\\\r\n]|\\.)*"?/ });
 export const Equals = createToken({ name: 'Equals', pattern: /=/ });
 export const Plus = createToken({ name: 'Plus', pattern: /\+/ });
 export const Minus = createToken({ name: 'Minus', pattern: /-/ });

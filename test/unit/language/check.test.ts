@@ -180,12 +180,12 @@ test('unused bindings are hints with a removal fix', async () => {
   assert.equal(hints[0]!.fixes![0]!.edits[0]!.newText, '');
 });
 
-test('quick fixes for a + b offer mean() and adding a task vector to the base', async () => {
+test('quick fixes for a + b offer mean() and adding both task vectors to the base', async () => {
   const analysis = await analyzeIn(ws, `${header}m = load("legal.safetensors") + load("sci.safetensors")\nsave(m, "m.safetensors")\n`);
   const [d] = analysis.diagnostics.filter((x) => x.code === 'model-weight-sum');
   assert.deepEqual(d!.fixes!.map((f) => f.edits[0]!.newText), [
     'mean(load("legal.safetensors"), load("sci.safetensors"))',
-    'load("legal.safetensors") + (load("sci.safetensors") - base)',
+    'base + (load("legal.safetensors") - base) + (load("sci.safetensors") - base)',
   ]);
 });
 

@@ -74,8 +74,11 @@ function inline(e: Expression, text: string): string {
       return '';
     case 'paren':
       return `(${inline(e.inner, text)})`;
-    case 'unary':
-      return `${e.operator}${inline(e.operand, text)}`;
+    case 'unary': {
+      const operand = inline(e.operand, text);
+      // `- -1`, not `--1`.
+      return /^[-+]/.test(operand) ? `${e.operator} ${operand}` : `${e.operator}${operand}`;
+    }
     case 'binary': {
       const tight = e.operator === '*' || e.operator === '/';
       return `${inline(e.left, text)}${tight ? e.operator : ` ${e.operator} `}${inline(e.right, text)}`;

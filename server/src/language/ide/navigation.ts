@@ -51,9 +51,10 @@ export interface DocumentSymbol {
 
 export function documentSymbols(analysis: Analysis): DocumentSymbol[] {
   const out: DocumentSymbol[] = [];
+  const bindingOf = new Map(analysis.resolution.bindings.map((b) => [b.statement, b]));
   for (const s of analysis.tree.statements) {
     if (s.kind === 'assignment') {
-      const binding = analysis.resolution.bindings.find((b) => b.statement === s);
+      const binding = bindingOf.get(s);
       const value = binding ? analysis.checked.values.get(binding) : undefined;
       const kind: SymbolKind = value && ['model', 'vector', 'scalar', 'task'].includes(value.type) ? (value.type as SymbolKind) : 'value';
       const short = describeValueShort(value);

@@ -30,17 +30,16 @@ function typeFor(value: Value | undefined): SemanticTokenType {
 /** Tokens in source order, never overlapping. */
 export function semanticTokens(analysis: Analysis): SemanticToken[] {
   const out: SemanticToken[] = [];
-  const valueOf = (name: Span & { name: string }, isDefinition: boolean): Value | undefined => {
-    const binding = isDefinition
-      ? analysis.resolution.bindings.find((b) => b.statement.target === name)
-      : analysis.resolution.targets.get(name as never);
-    return binding ? analysis.checked.values.get(binding) : undefined;
-  };
-  for (const s of analysis.tree.statements) {
-    if (s.kind === 'assignment') out.push({ start: s.target.start, end: s.target.end, type: typeFor(valueOf(s.target, true)), modifiers: ['declaration'] });
+  const values = analysis.checked.values;
+  for (const b of analysis.resolution.bindings) {
+    const target = b.statement.target;
+    out.push({ start: target.start, end: target.end, type: typeFor(values.get(b)), modifiers: ['declaration'] });
   }
   forEachExpression(analysis, (e) => {
-    if (e.kind === 'name') out.push({ start: e.start, end: e.end, type: typeFor(valueOf(e, false)), modifiers: [] });
+    if (e.kind === 'name') {
+      const binding = analysis.resolution.targets.get(e);
+      out.push({ start: e.start, end: e.end, type: typeFor(binding ? values.get(binding) : undefined), modifiers: [] });
+    }
     if (e.kind === 'call') {
       out.push({ start: e.callee.start, end: e.callee.end, type: 'function', modifiers: builtinByName.has(e.callee.name) ? ['defaultLibrary'] : [] });
       for (const a of e.args) if (a.keyword) out.push({ start: a.keyword.start, end: a.keyword.end, type: 'parameter', modifiers: ['readonly'] });

@@ -33,14 +33,19 @@ export interface VectorBinding {
   readonly coefficients: ReadonlyMap<LoadNode, number> | undefined;
 }
 
-/** The task vectors of a recipe (bindings whose value is a Vector), with their linear expansions. */
+const vectorBindingCache = new WeakMap<Analysis, VectorBinding[]>();
+
+/** The task vectors of a recipe (bindings whose value is a Vector), with their linear expansions; computed once per analysis. */
 export function vectorBindings(analysis: Analysis): VectorBinding[] {
+  const cached = vectorBindingCache.get(analysis);
+  if (cached) return cached;
   const out: VectorBinding[] = [];
   for (const binding of analysis.resolution.bindings) {
     const value = analysis.checked.values.get(binding);
     if (!value || value.type !== 'vector') continue;
     out.push({ binding, value, coefficients: constantCoefficients(value) });
   }
+  vectorBindingCache.set(analysis, out);
   return out;
 }
 
@@ -140,20 +145,24 @@ function locate(vector: VectorBinding, groups: readonly StatsGroup[], source: St
   if (!lookup) return { status: 'computing', fraction: 0 };
   if (lookup.status === 'computing') return lookup;
   if (lookup.status === 'failed') return { status: 'unavailable', reason: lookup.message };
+  // Row i of the matrices is M_i - R: path index i, shifted by one when R's own row is absent.
   const coefficients = new Float64Array(lookup.gram.size);
+  const shift = lookup.gram.includesReference ? 0 : 1;
   for (const [load, c] of vector.coefficients) {
     const index = lookup.gram.paths.indexOf(load.path);
-    if (index > 0) coefficients[index] = c;
+    if (index > 0) coefficients[index - shift] = c;
   }
+
   const table = vector.value.node.table;
   return { status: 'ready', value: { gram: lookup.gram, coefficients, tensorNames: table ? new Set(table.keys()) : undefined } };
 }
 
+/** a^T G b; R's own row (if present) has coefficient 0, so it drops out. */
 function quadratic(gram: Float64Array, m: number, a: Float64Array, b: Float64Array): number {
   let sum = 0;
-  for (let i = 1; i < m; i++) {
+  for (let i = 0; i < m; i++) {
     if (a[i] === 0) continue;
-    for (let j = 1; j < m; j++) sum += a[i]! * b[j]! * gram[i * m + j]!;
+    for (let j = 0; j < m; j++) sum += a[i]! * b[j]! * gram[i * m + j]!;
   }
   return sum;
 }
