@@ -11,8 +11,16 @@ const dist = join(root, 'dist');
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 
-// ESM bundles of CommonJS dependencies need a real `require` for Node built-ins.
-const requireShim = "import { createRequire as __tvrCreateRequire } from 'node:module'; const require = __tvrCreateRequire(import.meta.url);";
+// ESM bundles of CommonJS dependencies need a real `require` for Node built-ins, and
+// `__dirname`/`__filename` (the tfjs wasm backend locates itself with them).
+const requireShim = [
+  "import { createRequire as __tvrCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __tvrFileURLToPath } from 'node:url';",
+  "import { dirname as __tvrDirname } from 'node:path';",
+  'const require = __tvrCreateRequire(import.meta.url);',
+  'const __filename = __tvrFileURLToPath(import.meta.url);',
+  'const __dirname = __tvrDirname(__filename);',
+].join(' ');
 
 const common: esbuild.BuildOptions = {
   bundle: true,

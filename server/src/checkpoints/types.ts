@@ -18,6 +18,19 @@ export interface TensorEntry {
   /** Absolute byte offset of the first element inside `file`. */
   readonly offset: number;
   readonly byteLength: number;
+  /**
+   * Present only when the bytes are split over several files (a TensorFlow.js weight
+   * straddling two shards): the pieces in order, their lengths summing to `byteLength`.
+   * `file` and `offset` then name the first piece. Read through TensorReader, which handles both.
+   */
+  readonly segments?: readonly TensorSegment[];
+}
+
+/** A contiguous run of a tensor's bytes inside one file. */
+export interface TensorSegment {
+  readonly file: string;
+  readonly offset: number;
+  readonly byteLength: number;
 }
 
 /** Identity of a file for caching: a change of size or mtime invalidates. */
@@ -60,7 +73,13 @@ export type CheckpointErrorCode =
   | 'trailing-bytes'
   | 'bad-index'
   | 'bad-manifest'
-  | 'changed-on-disk';
+  | 'changed-on-disk'
+  /** Two checkpoints that should share one tensor table do not. */
+  | 'table-mismatch'
+  /** An output path already exists and `overwrite` was not given. */
+  | 'output-exists'
+  /** Writing an output failed (no space, permission, ...); nothing was left behind. */
+  | 'write-failed';
 
 /** A precise, user-facing problem with a checkpoint file. Readers throw only this. */
 export class CheckpointError extends Error {

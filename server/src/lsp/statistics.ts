@@ -54,7 +54,9 @@ export class StatisticsService implements StatsSource {
     progress?.begin('tvr: computing vector norms', 0, names, false);
     let lastPercent = -1;
     try {
+      // vector-stats indexes the matrices by position in `paths`, the reference at 0.
       const gram = await this.#gram.get(group.paths, {
+        includeReference: true,
         onProgress: (done, total) => {
           const fraction = total > 0 ? done / total : 0;
           if (this.#keys.get(pathsKey) === identityKey) this.#states.set(pathsKey, { status: 'computing', fraction });

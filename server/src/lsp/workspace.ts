@@ -4,7 +4,9 @@
 import { TextDocuments, type Connection } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { HeaderCache } from '../checkpoints/read-header.ts';
-import { analyzeFile, type Analysis } from '../language/analysis.ts';
+import { CheckpointError } from '../checkpoints/types.ts';
+import { analyze, type Analysis } from '../language/analysis.ts';
+import type { CheckpointLookup } from '../language/check.ts';
 import { uriToPath } from './convert.ts';
 
 export interface WorkspaceOptions {
@@ -25,6 +27,8 @@ export class RecipeWorkspace {
   readonly headers = new HeaderCache({ maxEntries: 256 });
   trusted = true;
   readonly #entries = new Map<string, Entry>();
+  /** Per document, the checkpoint lookups its latest analysis used: the next one starts from them. */
+  readonly #lookups = new Map<string, Map<string, CheckpointLookup>>();
   readonly #listeners: ((uri: string, analysis: Analysis) => void)[] = [];
   readonly #log: (message: string) => void;
 
@@ -35,6 +39,7 @@ export class RecipeWorkspace {
       const entry = this.#entries.get(e.document.uri);
       if (entry?.timer) clearTimeout(entry.timer);
       this.#entries.delete(e.document.uri);
+      this.#lookups.delete(e.document.uri);
     });
     this.documents.listen(connection);
   }
@@ -83,7 +88,7 @@ export class RecipeWorkspace {
 
   async #run(document: TextDocument): Promise<Analysis> {
     const started = performance.now();
-    const analysis = await analyzeFile(document.getText(), uriToPath(document.uri), this.headers);
+    const analysis = await this.#analyze(document);
     const current = this.documents.get(document.uri);
     if (current?.version === document.version) {
       for (const listener of this.#listeners) {
@@ -97,4 +102,52 @@ export class RecipeWorkspace {
     this.#log(`analysed ${document.uri} v${document.version} in ${(performance.now() - started).toFixed(1)} ms`);
     return analysis;
   }
+
+  /**
+   * Checks the text with the headers the previous analysis of the document used, then
+   * revalidates them through the cache (a stat per file when nothing changed) and checks
+   * again only when one changed or was missing: a keystroke costs one analysis, not two.
+   */
+  async #analyze(document: TextDocument): Promise<Analysis> {
+    const text = document.getText();
+    const known = new Map(this.#lookups.get(document.uri));
+    const asked = new Set<string>();
+    const env = {
+      file: uriToPath(document.uri),
+      checkpoint: (path: string): CheckpointLookup => {
+        asked.add(path);
+        return known.get(path) ?? { status: 'pending' };
+      },
+    };
+    let analysis = analyze(text, env);
+    // Paths are literals, so one more round suffices; the bound guards against surprises.
+    for (let round = 0; round < 3; round++) {
+      const paths = [...asked];
+      const fresh = await Promise.all(paths.map((path) => lookupHeader(this.headers, path)));
+      const changed = paths.some((path, i) => !sameLookup(known.get(path), fresh[i]!));
+      known.clear();
+      paths.forEach((path, i) => known.set(path, fresh[i]!));
+      if (!changed) break;
+      asked.clear();
+      analysis = analyze(text, env);
+    }
+    this.#lookups.set(document.uri, known);
+    return analysis;
+  }
+}
+
+async function lookupHeader(headers: HeaderCache, path: string): Promise<CheckpointLookup> {
+  try {
+    return { status: 'ok', header: await headers.get(path) };
+  } catch (error) {
+    if (error instanceof CheckpointError) return { status: 'error', error };
+    return { status: 'error', error: new CheckpointError('unreadable', path, `cannot read ${path}: ${(error as Error).message}`) };
+  }
+}
+
+/** The cache hands out the same header object while the files are unchanged; errors are compared by what they say. */
+function sameLookup(a: CheckpointLookup | undefined, b: CheckpointLookup): boolean {
+  if (a?.status === 'ok' && b.status === 'ok') return a.header === b.header;
+  if (a?.status === 'error' && b.status === 'error') return a.error.code === b.error.code && a.error.file === b.error.file && a.error.message === b.error.message;
+  return false;
 }

@@ -1,0 +1,186 @@
+// Element types: sizes, which ones take part in arithmetic, and fast conversions
+// between their little-endian bytes and float32. These loops run over gigabytes, so
+// they work on typed-array views and bit patterns, never on DataView per element.
+import type { Dtype } from './types.ts';
+
+export const DTYPE_BYTES: Readonly<Record<Dtype, number>> = {
+  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1,
+  I16: 2, U16: 2, F16: 2, BF16: 2,
+  I32: 4, U32: 4, F32: 4,
+  I64: 8, U64: 8, F64: 8,
+};
+
+export const ALL_DTYPES: readonly Dtype[] = Object.keys(DTYPE_BYTES) as Dtype[];
+
+export function isDtype(name: string): name is Dtype {
+  return Object.hasOwn(DTYPE_BYTES, name);
+}
+
+/** The dtypes decoded to float32 for arithmetic and statistics. */
+export type FloatDtype = 'F16' | 'BF16' | 'F32' | 'F64';
+
+/**
+ * True for the dtypes that take part in arithmetic (computed in float32). Integer and
+ * bool tensors, and the 8-bit float formats, are recognised but only ever copied as bytes.
+ */
+export function isFloatDtype(dtype: Dtype): dtype is FloatDtype {
+  return dtype === 'F32' || dtype === 'F16' || dtype === 'BF16' || dtype === 'F64';
+}
+
+// Files are little-endian; typed-array views use the host order. Every platform Node
+// ships on is little-endian, so this guards the assumption rather than handling BE.
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  throw new Error('tvr checkpoints need a little-endian host');
+}
+
+let f16Table: Float32Array | undefined;
+
+/** float32 value of each of the 65,536 half-precision bit patterns (256 KiB, built once). */
+function halfToFloatTable(): Float32Array {
+  if (f16Table) return f16Table;
+  const table = new Float32Array(65536);
+  const bits = new Uint32Array(table.buffer);
+  for (let h = 0; h < 65536; h++) bits[h] = halfBitsToFloatBits(h);
+  f16Table = table;
+  return table;
+}
+
+/** Exact float32 bit pattern of a half-precision bit pattern (every half is a float32). */
+export function halfBitsToFloatBits(h: number): number {
+  const sign = (h & 0x8000) << 16;
+  const exponent = (h >>> 10) & 0x1f;
+  const mantissa = h & 0x3ff;
+  if (exponent === 0x1f) return (sign | 0x7f800000 | (mantissa << 13)) >>> 0; // inf, nan (payload kept)
+  if (exponent !== 0) return (sign | ((exponent + 112) << 23) | (mantissa << 13)) >>> 0;
+  if (mantissa === 0) return sign >>> 0;
+  // Subnormal: shift the mantissa up until its leading one becomes the implicit bit.
+  let e = 113;
+  let m = mantissa;
+  while ((m & 0x400) === 0) { m <<= 1; e--; }
+  return (sign | (e << 23) | ((m & 0x3ff) << 13)) >>> 0;
+}
+
+/** Half-precision bit pattern nearest to a float32 bit pattern, ties to even; nan stays nan. */
+export function floatBitsToHalfBits(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const abs = x & 0x7fffffff;
+  if (abs >= 0x7f800000) {
+    // inf stays inf; nan keeps its top payload bits and is forced quiet so it cannot become inf.
+    return abs === 0x7f800000 ? sign | 0x7c00 : sign | 0x7e00 | ((abs >>> 13) & 0x3ff);
+  }
+  if (abs >= 0x477ff000) return sign | 0x7c00; // >= 65520 rounds past the largest half (65504)
+  if (abs >= 0x38800000) {
+    // Normal half: drop 13 mantissa bits rounding to nearest even, then rebias 127 -> 15;
+    // a carry out of the mantissa correctly bumps the exponent.
+    return sign | (((abs + 0xfff + ((abs >>> 13) & 1)) - 0x38000000) >>> 13);
+  }
+  if (abs < 0x33000000) return sign; // below half the smallest subnormal (2^-25): zero
+  // Subnormal half: value / 2^-24 rounded to nearest even.
+  const exponent = abs >>> 23;
+  const mantissa = (abs & 0x7fffff) | 0x800000;
+  const shift = 126 - exponent; // 14..24
+  const kept = mantissa >>> shift;
+  const rest = mantissa & ((1 << shift) - 1);
+  const half = 1 << (shift - 1);
+  return sign | (rest > half || (rest === half && (kept & 1) === 1) ? kept + 1 : kept);
+}
+
+/** BF16 bit pattern nearest to a float32 bit pattern, ties to even; nan stays a quiet nan. */
+export function floatBitsToBfloatBits(x: number): number {
+  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** A view of `bytes` as `T`, copying into fresh aligned memory only when `bytes` is misaligned. */
+function alignedView<T>(bytes: Uint8Array, elementBytes: number, make: (buffer: ArrayBufferLike, offset: number, length: number) => T): T {
+  const length = bytes.byteLength / elementBytes;
+  if (bytes.byteOffset % elementBytes === 0) return make(bytes.buffer, bytes.byteOffset, length);
+  return make(bytes.slice().buffer, 0, length);
+}
+
+function bytesOf(array: Float32Array | Float64Array | Uint16Array): Uint8Array {
+  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+}
+
+/**
+ * Decodes `bytes` (little-endian elements of `dtype`) into `out[0 .. n)`, n = bytes / size.
+ * Float dtypes only; integer tensors are copied as bytes, never decoded.
+ */
+export function decodeToFloat32(dtype: FloatDtype, bytes: Uint8Array, out: Float32Array): void {
+  const size = DTYPE_BYTES[dtype];
+  if (bytes.byteLength % size !== 0) throw new RangeError(`${bytes.byteLength} bytes is not a whole number of ${dtype} elements`);
+  const n = bytes.byteLength / size;
+  if (out.length < n) throw new RangeError(`output holds ${out.length} elements, ${n} needed`);
+  switch (dtype) {
+    case 'F32':
+      bytesOf(out).set(bytes);
+      return;
+    case 'F64': {
+      const src = alignedView(bytes, 8, (b, o, l) => new Float64Array(b, o, l));
+      for (let i = 0; i < n; i++) out[i] = src[i]!;
+      return;
+    }
+    case 'BF16': {
+      const src = alignedView(bytes, 2, (b, o, l) => new Uint16Array(b, o, l));
+      const dst = new Uint32Array(out.buffer, out.byteOffset, n);
+      for (let i = 0; i < n; i++) dst[i] = src[i]! << 16;
+      return;
+    }
+    case 'F16': {
+      const src = alignedView(bytes, 2, (b, o, l) => new Uint16Array(b, o, l));
+      const table = halfToFloatTable();
+      for (let i = 0; i < n; i++) out[i] = table[src[i]!]!;
+      return;
+    }
+  }
+}
+
+/**
+ * Encodes `values` into `out` as little-endian `dtype` (round to nearest even for F16
+ * and BF16); `out` must hold values.length * size bytes. Returns the bytes written.
+ */
+export function encodeFromFloat32(dtype: FloatDtype, values: Float32Array, out: Uint8Array): number {
+  const n = values.length;
+  const byteLength = n * DTYPE_BYTES[dtype];
+  if (out.byteLength < byteLength) throw new RangeError(`output holds ${out.byteLength} bytes, ${byteLength} needed`);
+  const target = out.subarray(0, byteLength);
+  switch (dtype) {
+    case 'F32':
+      target.set(bytesOf(values));
+      break;
+    case 'F64':
+      writeThroughAligned(target, 8, (b, o) => {
+        const dst = new Float64Array(b, o, n);
+        for (let i = 0; i < n; i++) dst[i] = values[i]!;
+      });
+      break;
+    case 'BF16': {
+      const src = new Uint32Array(values.buffer, values.byteOffset, n);
+      writeThroughAligned(target, 2, (b, o) => {
+        const dst = new Uint16Array(b, o, n);
+        for (let i = 0; i < n; i++) dst[i] = floatBitsToBfloatBits(src[i]!);
+      });
+      break;
+    }
+    case 'F16': {
+      const src = new Uint32Array(values.buffer, values.byteOffset, n);
+      writeThroughAligned(target, 2, (b, o) => {
+        const dst = new Uint16Array(b, o, n);
+        for (let i = 0; i < n; i++) dst[i] = floatBitsToHalfBits(src[i]!);
+      });
+      break;
+    }
+  }
+  return byteLength;
+}
+
+/** Runs `fill` on an aligned view of `target`, through a scratch copy when `target` is misaligned. */
+function writeThroughAligned(target: Uint8Array, elementBytes: number, fill: (buffer: ArrayBufferLike, offset: number) => void): void {
+  if (target.byteOffset % elementBytes === 0) {
+    fill(target.buffer, target.byteOffset);
+    return;
+  }
+  const scratch = new Uint8Array(target.byteLength);
+  fill(scratch.buffer, 0);
+  target.set(scratch);
+}

@@ -1,0 +1,109 @@
+// Streaming safetensors output, single file or sharded (`model-00001-of-0000N.safetensors`
+// + `model.safetensors.index.json`), written atomically.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beginAtomicOutput } from './atomic-output.ts';
+import { checkOutputTensors, StreamingCheckpointWriter, tensorByteLength } from './write-stream.ts';
+import type { CheckpointWriter, OutputTensor, PlannedFile } from './write-stream.ts';
+
+export interface SafetensorsWriterOptions {
+  /** `__metadata__` entries; `"format": "pt"` is added unless given (older transformers refuse files without it). */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** Replace an existing output. Without it an existing output is an `output-exists` error. */
+  readonly overwrite?: boolean;
+  /**
+   * Write shards of at most this many tensor bytes (a larger tensor gets a shard of its
+   * own); `destination` is then a directory holding the shards and the index.
+   */
+  readonly maxShardBytes?: number;
+}
+
+export const INDEX_FILE = 'model.safetensors.index.json';
+
+/** The header bytes (JSON padded with spaces to a multiple of 8) for tensors stored in this order. */
+export function safetensorsHeader(tensors: readonly OutputTensor[], metadata: Readonly<Record<string, string>> = {}): Uint8Array {
+  // A null-prototype object keeps a tensor named `__proto__` an ordinary key.
+  const header = Object.create(null) as Record<string, unknown>;
+  header.__metadata__ = { format: 'pt', ...metadata };
+  let offset = 0;
+  for (const t of tensors) {
+    const end = offset + tensorByteLength(t);
+    header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, end] };
+    offset = end;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8;
+  const bytes = new Uint8Array(8 + padded).fill(0x20, 8 + json.length);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(padded), true);
+  bytes.set(json, 8);
+  return bytes;
+}
+
+function checkMetadata(metadata: Readonly<Record<string, string>>): void {
+  for (const [key, value] of Object.entries(metadata)) {
+    if (typeof value !== 'string') throw new TypeError(`__metadata__ "${key}" must be a string, found ${typeof value}`);
+  }
+}
+
+/** Groups tensors into shards of at most `maxBytes`, keeping order; a tensor is never split. */
+export function planShards(tensors: readonly OutputTensor[], maxBytes: number): OutputTensor[][] {
+  const shards: OutputTensor[][] = [[]];
+  let size = 0;
+  for (const t of tensors) {
+    const bytes = tensorByteLength(t);
+    if (size > 0 && size + bytes > maxBytes) {
+      shards.push([]);
+      size = 0;
+    }
+    shards[shards.length - 1]!.push(t);
+    size += bytes;
+  }
+  return shards;
+}
+
+export function shardFileName(index: number, count: number): string {
+  const pad = (n: number) => String(n).padStart(5, '0');
+  return `model-${pad(index + 1)}-of-${pad(count)}.safetensors`;
+}
+
+/**
+ * Starts writing a safetensors checkpoint. Feed tensor data in the order of `tensors`,
+ * then `commit()`; until then nothing appears at `destination`.
+ */
+export async function createSafetensorsWriter(
+  destination: string,
+  tensors: readonly OutputTensor[],
+  options: SafetensorsWriterOptions = {},
+): Promise<CheckpointWriter> {
+  checkOutputTensors(tensors);
+  if (tensors.some((t) => t.name === '__metadata__')) throw new TypeError('a tensor cannot be named "__metadata__"');
+  const metadata = options.metadata ?? {};
+  checkMetadata(metadata);
+  const sharded = options.maxShardBytes !== undefined;
+  if (sharded && !(options.maxShardBytes! > 0)) throw new RangeError(`maxShardBytes must be positive, got ${options.maxShardBytes}`);
+
+  const output = await beginAtomicOutput(destination, { isDirectory: sharded, overwrite: options.overwrite ?? false });
+  if (!sharded) {
+    const file: PlannedFile = {
+      path: output.temporary,
+      prefix: safetensorsHeader(tensors, metadata),
+      dataBytes: tensors.reduce((sum, t) => sum + tensorByteLength(t), 0),
+    };
+    return new StreamingCheckpointWriter(output, tensors, [file]);
+  }
+  const shards = planShards(tensors, options.maxShardBytes!);
+  const names = shards.map((_, i) => shardFileName(i, shards.length));
+  const files = shards.map((shard, i): PlannedFile => ({
+    path: join(output.temporary, names[i]!),
+    prefix: safetensorsHeader(shard, metadata),
+    dataBytes: shard.reduce((sum, t) => sum + tensorByteLength(t), 0),
+  }));
+  const writeIndex = async () => {
+    const weightMap = Object.create(null) as Record<string, string>;
+    shards.forEach((shard, i) => { for (const t of shard) weightMap[t.name] = names[i]!; });
+    const totalSize = files.reduce((sum, f) => sum + f.dataBytes, 0);
+    const index = { metadata: { total_size: totalSize }, weight_map: weightMap };
+    await writeFile(join(output.temporary, INDEX_FILE), `${JSON.stringify(index, null, 2)}\n`, { flag: 'wx' });
+  };
+  return new StreamingCheckpointWriter(output, tensors, files, writeIndex);
+}
