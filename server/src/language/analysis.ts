@@ -36,19 +36,45 @@ export interface HeaderSource {
   get(absolutePath: string): Promise<CheckpointHeader>;
 }
 
-/** Analyzes, reads every header the recipe needs, and analyzes again with them. */
-export async function analyzeFile(text: string, file: string, headers: HeaderSource): Promise<Analysis> {
-  const known = new Map<string, CheckpointLookup>();
-  const env: CheckEnvironment = { file, checkpoint: (path) => known.get(path) ?? { status: 'pending' } };
+export interface FileAnalysis {
+  readonly analysis: Analysis;
+  /** The headers this analysis used: pass them to the next analysis of the same document. */
+  readonly lookups: ReadonlyMap<string, CheckpointLookup>;
+}
+
+/**
+ * Analyzes with the headers a previous analysis used (if any), then revalidates every
+ * header the recipe asked for through `headers` (a cache: a stat per unchanged file) and
+ * analyzes again only when one was missing or changed. An edit costs one analysis.
+ */
+export async function analyzeFileIncrementally(text: string, file: string, headers: HeaderSource, previous?: ReadonlyMap<string, CheckpointLookup>): Promise<FileAnalysis> {
+  const known = new Map(previous);
+  const asked = new Set<string>();
+  const env: CheckEnvironment = {
+    file,
+    checkpoint: (path) => {
+      asked.add(path);
+      return known.get(path) ?? { status: 'pending' };
+    },
+  };
   let analysis = analyze(text, env);
-  // Paths are literals, so one extra round suffices; the bound guards against surprises.
-  for (let round = 0; round < 3 && analysis.checked.pending.length > 0; round++) {
-    await Promise.all(analysis.checked.pending.map(async (path) => {
-      known.set(path, await lookup(headers, path));
-    }));
+  // Paths are literals, so one more round suffices; the bound guards against surprises.
+  for (let round = 0; round < 3; round++) {
+    const paths = [...asked];
+    const fresh = await Promise.all(paths.map((path) => lookup(headers, path)));
+    const changed = paths.some((path, i) => !sameLookup(known.get(path), fresh[i]!));
+    known.clear();
+    paths.forEach((path, i) => known.set(path, fresh[i]!));
+    if (!changed) break;
+    asked.clear();
     analysis = analyze(text, env);
   }
-  return analysis;
+  return { analysis, lookups: known };
+}
+
+/** Analyzes a recipe file, reading every header it needs through `headers`. */
+export async function analyzeFile(text: string, file: string, headers: HeaderSource): Promise<Analysis> {
+  return (await analyzeFileIncrementally(text, file, headers)).analysis;
 }
 
 async function lookup(headers: HeaderSource, path: string): Promise<CheckpointLookup> {
@@ -58,4 +84,11 @@ async function lookup(headers: HeaderSource, path: string): Promise<CheckpointLo
     if (error instanceof CheckpointError) return { status: 'error', error };
     return { status: 'error', error: new CheckpointError('unreadable', path, `cannot read ${path}: ${(error as Error).message}`) };
   }
+}
+
+/** A header cache hands out the same object while the files are unchanged; errors compare by what they say. */
+function sameLookup(a: CheckpointLookup | undefined, b: CheckpointLookup): boolean {
+  if (a?.status === 'ok' && b.status === 'ok') return a.header === b.header;
+  if (a?.status === 'error' && b.status === 'error') return a.error.code === b.error.code && a.error.file === b.error.file && a.error.message === b.error.message;
+  return false;
 }

@@ -4,8 +4,7 @@
 import { TextDocuments, type Connection } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { HeaderCache } from '../checkpoints/read-header.ts';
-import { CheckpointError } from '../checkpoints/types.ts';
-import { analyze, type Analysis } from '../language/analysis.ts';
+import { analyzeFileIncrementally, type Analysis } from '../language/analysis.ts';
 import type { CheckpointLookup } from '../language/check.ts';
 import { uriToPath } from './convert.ts';
 
@@ -28,7 +27,7 @@ export class RecipeWorkspace {
   trusted = true;
   readonly #entries = new Map<string, Entry>();
   /** Per document, the checkpoint lookups its latest analysis used: the next one starts from them. */
-  readonly #lookups = new Map<string, Map<string, CheckpointLookup>>();
+  readonly #lookups = new Map<string, ReadonlyMap<string, CheckpointLookup>>();
   readonly #listeners: ((uri: string, analysis: Analysis) => void)[] = [];
   readonly #log: (message: string) => void;
 
@@ -103,51 +102,10 @@ export class RecipeWorkspace {
     return analysis;
   }
 
-  /**
-   * Checks the text with the headers the previous analysis of the document used, then
-   * revalidates them through the cache (a stat per file when nothing changed) and checks
-   * again only when one changed or was missing: a keystroke costs one analysis, not two.
-   */
+  /** An edit costs one analysis: the previous analysis' headers are reused once revalidated. */
   async #analyze(document: TextDocument): Promise<Analysis> {
-    const text = document.getText();
-    const known = new Map(this.#lookups.get(document.uri));
-    const asked = new Set<string>();
-    const env = {
-      file: uriToPath(document.uri),
-      checkpoint: (path: string): CheckpointLookup => {
-        asked.add(path);
-        return known.get(path) ?? { status: 'pending' };
-      },
-    };
-    let analysis = analyze(text, env);
-    // Paths are literals, so one more round suffices; the bound guards against surprises.
-    for (let round = 0; round < 3; round++) {
-      const paths = [...asked];
-      const fresh = await Promise.all(paths.map((path) => lookupHeader(this.headers, path)));
-      const changed = paths.some((path, i) => !sameLookup(known.get(path), fresh[i]!));
-      known.clear();
-      paths.forEach((path, i) => known.set(path, fresh[i]!));
-      if (!changed) break;
-      asked.clear();
-      analysis = analyze(text, env);
-    }
-    this.#lookups.set(document.uri, known);
+    const { analysis, lookups } = await analyzeFileIncrementally(document.getText(), uriToPath(document.uri), this.headers, this.#lookups.get(document.uri));
+    this.#lookups.set(document.uri, lookups);
     return analysis;
   }
-}
-
-async function lookupHeader(headers: HeaderCache, path: string): Promise<CheckpointLookup> {
-  try {
-    return { status: 'ok', header: await headers.get(path) };
-  } catch (error) {
-    if (error instanceof CheckpointError) return { status: 'error', error };
-    return { status: 'error', error: new CheckpointError('unreadable', path, `cannot read ${path}: ${(error as Error).message}`) };
-  }
-}
-
-/** The cache hands out the same header object while the files are unchanged; errors are compared by what they say. */
-function sameLookup(a: CheckpointLookup | undefined, b: CheckpointLookup): boolean {
-  if (a?.status === 'ok' && b.status === 'ok') return a.header === b.header;
-  if (a?.status === 'error' && b.status === 'error') return a.error.code === b.error.code && a.error.file === b.error.file && a.error.message === b.error.message;
-  return false;
 }
