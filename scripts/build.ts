@@ -51,6 +51,8 @@ const builds: esbuild.BuildOptions[] = [
     splitting: true,
     platform: 'node',
     target: 'node22',
+    // ES module builds first: tfjs's CommonJS builds lose their named exports behind a dynamic import().
+    mainFields: ['module', 'main'],
     banner: { js: `#!/usr/bin/env node\n${requireShim}` },
     // Native GPU/CPU TensorFlow bindings are optional and must be resolved at run time.
     external: ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs'],

@@ -1,0 +1,66 @@
+// `tvr doctor`: what this machine can compute with. Each engine backend, usable or not
+// and the exact reason; which one `auto` picks; the backend networks are evaluated on;
+// the Node version; whether the optional GPU package is installed.
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { doctor } from '../engine/backends/registry.ts';
+import type { DoctorReport } from '../engine/backends/registry.ts';
+import { tfRuntimeFor } from '../engine/evaluation/tfjs-runtime.ts';
+
+export interface DoctorJson extends DoctorReport {
+  readonly node: { readonly version: string; readonly platform: string; readonly arch: string };
+  /** The optional GPU package: installed (where), or not. */
+  readonly gpuPackage: { readonly name: string; readonly installed: boolean; readonly path?: string };
+  /** The tfjs backend the built-in evaluator would use with `auto`, or why none can. */
+  readonly evaluation: { readonly name?: string; readonly reason: string };
+}
+
+const GPU_PACKAGE = '@tensorflow/tfjs-node-gpu';
+
+export async function doctorReport(): Promise<DoctorJson> {
+  const report = await doctor();
+  let evaluation: DoctorJson['evaluation'];
+  try {
+    const runtime = await tfRuntimeFor(report.auto.name);
+    evaluation = { name: runtime.name, reason: runtime.reason };
+  } catch (error) {
+    evaluation = { reason: (error as Error).message };
+  }
+  const gpuPath = resolvePackage(GPU_PACKAGE);
+  return {
+    ...report,
+    node: { version: process.versions.node, platform: process.platform, arch: process.arch },
+    gpuPackage: { name: GPU_PACKAGE, installed: gpuPath !== undefined, ...(gpuPath ? { path: gpuPath } : {}) },
+    evaluation,
+  };
+}
+
+function resolvePackage(name: string): string | undefined {
+  for (const base of [join(process.cwd(), 'package.json'), fileURLToPath(import.meta.url)]) {
+    try {
+      return createRequire(base).resolve(`${name}/package.json`);
+    } catch {
+      // not installed there
+    }
+  }
+  return undefined;
+}
+
+export async function doctorCommand(options: { readonly json: boolean }): Promise<number> {
+  const report = await doctorReport();
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return 0;
+  }
+  const out: string[] = [`Node ${report.node.version} (${report.node.platform}-${report.node.arch})`, '', 'Backends:'];
+  const width = Math.max(...report.backends.map((b) => b.name.length));
+  for (const b of report.backends) {
+    out.push(`  ${b.usable ? 'yes' : 'no '}  ${b.name.padEnd(width)}  ${b.kind}  ${b.usable ? `${b.device}: ${b.description}` : `${b.description}\n${' '.repeat(width + 11)}why not: ${b.reason}`}`);
+  }
+  out.push('', `auto picks: ${report.auto.reason}`);
+  out.push(`networks (built-in evaluator): ${report.evaluation.name ? report.evaluation.reason : `none usable: ${report.evaluation.reason}`}`);
+  out.push(`GPU package ${report.gpuPackage.name}: ${report.gpuPackage.installed ? `installed (${report.gpuPackage.path})` : 'not installed (optional; its install downloads libtensorflow and needs network access)'}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}

@@ -1,0 +1,152 @@
+// `tvr run RECIPE`: evaluate, sweep, choose and save, with a progress bar on a terminal
+// or JSON lines (`--json`: engine events and recipe-run events, one object per line on
+// stdout and nothing else). Ctrl-C cancels cleanly: no partial outputs, the results
+// file says `cancelled`, exit status 130 (143 for SIGTERM); a second Ctrl-C exits at once.
+// Exit status: 0 done, 1 recipe errors or a failed run, 2 the recipe cannot be read.
+import { relative, resolve } from 'node:path';
+import { styleText } from 'node:util';
+import cliProgress from 'cli-progress';
+import type { BackendChoice } from '../engine/backends/registry.ts';
+import { renderResults } from '../results/table.ts';
+import { errorCode, RecipeCheckError, RecipeReadError, runRecipe } from '../run/run-recipe.ts';
+import type { RecipeEvent } from '../run/run-recipe.ts';
+import { renderDiagnostic } from './report.ts';
+
+export interface RunCommandOptions {
+  readonly out?: string;
+  readonly backend?: string;
+  readonly json: boolean;
+  readonly untrusted: boolean;
+  readonly cache: boolean;
+  readonly force: boolean;
+  /** Seconds an external evaluator may run. */
+  readonly evalTimeout?: number;
+  readonly batchSize?: number;
+}
+
+const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+
+export async function runCommand(recipe: string, options: RunCommandOptions): Promise<number> {
+  const file = resolve(recipe);
+  const controller = new AbortController();
+  let stoppedBy: 'SIGINT' | 'SIGTERM' | undefined;
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
+    if (stoppedBy) process.exit(SIGNAL_EXIT[signal]);
+    stoppedBy = signal;
+    if (!options.json) process.stderr.write('\ncancelling (press Ctrl-C again to quit at once)...\n');
+    controller.abort();
+  };
+  const onInt = (): void => onSignal('SIGINT');
+  const onTerm = (): void => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  const view = options.json ? jsonView() : terminalView();
+  const restoreConsole = options.json ? consoleToStderr() : () => {};
+  try {
+    const { results } = await runRecipe({
+      recipe: file,
+      ...(options.out !== undefined ? { outDir: resolve(options.out) } : {}),
+      ...(options.backend !== undefined ? { backend: options.backend as BackendChoice } : {}),
+      untrusted: options.untrusted,
+      cache: options.cache,
+      force: options.force,
+      signal: controller.signal,
+      onEvent: view.onEvent,
+      ...(options.evalTimeout !== undefined ? { externalTimeoutMs: options.evalTimeout * 1000 } : {}),
+      ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+    });
+    view.stop();
+    if (!options.json) process.stdout.write(renderResults(results, { style: (format, text) => styleText(format, text, { stream: process.stdout }) }));
+    return 0;
+  } catch (error) {
+    view.stop();
+    if (stoppedBy && errorCode(error) === 'cancelled') {
+      if (!options.json) process.stderr.write('tvr: run cancelled; no outputs were written\n');
+      return SIGNAL_EXIT[stoppedBy];
+    }
+    if (!options.json) reportFailure(error, file);
+    return error instanceof RecipeReadError ? 2 : 1;
+  } finally {
+    restoreConsole();
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}
+
+function reportFailure(error: unknown, file: string): void {
+  if (error instanceof RecipeCheckError) {
+    const display = relative(process.cwd(), file) || file;
+    for (const d of error.analysis.diagnostics) {
+      if (d.severity === 'error') process.stderr.write(`${renderDiagnostic(display, error.analysis, d, process.stderr)}\n\n`);
+    }
+    const count = error.analysis.diagnostics.filter((d) => d.severity === 'error').length;
+    process.stderr.write(`tvr: ${count} error${count === 1 ? '' : 's'} in ${display}; nothing ran\n`);
+    return;
+  }
+  const code = errorCode(error);
+  process.stderr.write(`tvr: ${code === 'internal' && error instanceof Error ? (error.stack ?? error.message) : (error as Error).message}\n`);
+}
+
+interface View {
+  readonly onEvent: (event: RecipeEvent) => void;
+  stop(): void;
+}
+
+function jsonView(): View {
+  return {
+    onEvent: (event) => {
+      process.stdout.write(`${JSON.stringify(event)}\n`);
+    },
+    stop: () => {},
+  };
+}
+
+/** tfjs and other libraries may print to stdout; in JSON-lines mode stdout carries only events. */
+function consoleToStderr(): () => void {
+  const saved = { log: console.log, info: console.info, debug: console.debug, warn: console.warn };
+  const toStderr = (...args: unknown[]): void => {
+    process.stderr.write(`${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}\n`);
+  };
+  console.log = console.info = console.debug = console.warn = toStderr;
+  return () => Object.assign(console, saved);
+}
+
+/** A progress bar on a terminal's stderr (evaluations, then bytes written); log lines above it. */
+function terminalView(): View {
+  const tty = process.stderr.isTTY === true;
+  const multi = tty
+    ? new cliProgress.MultiBar({
+      stream: process.stderr,
+      format: '{phase} |{bar}| {value}/{total} {what}',
+      barsize: 24,
+      hideCursor: true,
+      clearOnComplete: true,
+      formatValue: (value, _options, type) => (type === 'value' || type === 'total' ? String(Math.round(value)) : String(value)),
+    }, cliProgress.Presets.shades_classic)
+    : undefined;
+  let bar: cliProgress.SingleBar | undefined;
+  const show = (phase: string, value: number, total: number, what: string): void => {
+    if (!multi) return;
+    if (!bar) bar = multi.create(total, value, { phase, what });
+    bar.setTotal(total);
+    bar.update(value, { phase, what: what.length > 48 ? `${what.slice(0, 47)}…` : what });
+  };
+  const log = (line: string): void => {
+    if (multi) multi.log(`${line}\n`);
+    else process.stderr.write(`${line}\n`);
+  };
+  return {
+    onEvent: (event) => {
+      switch (event.type) {
+        case 'run-start': log(`tvr: running ${event.recipe} on ${event.backend} (${event.reason})`); break;
+        case 'evaluation-progress': show('evaluating', event.done, event.total, event.what); break;
+        case 'start': show('writing', 0, Math.max(1, event.bytesTotal), event.outputs.map((o) => o.path).join(', ')); break;
+        case 'progress': show('writing', event.bytesDone, Math.max(1, event.bytesTotal), event.tensor); break;
+        case 'log': log(event.level === 'warning' ? `warning: ${event.message}` : event.message); break;
+        case 'notice': log(`note: ${event.message}`); break;
+        default: break;
+      }
+    },
+    stop: () => multi?.stop(),
+  };
+}

@@ -1,0 +1,32 @@
+// One interface every backend implements: evaluate a kernel (elementwise program plus
+// reductions) over one chunk of input values.
+import type { Kernel } from '../plan/types.ts';
+
+export type BackendName = 'js' | 'js-workers' | 'tfjs-wasm' | 'tfjs-cpu' | 'tfjs-node' | 'tfjs-node-gpu';
+
+export interface ChunkJob {
+  readonly kernel: Kernel;
+  readonly params: Float64Array;
+  /** Per input slot, the chunk's values (null for the slots this kernel does not read). */
+  readonly inputs: readonly (Float32Array | null)[];
+  /** Tensor index of the chunk's first element: the counter of DARE and random_like draws. */
+  readonly start: number;
+  readonly length: number;
+  /** Receives the output values when the kernel has an output. */
+  readonly output: Float32Array | null;
+  /** Per reduction: for `values` reductions, the chunk-sized buffer receiving the node's values. */
+  readonly kept: readonly (Float32Array | null)[];
+}
+
+/** Per reduction of the kernel: a float64 sum, histogram counts (65,536 bins), or the kept values buffer. */
+export type ChunkTotals = readonly (number | Uint32Array | Float32Array)[];
+
+export interface Backend {
+  readonly name: BackendName;
+  /** Where it computes, for messages: `2 worker threads`, `tfjs wasm (SIMD)`, `CUDA GPU`. */
+  readonly device: string;
+  /** Chunk buffers this backend computes on without copying (shared memory for workers). */
+  allocate(length: number): Float32Array;
+  run(job: ChunkJob): Promise<ChunkTotals>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,20 @@
+// Messages between the js-workers pool and its threads.
+import type { Kernel } from '../plan/types.ts';
+
+export interface SliceRequest {
+  readonly id: number;
+  readonly source: string;
+  readonly kernel: Kernel;
+  /** Views on SharedArrayBuffers: the worker reads and writes the pool's memory in place. */
+  readonly inputs: readonly (Float32Array | null)[];
+  readonly output: Float32Array | null;
+  readonly kept: readonly (Float32Array | null)[];
+  readonly from: number;
+  readonly to: number;
+  readonly start: number;
+  readonly params: Float64Array;
+}
+
+export type SliceReply =
+  | { readonly id: number; readonly sums: Float64Array; readonly hists: (Uint32Array | null)[] }
+  | { readonly id: number; readonly error: string };

@@ -1,0 +1,222 @@
+// Streams a plan's tensors through the backend as one pipeline of steps (tensor, pass,
+// chunk): the reads of the next chunk overlap the computation of the current one, even
+// across tensors, and outputs are written in order while later chunks are computed.
+// Two buffer sets alternate; a set is refilled once the write that used it is done.
+// A single-pass tensor streams in small chunks (1 MiB per operand: a step's inputs and
+// output stay in the CPU cache between the read, the kernel and the write). A tensor
+// with statistics that fits in the large chunk is read once and kept for all its
+// passes; a larger one is re-read by each pass. Memory is bounded by the large chunk
+// size times the operands, never by the model size.
+import type { Backend, ChunkTotals } from './backends/types.ts';
+import { cancelled } from './errors.ts';
+import { histogramBins, resolveStep } from './plan/resolve.ts';
+import type { ReductionTotal } from './plan/resolve.ts';
+import type { ComputedTensor, CopiedTensor, InputSlot, Reduction, TensorPlan } from './plan/types.ts';
+
+/** Where input values come from: files (through the TensorReader) or memory. */
+export interface ChunkSource {
+  /** Fills `target` with elements [start, start + target.length) of the slot's tensor, as float32. */
+  read(slot: InputSlot, start: number, target: Float32Array): Promise<void>;
+}
+
+/** Where results go, in output order; a values array is reused once the returned promise settles. */
+export interface TensorDestination {
+  writeFloat32(tensor: ComputedTensor, values: Float32Array, start: number): Promise<void>;
+  /** Copies an integer/bool tensor (reads and writes its bytes itself). */
+  copy(tensor: CopiedTensor): Promise<void>;
+}
+
+export interface PipelineOptions {
+  readonly signal?: AbortSignal;
+  /** Input bytes read (reported as each read completes). */
+  readonly onBytes?: (bytes: number, tensor: TensorPlan) => void;
+  /** A tensor is completely written. */
+  readonly onTensor?: (tensor: TensorPlan) => void;
+}
+
+/**
+ * Chunk buffers reused for a whole run, allocated by the backend (shared memory for
+ * worker threads): two sets of (one per input slot + the output), plus the buffers
+ * that keep node values for in-memory top-k selection.
+ */
+/** Elements per step of a single-pass tensor (1 MiB of float32 per operand). */
+const STREAM_ELEMENTS = 1 << 18;
+
+export class ChunkBuffers {
+  /** The large chunk: tensors with statistics up to this size are kept whole. */
+  readonly capacity: number;
+  /** The chunk single-pass tensors stream in. */
+  readonly streamCapacity: number;
+  readonly #backend: Backend;
+  readonly #inputs: Float32Array[][] = [[], []];
+  readonly #outputs: (Float32Array | undefined)[] = [undefined, undefined];
+  readonly #kept: Float32Array[] = [];
+
+  constructor(backend: Backend, capacity: number) {
+    this.#backend = backend;
+    this.capacity = capacity;
+    this.streamCapacity = Math.min(capacity, STREAM_ELEMENTS);
+  }
+
+  input(set: number, slot: number, length: number): Float32Array {
+    const buffers = this.#inputs[set]!;
+    while (buffers.length <= slot) buffers.push(this.#backend.allocate(this.capacity));
+    return buffers[slot]!.subarray(0, length);
+  }
+
+  output(set: number, length: number): Float32Array {
+    this.#outputs[set] ??= this.#backend.allocate(this.capacity);
+    return this.#outputs[set]!.subarray(0, length);
+  }
+
+  kept(index: number, length: number): Float32Array {
+    while (this.#kept.length <= index) this.#kept.push(this.#backend.allocate(this.capacity));
+    return this.#kept[index]!.subarray(0, length);
+  }
+}
+
+interface ComputeStep {
+  readonly kind: 'compute';
+  readonly tensor: ComputedTensor;
+  readonly pass: number;
+  readonly chunk: number;
+  readonly chunks: number;
+  readonly start: number;
+  readonly length: number;
+  readonly set: number;
+  /** Slots read before this step (none when a resident tensor's later pass reuses its buffers). */
+  readonly reads: readonly number[];
+}
+
+type Step = ComputeStep | { readonly kind: 'copy'; readonly tensor: CopiedTensor };
+
+function* stepsOf(tensors: readonly TensorPlan[], capacity: number, streamCapacity: number): Generator<Step> {
+  let set = 1;
+  for (const tensor of tensors) {
+    if (tensor.kind === 'copied') {
+      yield { kind: 'copy', tensor };
+      continue;
+    }
+    const chunk = Math.min(tensor.passes.length === 1 ? streamCapacity : capacity, Math.max(1, tensor.elements));
+    const chunks = Math.max(1, Math.ceil(tensor.elements / chunk));
+    const all = [...new Set(tensor.passes.flatMap((p) => p.slots))].sort((a, b) => a - b);
+    for (const [pass, spec] of tensor.passes.entries()) {
+      for (let c = 0; c < chunks; c++) {
+        const fresh = !tensor.resident || pass === 0;
+        if (fresh) set = 1 - set;
+        const start = c * chunk;
+        yield { kind: 'compute', tensor, pass, chunk: c, chunks, start, length: Math.min(chunk, tensor.elements - start), set, reads: !fresh ? [] : tensor.resident ? all : spec.slots };
+      }
+    }
+  }
+}
+
+export async function runPipeline(tensors: readonly TensorPlan[], backend: Backend, buffers: ChunkBuffers, source: ChunkSource, destination: TensorDestination, options: PipelineOptions = {}): Promise<void> {
+  const steps = [...stepsOf(tensors, buffers.capacity, buffers.streamCapacity)];
+  // Writes (and copies) run one after another, in output order.
+  let writing: Promise<void> = Promise.resolve();
+  let writeFailure: { error: unknown } | undefined;
+  const chain = (task: () => Promise<void>): Promise<void> => {
+    writing = writing.then(task);
+    writing.catch((error: unknown) => { writeFailure ??= { error }; });
+    return writing;
+  };
+  /** When each set's output buffer is free again (its last write done). */
+  const setFree: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+  const reads = new Map<number, Promise<void>>();
+  const startRead = (index: number): void => {
+    const step = steps[index];
+    if (!step || step.kind !== 'compute' || step.reads.length === 0 || reads.has(index)) return;
+    const read = setFree[step.set]!.then(async () => {
+      await Promise.all(step.reads.map((slot) => source.read(step.tensor.inputs[slot]!, step.start, buffers.input(step.set, slot, step.length))));
+      options.onBytes?.(step.reads.reduce((sum, slot) => sum + (step.tensor.inputs[slot]!.entry.byteLength * step.length) / Math.max(1, step.tensor.elements), 0), step.tensor);
+    });
+    read.catch(() => undefined); // awaited below; this only keeps a prefetch failure from being "unhandled"
+    reads.set(index, read);
+  };
+
+  let params = new Float64Array(0);
+  let totals: ReductionTotal[] = [];
+  try {
+    for (let i = 0; i < steps.length; i++) {
+      if (options.signal?.aborted) throw cancelled();
+      if (writeFailure) throw writeFailure.error;
+      const step = steps[i]!;
+      if (step.kind === 'copy') {
+        void chain(async () => {
+          await destination.copy(step.tensor);
+          options.onTensor?.(step.tensor);
+        });
+        continue;
+      }
+      startRead(i);
+      await reads.get(i);
+      reads.delete(i);
+      // Prefetch the next step that reads, into the other set, while this one computes.
+      for (let j = i + 1; j < steps.length; j++) {
+        const next = steps[j]!;
+        if (next.kind === 'compute' && next.reads.length > 0) {
+          if (next.set !== step.set) startRead(j);
+          break;
+        }
+      }
+
+      const { tensor, pass: passIndex } = step;
+      const pass = tensor.passes[passIndex]!;
+      if (passIndex === 0 && step.chunk === 0) params = Float64Array.from(tensor.params);
+      // A one-chunk pass uses the chunk's results as they are; several chunks add up.
+      if (step.chunk === 0 && step.chunks > 1) totals = pass.kernel.reductions.map((r) => (histogramBins(r.kind) > 0 ? new Float64Array(histogramBins(r.kind)) : 0));
+      const final = passIndex === tensor.passes.length - 1;
+      // The set's output buffer is free once its previous write is done (steps without reads wait here).
+      if (final) await setFree[step.set];
+      const output = final ? buffers.output(step.set, step.length) : null;
+      const result = await backend.run({
+        kernel: pass.kernel,
+        params,
+        inputs: tensor.inputs.map((_, slot) => (pass.slots.includes(slot) ? buffers.input(step.set, slot, step.length) : null)),
+        start: step.start,
+        length: step.length,
+        output,
+        kept: keptBuffers(pass.kernel.reductions, buffers, step.length),
+      });
+      if (step.chunks === 1) totals = [...result];
+      else accumulate(totals, result);
+      if (output) {
+        const last = step.chunk === step.chunks - 1;
+        setFree[step.set] = chain(async () => {
+          await destination.writeFloat32(tensor, output, step.start);
+          if (last) options.onTensor?.(tensor);
+        });
+      }
+      if (step.chunk === step.chunks - 1) {
+        for (const { step: statStep, reductions } of pass.steps) {
+          resolveStep(tensor.stats[statStep.stat]!, statStep.step, reductions.map((r) => totals[r]!), params);
+        }
+      }
+    }
+    await writing;
+  } catch (error) {
+    // Let reads and writes in flight settle before the caller aborts the writer.
+    await Promise.allSettled([writing, ...reads.values()]);
+    throw error;
+  }
+}
+
+/** A buffer for each `values` reduction (numbered densely), null for the others. */
+function keptBuffers(reductions: readonly Reduction[], buffers: ChunkBuffers, length: number): (Float32Array | null)[] {
+  let next = 0;
+  return reductions.map((r) => (r.kind === 'values' ? buffers.kept(next++, length) : null));
+}
+
+function accumulate(totals: ReductionTotal[], result: ChunkTotals): void {
+  result.forEach((value, i) => {
+    if (typeof value === 'number') {
+      totals[i] = (totals[i] as number) + value;
+    } else if (value instanceof Float32Array) {
+      totals[i] = value;
+    } else {
+      const hist = totals[i] as Float64Array;
+      for (let b = 0; b < value.length; b++) hist[b]! += value[b]!;
+    }
+  });
+}

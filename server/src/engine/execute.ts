@@ -1,0 +1,236 @@
+// `runProgram`: plans every save at a sweep point, checks the outputs before anything
+// runs, then streams each output tensor by tensor through the chosen backend into an
+// atomic checkpoint writer. Every output is committed only once all are computed, so a
+// failed or cancelled run leaves nothing behind.
+import { readFile } from 'node:fs/promises';
+import { tensorByteLength } from '../checkpoints/write-stream.ts';
+import type { CheckpointWriter, OutputTensor } from '../checkpoints/write-stream.ts';
+import { createSafetensorsWriter } from '../checkpoints/write-safetensors.ts';
+import { createTfjsWriter } from '../checkpoints/write-tfjs.ts';
+import { TensorReader } from '../checkpoints/tensor-reader.ts';
+import { CheckpointError } from '../checkpoints/types.ts';
+import type { CheckpointHeader } from '../checkpoints/types.ts';
+import type { SweepPoint, TypedProgram } from '../language/program.ts';
+import { selectBackend } from './backends/registry.ts';
+import type { BackendChoice } from './backends/registry.ts';
+import type { Backend } from './backends/types.ts';
+import { ChunkBuffers, runPipeline } from './compute.ts';
+import { cancelled, EngineError, lineOf } from './errors.ts';
+import type { RunEvent } from './events.ts';
+import { checkOutputs, resolveOutput } from './outputs.ts';
+import type { OutputTarget } from './outputs.ts';
+import { DEFAULT_CHUNK_ELEMENTS, planSaves } from './plan/build.ts';
+import type { SavePlan, TensorPlan } from './plan/types.ts';
+import { namedPoint, provenance, sha256 } from './provenance.ts';
+import { copyTensor, fileSource, plannedReadBytes } from './stream.ts';
+
+export interface RunOptions {
+  /** A backend name, `auto` (default), `gpu`, `cpu`, or a backend the caller created (and closes). */
+  readonly backend?: BackendChoice | Backend;
+  /** Values of the sweep variables the saves depend on. */
+  readonly point?: SweepPoint;
+  /** Write outputs under this directory instead of where the recipe says (same relative paths). */
+  readonly outDir?: string;
+  /** Replace existing outputs even where the save does not say `overwrite=true`. */
+  readonly overwrite?: boolean;
+  readonly signal?: AbortSignal;
+  readonly onEvent?: (event: RunEvent) => void;
+  /** Elements per chunk buffer (memory is about 2 x (operands + 1) x 4 x this). */
+  readonly chunkElements?: number;
+  /** The recipe text whose hash goes into provenance; read from `program.file` when absent. */
+  readonly recipeText?: string;
+  /** Minimum milliseconds between progress events. Default 100. */
+  readonly progressIntervalMs?: number;
+}
+
+export interface RunResult {
+  readonly backend: string;
+  readonly outputs: readonly { readonly path: string; readonly format: OutputTarget['format']; readonly tensors: number; readonly bytes: number }[];
+  readonly seconds: number;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+}
+
+interface Output {
+  readonly plan: SavePlan;
+  readonly target: OutputTarget;
+  readonly tensors: readonly OutputTensor[];
+  readonly bytes: number;
+}
+
+export async function runProgram(program: TypedProgram, options: RunOptions = {}): Promise<RunResult> {
+  const emit = options.onEvent ?? (() => {});
+  const started = performance.now();
+  const chunkElements = options.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
+  const writers: CheckpointWriter[] = [];
+  let backend: Backend | undefined;
+  let ownBackend = false;
+  let reader: TensorReader | undefined;
+  const where: { tensor?: string | undefined; output?: Output } = {};
+  let reason = '';
+  try {
+    if (!(Number.isSafeInteger(chunkElements) && chunkElements > 0)) throw new EngineError('plan', `chunkElements must be a positive integer, got ${chunkElements}`);
+    const point = options.point ?? new Map<number, number>();
+    const plans = planSaves(program, point, chunkElements);
+    const outputs = plans.map((plan): Output => {
+      const target = resolveOutput(plan, program, options.outDir);
+      const tensors = plan.tensors.map((t): OutputTensor => ({ name: t.name, dtype: target.format === 'tfjs-layers' && t.kind === 'computed' ? 'F32' : t.dtype, shape: t.shape }));
+      return { plan, target, tensors, bytes: tensors.reduce((sum, t) => sum + tensorByteLength(t), 0) };
+    });
+    await checkOutputs(program, plans, outputs.map((o) => o.target), options.overwrite ?? false);
+
+    if (options.backend !== undefined && typeof options.backend === 'object') {
+      backend = options.backend;
+    } else {
+      const selected = await selectBackend(options.backend ?? 'auto');
+      backend = selected.backend;
+      ownBackend = true;
+      reason = selected.reason;
+    }
+    const recipeHash = sha256(options.recipeText ?? (await readRecipe(program.file)));
+    const bytesTotal = plans.reduce((sum, plan) => sum + plannedReadBytes(plan), 0);
+    emit({
+      type: 'start',
+      backend: backend.name,
+      device: backend.device,
+      reason: reason || `${backend.name} was given by the caller`,
+      outputs: outputs.map((o) => ({ path: o.target.destination, format: o.target.format, tensors: o.tensors.length, bytes: o.bytes })),
+      bytesTotal,
+      point: namedPoint(program, point),
+    });
+
+    reader = new TensorReader(program.loads.map((l) => l.header).filter((h): h is CheckpointHeader => h !== undefined));
+    const buffers = new ChunkBuffers(backend, chunkElements);
+    const source = fileSource(reader);
+    const interval = options.progressIntervalMs ?? 100;
+    let bytesDone = 0;
+    let lastProgress = 0;
+    const progress = (tensor: TensorPlan, force: boolean): void => {
+      const now = performance.now();
+      if (!force && now - lastProgress < interval) return;
+      lastProgress = now;
+      emit({ type: 'progress', bytesDone, bytesTotal, tensor: tensor.name, output: where.output!.target.destination });
+    };
+
+    for (const [i, output] of outputs.entries()) {
+      where.output = output;
+      noticeIntegers(output, emit);
+      const dtypes = new Map(output.tensors.map((t) => [t.name, t.dtype]));
+      const metadata = await provenance({ program, root: program.saves[i]!.node, plan: output.plan, point, recipeHash });
+      const writer = await createWriter(output, metadata, (options.overwrite ?? false) || output.plan.overwrite);
+      writers.push(writer);
+      await runPipeline(output.plan.tensors, backend, buffers, source, {
+        writeFloat32: (tensor, values) => {
+          where.tensor = tensor.name;
+          return writer.writeFloat32(values);
+        },
+        copy: (tensor) => {
+          where.tensor = tensor.name;
+          return copyTensor(tensor, reader!, (bytes) => writer.writeBytes(bytes), chunkElements * 4, options.signal);
+        },
+      }, {
+        ...(options.signal ? { signal: options.signal } : {}),
+        onBytes: (bytes, tensor) => {
+          bytesDone += bytes;
+          progress(tensor, false);
+        },
+        onTensor: (tensor) => {
+          if (tensor.kind === 'copied') {
+            bytesDone += tensor.input.entry.byteLength;
+          }
+          progress(tensor, true);
+          emit({
+            type: 'tensor',
+            output: output.target.destination,
+            tensor: tensor.name,
+            dtype: dtypes.get(tensor.name)!,
+            shape: tensor.shape,
+            how: tensor.kind,
+            passes: tensor.kind === 'computed' ? tensor.passes.length : 1,
+          });
+        },
+      });
+    }
+    if (options.signal?.aborted) throw cancelled();
+    for (const [i, writer] of writers.entries()) {
+      where.output = outputs[i]!;
+      where.tensor = undefined;
+      await writer.commit();
+      emit({ type: 'output', path: outputs[i]!.target.destination, format: outputs[i]!.target.format, tensors: outputs[i]!.tensors.length, bytes: outputs[i]!.bytes });
+    }
+    const result: RunResult = {
+      backend: backend.name,
+      outputs: outputs.map((o) => ({ path: o.target.destination, format: o.target.format, tensors: o.tensors.length, bytes: o.bytes })),
+      seconds: (performance.now() - started) / 1000,
+      bytesRead: bytesDone,
+      bytesWritten: outputs.reduce((sum, o) => sum + o.bytes, 0),
+    };
+    emit({ type: 'done', outputs: result.outputs.map((o) => o.path), seconds: result.seconds, bytesRead: result.bytesRead, bytesWritten: result.bytesWritten });
+    return result;
+  } catch (error) {
+    await Promise.all(writers.map((w) => w.abort().catch(() => undefined)));
+    const failure = asEngineError(error, where, options.signal);
+    emit({
+      type: 'error',
+      code: failure.code,
+      message: failure.message,
+      ...(failure.tensor !== undefined ? { tensor: failure.tensor } : {}),
+      ...(failure.file !== undefined ? { file: failure.file } : {}),
+      ...(failure.range !== undefined ? { range: failure.range } : {}),
+    });
+    throw failure;
+  } finally {
+    await reader?.close();
+    if (ownBackend) await backend?.close();
+  }
+}
+
+async function readRecipe(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new EngineError('plan', `cannot read the recipe ${file} to hash it for provenance: ${(error as Error).message}`, { file, cause: error });
+  }
+}
+
+function noticeIntegers(output: Output, emit: (event: RunEvent) => void): void {
+  const path = output.target.destination;
+  const copied = output.plan.tensors.filter((t) => t.kind === 'copied').map((t) => t.name);
+  if (copied.length > 0) {
+    emit({ type: 'notice', output: path, kind: 'integers-copied', tensors: copied, message: `${copied.length} integer/bool tensor${copied.length === 1 ? '' : 's'} copied unchanged from the anchor model ${output.plan.anchor.path}: ${copied.join(', ')}` });
+  }
+  const dropped = output.plan.droppedIntegers;
+  if (dropped.length > 0) {
+    emit({ type: 'notice', output: path, kind: 'integers-dropped', tensors: dropped, message: `${dropped.length} integer/bool tensor${dropped.length === 1 ? '' : 's'} left out of this Vector output (a difference of integer buffers is meaningless): ${dropped.join(', ')}` });
+  }
+}
+
+async function createWriter(output: Output, metadata: Record<string, string>, overwrite: boolean): Promise<CheckpointWriter> {
+  const { target, tensors, plan } = output;
+  switch (target.format) {
+    case 'tfjs-layers':
+      return createTfjsWriter(target.destination, tensors, { model: plan.anchor.header?.tfjsModel, metadata, overwrite });
+    case 'safetensors':
+      return createSafetensorsWriter(target.destination, tensors, { metadata, overwrite });
+    case 'safetensors-sharded':
+      return createSafetensorsWriter(target.destination, tensors, { metadata, overwrite, maxShardBytes: plan.shardBytes! });
+  }
+}
+
+function asEngineError(error: unknown, where: { tensor?: string | undefined; output?: Output }, signal: AbortSignal | undefined): EngineError {
+  if (error instanceof EngineError) return error;
+  if (signal?.aborted) return cancelled();
+  const range = where.output?.plan.range;
+  const tensor = where.tensor;
+  const context = range ? `${lineOf(range)}: ` : '';
+  if (error instanceof CheckpointError) {
+    return new EngineError('output', `${context}${error.message}`, { file: error.file, cause: error, ...(tensor ? { tensor } : {}), ...(range ? { range } : {}) });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new EngineError('internal', `${context}${tensor ? `tensor ${tensor}: ` : ''}${message}`, {
+    cause: error,
+    ...(tensor ? { tensor } : {}),
+    ...(range ? { range } : {}),
+    ...(where.output ? { file: where.output.target.destination } : {}),
+  });
+}

@@ -1,0 +1,321 @@
+// Typed program + sweep point -> one SavePlan per save: for every output tensor, the
+// elementwise program over its input tensors. WeightNodes shared in the DAG become one
+// SSA node (evaluated once per chunk); a tensor read by several loads of the same path
+// becomes one input slot (read once per chunk).
+import { isFloatDtype } from '../../checkpoints/dtypes.ts';
+import type { Dtype, TensorEntry } from '../../checkpoints/types.ts';
+import { evaluate, sweepIds } from '../../language/poly.ts';
+import type { Poly } from '../../language/poly.ts';
+import type { LoadNode, Range, SaveStatement, SweepPoint, TypedProgram, WeightNode } from '../../language/program.ts';
+import { EngineError, lineOf } from '../errors.ts';
+import { dareKeepThreshold, rngKey } from '../rng.ts';
+import { schedulePasses } from './schedule.ts';
+import type { ComputedTensor, InputSlot, NodeRef, Op, ParamRef, SavePlan, Stat, TensorPlan } from './types.ts';
+
+const FLOAT_OUTPUTS: readonly Dtype[] = ['F32', 'F16', 'BF16', 'F64'];
+
+/** Default chunk: 4 Mi elements (16 MiB of float32 per operand buffer). */
+export const DEFAULT_CHUNK_ELEMENTS = 1 << 22;
+
+/** Plans every save; `chunkElements` is the chunk size the plan will run with. */
+export function planSaves(program: TypedProgram, point: SweepPoint, chunkElements = DEFAULT_CHUNK_ELEMENTS): SavePlan[] {
+  return program.saves.map((save) => planSave(program, save, point, chunkElements));
+}
+
+export function planSave(program: TypedProgram, save: SaveStatement, point: SweepPoint, chunkElements = DEFAULT_CHUNK_ELEMENTS): SavePlan {
+  const table = save.node.table;
+  if (!table) throw new EngineError('plan', `${lineOf(save.range)}: the saved value has no tensor table (an input could not be read)`, { range: save.range });
+  if (save.dtype !== undefined && !FLOAT_OUTPUTS.includes(save.dtype)) {
+    throw new EngineError('plan', `${lineOf(save.range)}: dtype ${save.dtype} cannot hold computed weights; use F32, F16, BF16 or F64`, { range: save.range });
+  }
+  const coefficient = (poly: Poly, range: Range): number => evaluateAt(program, poly, point, range);
+  const tensors: TensorPlan[] = [];
+  const droppedIntegers: string[] = [];
+  let firstAnchor: LoadNode | undefined;
+  for (const [name, spec] of table) {
+    const anchor = anchorOf(save.node, coefficient, name) ?? firstLoadWith(save.node, name);
+    const anchorEntry = anchor?.header?.tensors.get(name);
+    if (!anchor || !anchorEntry) {
+      throw new EngineError('plan', `${lineOf(save.range)}: no input model has tensor ${name}`, { range: save.range, tensor: name });
+    }
+    firstAnchor ??= anchor;
+    if (anchorEntry.dtype.startsWith('F8')) {
+      throw new EngineError('plan', `${lineOf(save.range)}: tensor ${name} is ${anchorEntry.dtype}; 8-bit float tensors cannot take part in arithmetic yet: select them out`, { range: save.range, tensor: name, file: anchorEntry.file });
+    }
+    if (!isFloatDtype(anchorEntry.dtype)) {
+      if (save.node.kind === 'vector') droppedIntegers.push(name);
+      else tensors.push({ kind: 'copied', name, shape: anchorEntry.shape, dtype: anchorEntry.dtype, input: { load: anchor, entry: anchorEntry } });
+      continue;
+    }
+    tensors.push(planTensor(save, name, spec.shape, save.dtype ?? anchorEntry.dtype, coefficient, chunkElements));
+  }
+  if (!firstAnchor) throw new EngineError('plan', `${lineOf(save.range)}: the saved value has no tensors`, { range: save.range });
+  const plan: SavePlan = { path: save.path, range: save.range, tensors, droppedIntegers, anchor: firstAnchor, overwrite: save.overwrite, seeds: seedsOf(save.node) };
+  return save.shardBytes === undefined ? plan : { ...plan, shardBytes: save.shardBytes };
+}
+
+function evaluateAt(program: TypedProgram, poly: Poly, point: SweepPoint, range: Range): number {
+  const missing = sweepIds(poly).filter((id) => !point.has(id));
+  if (missing.length > 0) {
+    const names = missing.map((id) => program.sweeps.find((s) => s.id === id)?.name ?? `#${id}`);
+    throw new EngineError('plan', `${lineOf(range)}: the value depends on sweep ${names.map((n) => `\`${n}\``).join(', ')}; run it at a sweep point`, { range });
+  }
+  return evaluate(poly, point);
+}
+
+type Coefficient = (poly: Poly, range: Range) => number;
+
+/**
+ * The anchor model: the model term with the largest coefficient at this sweep point
+ * (the first on a tie; a model term before a vector term), followed down to a load.
+ * Its dtypes set the output dtypes and its integer tensors are copied.
+ */
+function anchorOf(node: WeightNode, coefficient: Coefficient, tensor: string): LoadNode | undefined {
+  switch (node.op) {
+    case 'load':
+      return node.header?.tensors.has(tensor) ? node : undefined;
+    case 'select':
+    case 'dare':
+    case 'magnitude_prune':
+    case 'random_like':
+      return anchorOf(node.input, coefficient, tensor);
+    case 'ties':
+      return node.inputs.length > 0 ? anchorOf(node.inputs[0]!, coefficient, tensor) : undefined;
+    case 'slerp':
+      return anchorOf(coefficient(node.t, node.range) <= 0.5 ? node.a : node.b, coefficient, tensor);
+    case 'combine': {
+      const ranked = node.terms
+        .map((term, index) => ({ term, index, weight: coefficient(term.coef, node.range) }))
+        .sort((x, y) => Number(y.term.node.kind === 'model') - Number(x.term.node.kind === 'model') || y.weight - x.weight || x.index - y.index);
+      for (const { term } of ranked) {
+        const found = anchorOf(term.node, coefficient, tensor);
+        if (found) return found;
+      }
+      return undefined;
+    }
+  }
+}
+
+function firstLoadWith(node: WeightNode, tensor: string): LoadNode | undefined {
+  const children = childrenOf(node);
+  if (node.op === 'load') return node.header?.tensors.has(tensor) ? node : undefined;
+  for (const child of children) {
+    const found = firstLoadWith(child, tensor);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function childrenOf(node: WeightNode): readonly WeightNode[] {
+  switch (node.op) {
+    case 'load': return [];
+    case 'combine': return node.terms.map((t) => t.node);
+    case 'select': case 'dare': case 'magnitude_prune': case 'random_like': return [node.input];
+    case 'ties': return node.inputs;
+    case 'slerp': return [node.a, node.b];
+  }
+}
+
+function seedsOf(root: WeightNode): SavePlan['seeds'] {
+  const seen = new Set<number>();
+  const seeds: { op: 'dare' | 'random_like'; seed: number; range: Range }[] = [];
+  const visit = (node: WeightNode): void => {
+    if (seen.has(node.id)) return;
+    seen.add(node.id);
+    if (node.op === 'dare' || node.op === 'random_like') seeds.push({ op: node.op, seed: node.seed, range: node.range });
+    childrenOf(node).forEach(visit);
+  };
+  visit(root);
+  return seeds;
+}
+
+/** k of a density over n elements: floor(density * n), robust to decimal densities (0.29 * 100 is 28.999...). */
+export function keepCount(density: number, n: number): number {
+  const exact = density * n;
+  return Math.min(n, Math.floor(exact + 1e-9 * Math.max(1, exact)));
+}
+
+function planTensor(save: SaveStatement, name: string, shape: readonly number[], dtype: Dtype, coefficient: Coefficient, chunkElements: number): ComputedTensor {
+  const elements = shape.reduce((a, b) => a * b, 1);
+  const builder = new TensorBuilder(name, elements, coefficient);
+  const out = builder.build(save.node) ?? builder.push({ op: 'lin', terms: [] });
+  const { nodes, params, stats, inputs } = builder;
+  const resident = elements <= chunkElements;
+  return { kind: 'computed', name, shape, elements, dtype, inputs, nodes, output: out, params, stats, resident, passes: schedulePasses(nodes, stats, out, resident) };
+}
+
+/** Builds one tensor's SSA program; `null` stands for an all-zero value. */
+class TensorBuilder {
+  readonly nodes: Op[] = [];
+  readonly params: number[] = [];
+  readonly stats: Stat[] = [];
+  readonly inputs: InputSlot[] = [];
+  private readonly memo = new Map<number, NodeRef | null>();
+  private readonly slotByPath = new Map<string, number>();
+  private readonly name: string;
+  private readonly elements: number;
+  private readonly coefficient: Coefficient;
+
+  constructor(name: string, elements: number, coefficient: Coefficient) {
+    this.name = name;
+    this.elements = elements;
+    this.coefficient = coefficient;
+  }
+
+  push(op: Op): NodeRef {
+    this.nodes.push(op);
+    return this.nodes.length - 1;
+  }
+
+  param(value: number): ParamRef {
+    this.params.push(value);
+    return this.params.length - 1;
+  }
+
+  build(node: WeightNode): NodeRef | null {
+    const known = this.memo.get(node.id);
+    if (known !== undefined) return known;
+    const built = this.buildNew(node);
+    this.memo.set(node.id, built);
+    return built;
+  }
+
+  private fail(node: WeightNode, message: string, entry?: TensorEntry): never {
+    throw new EngineError('plan', `${lineOf(node.range)}: ${message}`, { range: node.range, tensor: this.name, ...(entry ? { file: entry.file } : {}) });
+  }
+
+  private buildNew(node: WeightNode): NodeRef | null {
+    if (!node.table) this.fail(node, `${describe(node)} has no tensor table (an input could not be read)`);
+    if (!node.table.has(this.name)) {
+      // A vector without this tensor adds nothing to it; a model without it is a checker gap.
+      if (node.kind === 'vector') return null;
+      this.fail(node, `${describe(node)} has no tensor ${this.name}`);
+    }
+    switch (node.op) {
+      case 'load': return this.load(node);
+      case 'select': return this.build(node.input);
+      case 'combine': return this.linear(node.terms.map((t) => ({ coef: this.coefficient(t.coef, node.range), arg: this.build(t.node) })));
+      case 'magnitude_prune': return this.trim(node, this.build(node.input), node.density);
+      case 'ties': return this.ties(node);
+      case 'dare': return this.dare(node);
+      case 'slerp': return this.slerp(node);
+      case 'random_like': return this.randomLike(node);
+    }
+  }
+
+  private load(node: LoadNode): NodeRef {
+    const entry = node.header?.tensors.get(this.name);
+    if (!entry) this.fail(node, `${node.path} has no tensor ${this.name}`);
+    if (!isFloatDtype(entry.dtype)) this.fail(node, `tensor ${this.name} of ${node.path} is ${entry.dtype}; only F32, F16, BF16 and F64 tensors take part in arithmetic`, entry);
+    const size = entry.shape.reduce((a, b) => a * b, 1);
+    if (size !== this.elements) this.fail(node, `tensor ${this.name} of ${node.path} has ${size} elements, the output has ${this.elements}`, entry);
+    let slot = this.slotByPath.get(node.path);
+    if (slot === undefined) {
+      slot = this.inputs.length;
+      this.inputs.push({ load: node, entry });
+      this.slotByPath.set(node.path, slot);
+    }
+    return this.push({ op: 'input', slot });
+  }
+
+  /** sum(coef * arg), flattening constant-coefficient linear children and merging repeated args. */
+  private linear(terms: readonly { coef: number; arg: NodeRef | null }[]): NodeRef | null {
+    const merged = new Map<NodeRef, number>();
+    const add = (arg: NodeRef, coef: number): void => {
+      const op = this.nodes[arg]!;
+      if (op.op === 'lin' && op.terms.every((t) => this.isConstant(t.coef))) {
+        for (const t of op.terms) add(t.arg, coef * this.params[t.coef]!);
+      } else {
+        merged.set(arg, (merged.get(arg) ?? 0) + coef);
+      }
+    };
+    for (const { coef, arg } of terms) if (arg !== null && coef !== 0) add(arg, coef);
+    const kept = [...merged].filter(([, coef]) => coef !== 0);
+    if (kept.length === 0) return null;
+    if (kept.length === 1 && kept[0]![1] === 1) return kept[0]![0];
+    return this.push({ op: 'lin', terms: kept.map(([arg, coef]) => ({ coef: this.param(coef), arg })) });
+  }
+
+  private readonly statParams = new Set<ParamRef>();
+
+  private isConstant(param: ParamRef): boolean {
+    return !this.statParams.has(param);
+  }
+
+  private statParam(): ParamRef {
+    const ref = this.param(Number.NaN);
+    this.statParams.add(ref);
+    return ref;
+  }
+
+  private checkDensity(node: WeightNode, density: number): void {
+    if (!(density >= 0 && density <= 1)) this.fail(node, `density must be between 0 and 1, got ${density}`);
+  }
+
+  /** Keeps the top floor(density * n) elements of |arg| (all those tied with the k-th). */
+  private trim(node: WeightNode, arg: NodeRef | null, density: number): NodeRef | null {
+    this.checkDensity(node, density);
+    if (arg === null) return null;
+    const k = keepCount(density, this.elements);
+    if (k === 0) return null;
+    if (k === this.elements) return arg;
+    const threshold = this.statParam();
+    this.stats.push({ kind: 'topk', node: arg, k, threshold, bucket: this.statParam(), rank: this.statParam() });
+    return this.push({ op: 'trim', arg, threshold });
+  }
+
+  private ties(node: Extract<WeightNode, { op: 'ties' }>): NodeRef | null {
+    this.checkDensity(node, node.density);
+    const trimmed = node.inputs.map((input) => this.trim(node, this.build(input), node.density)).filter((r): r is NodeRef => r !== null);
+    if (trimmed.length === 0) return null;
+    // One vector: every non-zero element agrees with its own sign, so the disjoint mean is itself.
+    if (trimmed.length === 1) return trimmed[0]!;
+    return this.push({ op: 'ties', args: trimmed });
+  }
+
+  private dare(node: Extract<WeightNode, { op: 'dare' }>): NodeRef | null {
+    if (!(node.p >= 0 && node.p <= 1)) this.fail(node, `drop probability must be between 0 and 1, got ${node.p}`);
+    const arg = this.build(node.input);
+    if (arg === null || node.p === 1) return null;
+    if (node.p === 0) return arg;
+    const key = rngKey(node.seed, this.name, 'dare');
+    const keep = this.param(dareKeepThreshold(node.p));
+    const scale = this.param(1 / (1 - node.p));
+    const k0 = this.param(key.k0);
+    this.param(key.k1);
+    return this.push({ op: 'dare', arg, keep, scale, key: k0 });
+  }
+
+  private slerp(node: Extract<WeightNode, { op: 'slerp' }>): NodeRef | null {
+    const t = this.coefficient(node.t, node.range);
+    const a = this.build(node.a);
+    const b = this.build(node.b);
+    // With a zero side there is no angle: interpolate linearly, as for colinear inputs.
+    if (a === null || b === null || t === 0 || t === 1) return this.linear([{ coef: 1 - t, arg: a }, { coef: t, arg: b }]);
+    const s0 = this.statParam();
+    const s1 = this.statParam();
+    this.stats.push({ kind: 'slerp', a, b, t, s0, s1 });
+    return this.push({ op: 'lin', terms: [{ coef: s0, arg: a }, { coef: s1, arg: b }] });
+  }
+
+  private randomLike(node: Extract<WeightNode, { op: 'random_like' }>): NodeRef | null {
+    const source = this.build(node.input);
+    if (source === null) return null;
+    const radius = rngKey(node.seed, this.name, 'normal-radius');
+    const angle = rngKey(node.seed, this.name, 'normal-angle');
+    const key = this.param(radius.k0);
+    this.param(radius.k1);
+    this.param(angle.k0);
+    this.param(angle.k1);
+    const noise = this.push({ op: 'noise', key });
+    const scale = this.statParam();
+    this.stats.push({ kind: 'norm-match', source, noise, scale });
+    return this.push({ op: 'lin', terms: [{ coef: scale, arg: noise }] });
+  }
+}
+
+function describe(node: WeightNode): string {
+  if (node.name) return `\`${node.name}\``;
+  if (node.op === 'load') return node.path;
+  return `this ${node.op === 'combine' ? 'expression' : node.op}`;
+}

@@ -1,0 +1,127 @@
+// The plan: per output tensor, an elementwise program in SSA form over input tensor
+// chunks, the per-tensor statistics it needs first, and the passes that compute them.
+// Plain data, so a program can be compiled to a JS loop, posted to a worker, or
+// evaluated with tfjs ops, and the result is the same.
+import type { Dtype, TensorEntry } from '../../checkpoints/types.ts';
+import type { LoadNode, Range } from '../../language/program.ts';
+
+/** Index of a node in `TensorProgram.nodes`; a node only refers to earlier nodes. */
+export type NodeRef = number;
+/** Index into the per-tensor parameter vector (a Float64Array at run time). */
+export type ParamRef = number;
+
+export interface LinTerm { readonly coef: ParamRef; readonly arg: NodeRef }
+
+/**
+ * Elementwise operations. Every node's value is a float32 (backends round after each node).
+ * - `input`: element of input slot `slot`.
+ * - `lin`: sum of coef * arg (zero when there are no terms).
+ * - `trim`: arg where |arg| >= threshold, else 0.
+ * - `ties`: elect the sign of sum(args); mean of the args that are non-zero with that sign (0 if none).
+ * - `dare`: arg * scale where the element's draw keeps it, else 0. Params key, key+1 are the RNG key words.
+ * - `noise`: a standard normal draw. Params key..key+3 are the radius and angle RNG keys.
+ */
+export type Op =
+  | { readonly op: 'input'; readonly slot: number }
+  | { readonly op: 'lin'; readonly terms: readonly LinTerm[] }
+  | { readonly op: 'trim'; readonly arg: NodeRef; readonly threshold: ParamRef }
+  | { readonly op: 'ties'; readonly args: readonly NodeRef[] }
+  | { readonly op: 'dare'; readonly arg: NodeRef; readonly keep: ParamRef; readonly scale: ParamRef; readonly key: ParamRef }
+  | { readonly op: 'noise'; readonly key: ParamRef };
+
+/**
+ * Chunk reductions. Sums accumulate in float64; histograms count the float32 bit
+ * patterns of |value|: `hist-hi` by the high 16 bits, `hist-lo` by the low 16 bits of
+ * the values whose high 16 bits equal param `bucket`, `hist-top` by the top 11 bits
+ * (NaN in the last bin); `values` keeps the node's values (of a tensor that fits in one
+ * chunk, for selection in memory).
+ */
+export type Reduction =
+  | { readonly kind: 'sumsq'; readonly node: NodeRef }
+  | { readonly kind: 'dot'; readonly a: NodeRef; readonly b: NodeRef }
+  | { readonly kind: 'hist-hi'; readonly node: NodeRef }
+  | { readonly kind: 'hist-lo'; readonly node: NodeRef; readonly bucket: ParamRef }
+  | { readonly kind: 'hist-top'; readonly node: NodeRef }
+  | { readonly kind: 'values'; readonly node: NodeRef };
+
+/** What a backend evaluates over a chunk: optional output values plus reductions. */
+export interface Kernel {
+  readonly nodes: readonly Op[];
+  readonly output: NodeRef | null;
+  readonly reductions: readonly Reduction[];
+}
+
+/** Per-tensor statistics, resolved into params between passes. */
+export type Stat =
+  /**
+   * k-th largest |node| into `threshold`, exactly: selected in memory from the values of a
+   * tensor that fits in one chunk (one pass), else by radix selection over streamed
+   * histograms (two passes, `bucket` and `rank` in between).
+   */
+  | { readonly kind: 'topk'; readonly node: NodeRef; readonly k: number; readonly threshold: ParamRef; readonly bucket: ParamRef; readonly rank: ParamRef }
+  /** SLERP coefficients of a and b at t from |a|^2, |b|^2 and a.b. */
+  | { readonly kind: 'slerp'; readonly a: NodeRef; readonly b: NodeRef; readonly t: number; readonly s0: ParamRef; readonly s1: ParamRef }
+  /** |source| / |noise| into `scale`. */
+  | { readonly kind: 'norm-match'; readonly source: NodeRef; readonly noise: NodeRef; readonly scale: ParamRef };
+
+/** Which step of which statistic a reduction of a pass feeds. */
+export interface StatStep { readonly stat: number; readonly step: 'hist-hi' | 'hist-lo' | 'values' | 'sums' }
+
+export interface Pass {
+  readonly kernel: Kernel;
+  /** Input slots this pass reads. */
+  readonly slots: readonly number[];
+  /** For each statistic step finished by this pass, the indices of its reductions in `kernel.reductions`. */
+  readonly steps: readonly { readonly step: StatStep; readonly reductions: readonly number[] }[];
+}
+
+/** One input tensor read by a program. */
+export interface InputSlot {
+  readonly load: LoadNode;
+  readonly entry: TensorEntry;
+}
+
+export interface ComputedTensor {
+  readonly kind: 'computed';
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly elements: number;
+  /** The dtype written. */
+  readonly dtype: Dtype;
+  readonly inputs: readonly InputSlot[];
+  readonly nodes: readonly Op[];
+  readonly output: NodeRef;
+  /** Initial params; statistics overwrite theirs (NaN until then). */
+  readonly params: readonly number[];
+  readonly stats: readonly Stat[];
+  /** The tensor fits in one chunk: its inputs are read once for every pass. */
+  readonly resident: boolean;
+  /** Statistics passes in dependency order, then the pass that computes the output. */
+  readonly passes: readonly Pass[];
+}
+
+/** An integer or bool tensor copied byte for byte from the anchor model. */
+export interface CopiedTensor {
+  readonly kind: 'copied';
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: Dtype;
+  readonly input: InputSlot;
+}
+
+export type TensorPlan = ComputedTensor | CopiedTensor;
+
+export interface SavePlan {
+  readonly path: string;
+  readonly range: Range;
+  readonly tensors: readonly TensorPlan[];
+  /** Integer/bool tensors a Vector output leaves out. */
+  readonly droppedIntegers: readonly string[];
+  /** The anchor model (first tensor's), whose format and topology a tfjs output reuses. */
+  readonly anchor: LoadNode;
+  readonly shardBytes?: number;
+  /** The recipe asked to replace an existing output. */
+  readonly overwrite: boolean;
+  /** Seeds used by DARE and random_like nodes, for provenance. */
+  readonly seeds: readonly { readonly op: 'dare' | 'random_like'; readonly seed: number; readonly range: Range }[];
+}

@@ -1,0 +1,267 @@
+// Evaluates models of a program on tasks: each (model at a point, task, split) once per
+// run (an in-run memo) and once across runs (the results cache). The built-in evaluator
+// computes the model into memory and runs the task's network; an external evaluator gets
+// the model as a checkpoint file (the loaded file itself, or one written for it) and
+// prints metrics. Nothing is computed, read or loaded when every answer is cached.
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { HeaderCache } from '../checkpoints/read-header.ts';
+import { runProgram } from '../engine/execute.ts';
+import type { SplitData, Split } from '../engine/evaluation/data.ts';
+import { readSplit } from '../engine/evaluation/data.ts';
+import { EvaluationError, evaluationCancelled } from '../engine/evaluation/errors.ts';
+import { expandCommand, parseCommandTemplate } from '../engine/evaluation/command.ts';
+import type { TemplateArgument } from '../engine/evaluation/command.ts';
+import { requireMetric, runExternalEvaluator } from '../engine/evaluation/external.ts';
+import { TfjsNetwork } from '../engine/evaluation/tfjs-network.ts';
+import type { TfRuntime } from '../engine/evaluation/tfjs-runtime.ts';
+import { materializeAt } from '../engine/evaluation/weights.ts';
+import type { WeightsContext } from '../engine/evaluation/weights.ts';
+import type { MaterializedTensor } from '../engine/materialize.ts';
+import { planSave } from '../engine/plan/build.ts';
+import { tvrVersion } from '../engine/provenance.ts';
+import type { SweepPoint, TaskValue, WeightNode } from '../language/program.ts';
+import type { MetricName, Metrics } from '../results/schema.ts';
+import { cacheKey } from './cache.ts';
+import type { ResultsCache } from './cache.ts';
+import { pointFor, structureAt } from './nodes.ts';
+
+/** Temporary checkpoints for external commands: removed after use, or at exit if tvr stops first. */
+const liveTemporaries = new Set<string>();
+let exitHookInstalled = false;
+
+async function temporaryDirectory(): Promise<string> {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const dir of liveTemporaries) rmSync(dir, { recursive: true, force: true });
+    });
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'tvr-eval-'));
+  liveTemporaries.add(dir);
+  return dir;
+}
+
+async function removeTemporary(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  liveTemporaries.delete(dir);
+}
+
+/** Checkpoint files written for external commands during one evaluate call. */
+interface CheckpointFiles {
+  readonly paths: Map<WeightNode, string>;
+  readonly temporaries: string[];
+}
+
+export interface EvaluatorOptions {
+  readonly weights: WeightsContext;
+  readonly recipeText: string;
+  /** The folder external commands run in, and relative command paths resolve against. */
+  readonly recipeDir: string;
+  readonly headers: HeaderCache;
+  /** The tfjs runtime, created on first need (so a fully cached run never loads tfjs). */
+  readonly runtime: () => Promise<TfRuntime>;
+  readonly cache: ResultsCache;
+  readonly externalTimeoutMs?: number;
+  readonly batchSize?: number;
+  readonly log: (level: 'info' | 'warning', message: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export class ModelEvaluator {
+  readonly #options: EvaluatorOptions;
+  readonly #memo = new Map<string, Metrics>();
+  readonly #networks = new Map<WeightNode, Promise<TfjsNetwork>>();
+  readonly #data = new Map<string, Promise<SplitData>>();
+  readonly #commands = new Map<TaskValue, TemplateArgument[]>();
+  /** The last model computed into memory (the references' test split reuses the validation one). */
+  #lastModel: { readonly key: string; readonly tensors: Map<string, MaterializedTensor> } | undefined;
+  /** Evaluations computed in this run, and answered by the results cache. */
+  evaluated = 0;
+  cached = 0;
+
+  constructor(options: EvaluatorOptions) {
+    this.#options = options;
+  }
+
+  /** A task's parsed command template; throws EvaluationError naming the task. */
+  #command(task: TaskValue): TemplateArgument[] {
+    let parsed = this.#commands.get(task);
+    if (!parsed) {
+      try {
+        parsed = parseCommandTemplate(task.command!);
+      } catch (error) {
+        throw new EvaluationError('external', `line ${task.range.start.line + 1}: task '${task.name}': cannot use the command ${JSON.stringify(task.command)}: ${(error as Error).message}`);
+      }
+      this.#commands.set(task, parsed);
+    }
+    return parsed;
+  }
+
+  /** Metrics of `node` at `point` on each task's `split`; `onTask` after each task. */
+  async evaluate(node: WeightNode, point: SweepPoint, tasks: readonly TaskValue[], split: Split, onTask?: (task: TaskValue, metrics: Metrics) => void): Promise<Map<TaskValue, Metrics>> {
+    const at = pointFor(node, point);
+    const modelKey = JSON.stringify(structureAt(node, at));
+    const out = new Map<TaskValue, Metrics>();
+    const files: CheckpointFiles = { paths: new Map(), temporaries: [] };
+    try {
+      for (const task of tasks) {
+        if (this.#options.signal?.aborted) throw evaluationCancelled();
+        const key = await this.#key(modelKey, task, split);
+        let metrics = this.#memo.get(key);
+        if (!metrics) {
+          const hit = await this.#options.cache.get<Metrics>('evaluations', key);
+          if (hit) {
+            metrics = { ...hit, seconds: 0, cached: true };
+            this.cached++;
+          } else {
+            const started = performance.now();
+            const measured = task.command === undefined
+              ? await this.#builtin(node, at, modelKey, task, split)
+              : await this.#external(node, at, task, split, files);
+            metrics = { ...measured, seconds: (performance.now() - started) / 1000 };
+            this.evaluated++;
+            await this.#options.cache.put('evaluations', key, metrics, { model: node.name ?? `node ${node.id}`, task: task.name, split });
+          }
+          this.#memo.set(key, metrics);
+        }
+        out.set(task, metrics);
+        onTask?.(task, metrics);
+      }
+      return out;
+    } finally {
+      await Promise.all(files.temporaries.map(removeTemporary));
+    }
+  }
+
+  async close(): Promise<void> {
+    const networks = await Promise.allSettled(this.#networks.values());
+    for (const n of networks) if (n.status === 'fulfilled') n.value.dispose();
+    this.#networks.clear();
+    this.#lastModel = undefined;
+  }
+
+  async #key(modelKey: string, task: TaskValue, split: Split): Promise<string> {
+    const data = await this.#options.headers.get(task.data);
+    const common = {
+      tvr: tvrVersion(),
+      model: modelKey,
+      head: structureAt(task.head, new Map()),
+      data: data.files.map((f) => [f.path, f.size, f.mtimeMs]),
+      split,
+      metric: task.metric,
+    };
+    if (task.command === undefined) return cacheKey({ ...common, evaluator: 'builtin' });
+    return cacheKey({ ...common, evaluator: 'external', command: task.command, files: await this.#commandFiles(task) });
+  }
+
+  /** Identities of the files a command names (its program, a script): a changed evaluator is a cache miss. */
+  async #commandFiles(task: TaskValue): Promise<unknown[]> {
+    const identities: unknown[] = [];
+    for (const arg of this.#command(task)) {
+      if (!arg.every((p) => typeof p === 'string')) continue;
+      const text = arg.join('');
+      const path = isAbsolute(text) ? text : resolve(this.#options.recipeDir, text);
+      try {
+        const s = await stat(path);
+        if (s.isFile()) identities.push([path, s.size, s.mtimeMs]);
+      } catch {
+        // not a file: a word like `python` or `--flag`
+      }
+    }
+    return identities;
+  }
+
+  async #builtin(node: WeightNode, point: SweepPoint, modelKey: string, task: TaskValue, split: Split): Promise<Omit<Metrics, 'seconds'>> {
+    const network = await this.#network(task);
+    const data = await this.#split(task, split);
+    if (this.#lastModel?.key !== modelKey) {
+      this.#lastModel = undefined;
+      this.#lastModel = { key: modelKey, tensors: await materializeAt(this.#options.weights, node, point) };
+    }
+    const measured = await network.evaluate(this.#lastModel.tensors, data, {
+      ...(this.#options.batchSize !== undefined ? { batchSize: this.#options.batchSize } : {}),
+      ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+    });
+    return withMetric({ accuracy: measured.accuracy, loss: measured.loss, examples: data.rows }, task.metric, measured.perplexity);
+  }
+
+  #network(task: TaskValue): Promise<TfjsNetwork> {
+    let network = this.#networks.get(task.head);
+    if (!network) {
+      network = (async () => {
+        const anchor = headAnchor(this.#options.weights, task);
+        const head = await materializeAt(this.#options.weights, task.head, new Map());
+        return TfjsNetwork.load(await this.#options.runtime(), anchor.header?.tfjsModel, head, `task '${task.name}' (head ${anchor.path})`);
+      })();
+      network.catch(() => undefined);
+      this.#networks.set(task.head, network);
+    }
+    return network;
+  }
+
+  #split(task: TaskValue, split: Split): Promise<SplitData> {
+    const key = `${task.data}\0${split}`;
+    let data = this.#data.get(key);
+    if (!data) {
+      data = this.#options.headers.get(task.data).then((header) => readSplit(header, split));
+      data.catch(() => undefined);
+      this.#data.set(key, data);
+    }
+    return data;
+  }
+
+  async #external(node: WeightNode, point: SweepPoint, task: TaskValue, split: Split, files: CheckpointFiles): Promise<Omit<Metrics, 'seconds'>> {
+    const what = `task '${task.name}', ${split} split`;
+    const values = {
+      model: await this.#checkpointPath(node, point, files),
+      head: await this.#checkpointPath(task.head, new Map(), files),
+      task: task.name,
+      split,
+      data: task.data,
+    };
+    const metrics = await runExternalEvaluator({
+      argv: expandCommand(this.#command(task), values),
+      cwd: this.#options.recipeDir,
+      what,
+      ...(this.#options.externalTimeoutMs !== undefined ? { timeoutMs: this.#options.externalTimeoutMs } : {}),
+      ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+      onStderr: (line) => this.#options.log('info', `[${task.name}/${split}] ${line}`),
+    });
+    requireMetric(metrics, task.metric as MetricName, `${what}: the evaluator`);
+    return metrics;
+  }
+
+  /**
+   * A file holding `node` at `point`: the loaded checkpoint itself, or a safetensors file
+   * written for the commands (once per evaluate call, whatever the number of tasks).
+   */
+  async #checkpointPath(node: WeightNode, point: SweepPoint, files: CheckpointFiles): Promise<string> {
+    if (node.op === 'load') return node.header?.path ?? node.path;
+    const known = files.paths.get(node);
+    if (known) return known;
+    const dir = await temporaryDirectory();
+    files.temporaries.push(dir);
+    const path = join(dir, 'model.safetensors');
+    const { program, backend, signal } = this.#options.weights;
+    await runProgram({ ...program, saves: [{ node, path, overwrite: false, range: node.range }] }, {
+      backend,
+      point,
+      recipeText: this.#options.recipeText,
+      ...(signal ? { signal } : {}),
+    });
+    files.paths.set(node, path);
+    return path;
+  }
+}
+
+/** The checkpoint whose model.json gives a task's network: the head's anchor model (as for a tfjs save). */
+function headAnchor(weights: WeightsContext, task: TaskValue) {
+  return planSave(weights.program, { node: task.head, path: '', range: task.range, overwrite: false }, new Map()).anchor;
+}
+
+function withMetric(metrics: Omit<Metrics, 'seconds'>, metric: string, perplexity: number): Omit<Metrics, 'seconds'> {
+  return metric === 'perplexity' ? { ...metrics, perplexity } : metrics;
+}

@@ -1,0 +1,270 @@
+// Engine benchmark (prints figures; not a test). Workload: a base and 3 fine-tuned
+// float32 checkpoints of --size-mb each (default 1000) -> one task-arithmetic output,
+// and the same with TIES. Peers in the same run: numpy over memory-mapped safetensors
+// and torch with whole state dicts, as the task-vectors reference code works. Prints
+// wall time against the faster peer, peak RSS against the peers, and throughput
+// against simply reading the input bytes.
+//
+//   node test/bench/engine.bench.ts [--size-mb 1000] [--backends js-workers,js,tfjs-wasm] [--peers numpy,torch] [--repeat 3]
+//
+// Every run reads the inputs from the page cache (they are read once before), and `sync`
+// runs before each measured run so none pays for another's dirty pages. Figures are the
+// median of --repeat runs (torch: one run).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { readCheckpointHeader } from '../../server/src/checkpoints/read-header.ts';
+import { TensorReader } from '../../server/src/checkpoints/tensor-reader.ts';
+import { runProgram } from '../../server/src/engine/index.ts';
+import type { BackendName } from '../../server/src/engine/index.ts';
+import { ProgramBuilder } from '../unit/engine/helpers.ts';
+
+const LAMBDA = 0.4;
+const DENSITY = 0.2;
+const PYTHON = '/usr/bin/python3';
+const here = dirname(fileURLToPath(import.meta.url));
+
+type Workload = 'ta' | 'ties';
+
+interface Measure {
+  readonly seconds: number;
+  /** User + system CPU seconds of every thread: comparable even when the machine is busy. */
+  readonly cpuSeconds: number;
+  readonly maxRssBytes: number;
+}
+
+const { values: options } = parseArgs({
+  options: {
+    'size-mb': { type: 'string', default: '1000' },
+    backends: { type: 'string', default: 'js-workers' },
+    peers: { type: 'string', default: 'numpy,torch' },
+    /** Runs per measurement (the median is printed); torch runs once. */
+    repeat: { type: 'string', default: '3' },
+    'chunk-elements': { type: 'string' },
+    child: { type: 'string' },
+    dir: { type: 'string' },
+    workload: { type: 'string' },
+  },
+});
+
+if (options.child) {
+  // One measured run of the engine, in its own process so its peak RSS is its own.
+  const measure = await runEngine(options.dir!, options.workload as Workload, options.child as BackendName);
+  console.log(JSON.stringify(measure));
+} else {
+  await main();
+}
+
+async function runEngine(dir: string, workload: Workload, backend: BackendName): Promise<Measure> {
+  const pb = new ProgramBuilder(join(dir, 'bench.tvr'));
+  const [base, ...ft] = await Promise.all(inputPaths(dir).map((p) => pb.load(p)));
+  const vectors = ft.map((m) => pb.diff(m, base!));
+  const edit = workload === 'ta'
+    ? pb.combine([[1, base!], ...vectors.map((v) => [LAMBDA, v] as const)], 'model')
+    : pb.combine([[1, base!], [LAMBDA, pb.ties(vectors, DENSITY)]], 'model');
+  pb.save(edit, outputPath(dir, `tvr-${backend}`, workload));
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  await runProgram(pb.program(), {
+    backend,
+    recipeText: `bench ${workload}`,
+    ...(options['chunk-elements'] ? { chunkElements: Number(options['chunk-elements']) } : {}),
+  });
+  const used = process.cpuUsage(cpu);
+  return { seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+}
+
+function inputPaths(dir: string): string[] {
+  return ['base', 'ft1', 'ft2', 'ft3'].map((n) => join(dir, `${n}.safetensors`));
+}
+
+function outputPath(dir: string, who: string, workload: Workload): string {
+  return join(dir, `out-${who}-${workload}.safetensors`);
+}
+
+/** A transformer-like layout of float32 tensors totalling about `sizeMb` MB. */
+function layout(sizeMb: number): { name: string; shape: number[] }[] {
+  const hidden = sizeMb >= 400 ? 1024 : 256;
+  const vocab = 32000;
+  const perLayer = (4 * hidden * hidden + 8 * hidden * hidden + 9 * hidden) * 4;
+  const layers = Math.max(1, Math.round((sizeMb * 1e6 - vocab * hidden * 4) / perLayer));
+  const tensors = [{ name: 'embed.weight', shape: [vocab, hidden] }];
+  for (let l = 0; l < layers; l++) {
+    for (const p of ['q', 'k', 'v', 'o']) tensors.push({ name: `layers.${l}.attn.${p}.weight`, shape: [hidden, hidden] }, { name: `layers.${l}.attn.${p}.bias`, shape: [hidden] });
+    tensors.push({ name: `layers.${l}.mlp.fc1.weight`, shape: [4 * hidden, hidden] }, { name: `layers.${l}.mlp.fc1.bias`, shape: [4 * hidden] });
+    tensors.push({ name: `layers.${l}.mlp.fc2.weight`, shape: [hidden, 4 * hidden] }, { name: `layers.${l}.mlp.fc2.bias`, shape: [hidden] });
+    tensors.push({ name: `layers.${l}.norm.weight`, shape: [hidden] });
+  }
+  return tensors;
+}
+
+/** Writes base and three fine-tuned checkpoints (base + small noise), streaming. */
+function writeWorkload(dir: string, sizeMb: number): number {
+  const tensors = layout(sizeMb);
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  let offset = 0;
+  for (const t of tensors) {
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
+    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const prefix = Buffer.alloc(8 + json.length);
+  prefix.writeBigUInt64LE(BigInt(json.length), 0);
+  prefix.write(json, 8);
+  const chunk = new Float32Array(1 << 22);
+  const noise = new Float32Array(chunk.length);
+  const files = inputPaths(dir).map((p) => openSync(p, 'w'));
+  for (const fd of files) writeSync(fd, prefix);
+  let state = 12345;
+  const next = (): number => {
+    state ^= state << 13; state ^= state >>> 17; state ^= state << 5;
+    return (state >>> 0) / 4294967296 - 0.5;
+  };
+  for (let done = 0; done < offset / 4; done += chunk.length) {
+    const n = Math.min(chunk.length, offset / 4 - done);
+    for (let i = 0; i < n; i++) chunk[i] = next() * 0.2;
+    writeSync(files[0]!, new Uint8Array(chunk.buffer, 0, n * 4));
+    for (const fd of files.slice(1)) {
+      for (let i = 0; i < n; i++) noise[i] = chunk[i]! + next() * 0.02;
+      writeSync(fd, new Uint8Array(noise.buffer, 0, n * 4));
+    }
+  }
+  files.forEach(closeSync);
+  return offset;
+}
+
+/** Seconds to write `bytes` to a new file beside the inputs, 16 MiB at a time, then to fsync it. */
+function writeSeconds(dir: string, bytes: number): { write: number; fsync: number } {
+  const path = join(dir, 'floor.bin');
+  const buffer = Buffer.alloc(16 << 20, 1);
+  const fd = openSync(path, 'w');
+  const started = performance.now();
+  for (let done = 0; done < bytes; done += buffer.length) writeSync(fd, buffer, 0, Math.min(buffer.length, bytes - done));
+  const written = performance.now();
+  fsyncSync(fd);
+  const synced = performance.now();
+  closeSync(fd);
+  rmSync(path);
+  return { write: (written - started) / 1000, fsync: (synced - written) / 1000 };
+}
+
+/** Seconds to read every input byte once, 16 MiB at a time (from the page cache after warm-up). */
+function readSeconds(paths: readonly string[]): number {
+  const buffer = Buffer.alloc(16 << 20);
+  const started = performance.now();
+  for (const path of paths) {
+    const fd = openSync(path, 'r');
+    while (readSync(fd, buffer, 0, buffer.length, null) > 0);
+    closeSync(fd);
+  }
+  return (performance.now() - started) / 1000;
+}
+
+/** Runs one measured child; `sync` first, so no run pays for the previous one's dirty pages. */
+function child(command: string, args: readonly string[]): Measure {
+  execFileSync('sync');
+  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${result.stderr}`);
+  const parsed = JSON.parse(result.stdout.trim().split('\n').pop()!) as { seconds: number; cpuSeconds?: number; cpu_seconds?: number; maxRssBytes?: number; max_rss_bytes?: number };
+  return { seconds: parsed.seconds, cpuSeconds: parsed.cpuSeconds ?? parsed.cpu_seconds!, maxRssBytes: parsed.maxRssBytes ?? parsed.max_rss_bytes! };
+}
+
+/** The median run of `times` (by wall time): shared machines are noisy. */
+function median(times: number, run: () => Measure): Measure {
+  const runs = Array.from({ length: times }, run).sort((a, b) => a.seconds - b.seconds);
+  return runs[Math.floor(runs.length / 2)]!;
+}
+
+/** Largest |a - b| between two outputs, read back tensor by tensor. */
+async function maxDifference(a: string, b: string): Promise<number> {
+  const [ha, hb] = await Promise.all([readCheckpointHeader(a), readCheckpointHeader(b)]);
+  const reader = new TensorReader([ha, hb]);
+  let worst = 0;
+  try {
+    for (const [name, entry] of ha.tensors) {
+      const other = hb.tensors.get(name)!;
+      const n = entry.byteLength / 4;
+      for (let start = 0; start < n; start += 1 << 22) {
+        const x = new Float32Array(Math.min(1 << 22, n - start));
+        const y = new Float32Array(x.length);
+        await Promise.all([reader.readFloat32(entry, start, x), reader.readFloat32(other, start, y)]);
+        for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+  return worst;
+}
+
+function torchAvailable(): boolean {
+  return spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+}
+
+async function main(): Promise<void> {
+  const sizeMb = Number(options['size-mb']);
+  const backends = options.backends!.split(',') as BackendName[];
+  let peers = options.peers!.split(',').filter(Boolean);
+  if (peers.includes('torch') && !torchAvailable()) {
+    console.log(`torch peer skipped: ${PYTHON} cannot import torch (apt-get install -y python3-torch)`);
+    peers = peers.filter((p) => p !== 'torch');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tvr-bench-'));
+  try {
+    const dataBytes = writeWorkload(dir, sizeMb);
+    const inputs = inputPaths(dir);
+    const inputBytes = inputs.reduce((s, p) => s + statSync(p).size, 0);
+    readSeconds(inputs); // warm the page cache: every run below reads from memory alike
+    const read = Math.min(readSeconds(inputs), readSeconds(inputs));
+    console.log(`workload: base + 3 fine-tuned float32 checkpoints, ${(dataBytes / 1e6).toFixed(0)} MB each (${layout(sizeMb).length} tensors); ${execFileSync('nproc').toString().trim()} cores; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    execFileSync('sync');
+    const floor = writeSeconds(dir, dataBytes);
+    console.log(`reading the ${(inputBytes / 1e9).toFixed(2)} GB of inputs once: ${read.toFixed(2)} s (${(inputBytes / 1e9 / read).toFixed(2)} GB/s)`);
+    console.log(`writing one output's ${(dataBytes / 1e9).toFixed(2)} GB: ${floor.write.toFixed(2)} s, then fsync: ${floor.fsync.toFixed(2)} s (tvr's writers fsync before renaming; the peers do not)\n`);
+
+    for (const workload of ['ta', 'ties'] as const) {
+      const rows: [string, Measure][] = [];
+      const repeat = Number(options.repeat);
+      for (const peer of peers) {
+        const out = outputPath(dir, peer, workload);
+        // torch takes tens of seconds per run at full size: once is enough to place it.
+        rows.push([peer, median(peer === 'torch' ? 1 : repeat, () => {
+          rmSync(out, { force: true });
+          return child(PYTHON, [join(here, 'peers', 'engine_peers.py'), peer, workload, out, ...inputs, '--lam', String(LAMBDA), '--density', String(DENSITY)]);
+        })]);
+      }
+      for (const backend of backends) {
+        const args = [fileURLToPath(import.meta.url), '--child', backend, '--dir', dir, '--workload', workload];
+        if (options['chunk-elements']) args.push('--chunk-elements', options['chunk-elements']);
+        rows.push([`tvr ${backend}`, median(repeat, () => {
+          rmSync(outputPath(dir, `tvr-${backend}`, workload), { force: true });
+          return child(process.execPath, args);
+        })]);
+      }
+      console.log(workload === 'ta' ? 'task arithmetic: base + 0.4 * sum(ft_i - base)' : `TIES: base + 0.4 * ties(ft_i - base, density ${DENSITY})`);
+      console.log('  who                 seconds   GB/s in   CPU seconds   peak RSS MB');
+      for (const [who, m] of rows) console.log(`  ${who.padEnd(18)} ${m.seconds.toFixed(2).padStart(8)} ${(inputBytes / 1e9 / m.seconds).toFixed(2).padStart(9)} ${m.cpuSeconds.toFixed(2).padStart(13)} ${(m.maxRssBytes / 1e6).toFixed(0).padStart(13)}`);
+      const peerRows = rows.filter(([who]) => !who.startsWith('tvr'));
+      const fastest = peerRows.reduce((a, b) => (b[1].seconds < a[1].seconds ? b : a), peerRows[0]!);
+      const leanest = peerRows.reduce((a, b) => (b[1].maxRssBytes < a[1].maxRssBytes ? b : a), peerRows[0]!);
+      for (const [who, m] of rows.filter(([w]) => w.startsWith('tvr'))) {
+        console.log(`  ${who}: wall ${(m.seconds / fastest[1].seconds).toFixed(2)}x the faster peer (${fastest[0]}; target <= 1.0; CPU ${(m.cpuSeconds / fastest[1].cpuSeconds).toFixed(2)}x), `
+          + `peak RSS ${(m.maxRssBytes / leanest[1].maxRssBytes).toFixed(2)}x the leaner peer (${leanest[0]}; target <= 0.25), `
+          + `throughput ${(read / m.seconds).toFixed(2)} of plain reading (target >= 0.5; ${((read + floor.write + floor.fsync) / m.seconds).toFixed(2)} of reading + writing + fsync alone)`);
+      }
+      for (const peer of peers) {
+        const ours = outputPath(dir, `tvr-${backends[0]}`, workload);
+        if (existsSync(ours)) console.log(`  max |tvr - ${peer}| over every element: ${(await maxDifference(ours, outputPath(dir, peer, workload))).toExponential(2)}`);
+      }
+      console.log('');
+      for (const [who] of rows) rmSync(outputPath(dir, who.startsWith('tvr ') ? `tvr-${who.slice(4)}` : who, workload), { force: true });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,146 @@
+"""Peers for test/bench/engine.bench.ts: the same recipes in numpy (memory-mapped
+safetensors, tensor by tensor) and in torch the way the task-vectors reference code
+works (whole state dicts in memory). Prints one JSON line: seconds of work, CPU seconds (all threads) and peak RSS.
+
+usage: engine_peers.py numpy|torch ta|ties OUT BASE FT1 FT2 ... --lam L --density D
+"""
+import argparse
+import json
+import resource
+import struct
+import time
+
+
+def read_header(path):
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    header.pop("__metadata__", None)
+    return header, 8 + n
+
+
+def header_bytes(tensors):
+    """safetensors header for float32 tensors [(name, shape)] in order."""
+    header, offset = {"__metadata__": {"format": "pt"}}, 0
+    for name, shape in tensors:
+        size = 4
+        for d in shape:
+            size *= d
+        header[name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header).encode()
+    raw += b" " * ((8 - len(raw) % 8) % 8)
+    return struct.pack("<Q", len(raw)) + raw
+
+
+def run_numpy(args):
+    import numpy as np
+
+    def mapped(path):
+        header, start = read_header(path)
+        data = np.memmap(path, dtype=np.uint8, mode="r")
+        return {k: data[start + v["data_offsets"][0]: start + v["data_offsets"][1]].view(np.float32).reshape(v["shape"])
+                for k, v in header.items()}
+
+    base = mapped(args.base)
+    fts = [mapped(p) for p in args.ft]
+    names = list(read_header(args.base)[0].keys())
+    with open(args.out, "wb") as out:
+        out.write(header_bytes([(k, base[k].shape) for k in names]))
+        for k in names:
+            b = base[k]
+            if args.workload == "ta":
+                acc = fts[0][k] - b
+                for ft in fts[1:]:
+                    acc += ft[k]
+                    acc -= b
+                np.multiply(acc, args.lam, out=acc)
+                acc += b
+                acc.tofile(out)
+            else:
+                flat = np.stack([(ft[k] - b).reshape(-1) for ft in fts])
+                n = flat.shape[1]
+                kk = int(args.density * n)
+                if kk < n:
+                    a = np.abs(flat)
+                    kth = np.partition(a, n - kk, axis=1)[:, n - kk:n - kk + 1]
+                    flat = np.where(a >= kth, flat, 0) if kk > 0 else np.zeros_like(flat)
+                elected = np.sign(flat.sum(axis=0))
+                agree = (np.sign(flat) == elected) & (flat != 0)
+                merged = (flat * agree).sum(axis=0) / np.maximum(agree.sum(axis=0), 1)
+                (b + args.lam * merged.reshape(b.shape).astype(np.float32)).astype(np.float32).tofile(out)
+
+
+def run_torch(args):
+    import torch
+
+    torch.set_grad_enabled(False)
+
+    def load(path):
+        """The whole checkpoint in memory, as torch.load gives it to the reference code."""
+        header, start = read_header(path)
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+        return {k: torch.frombuffer(data, dtype=torch.float32, offset=start + v["data_offsets"][0],
+                                    count=(v["data_offsets"][1] - v["data_offsets"][0]) // 4).reshape(v["shape"])
+                for k, v in header.items()}
+
+    names = list(read_header(args.base)[0].keys())
+    # As in task_vectors.py: each TaskVector loads the pretrained and its finetuned state dict.
+    vectors = []
+    for path in args.ft:
+        pretrained, finetuned = load(args.base), load(path)
+        vectors.append({k: finetuned[k] - pretrained[k] for k in names})
+        del pretrained, finetuned
+    if args.workload == "ta":
+        total = vectors[0]
+        for v in vectors[1:]:
+            total = {k: total[k] + v[k] for k in names}
+        pretrained = load(args.base)
+        merged = {k: pretrained[k] + args.lam * total[k] for k in names}
+    else:
+        pretrained = load(args.base)
+        merged = {}
+        for k in names:
+            flat = torch.stack([v[k].reshape(-1) for v in vectors])
+            n = flat.shape[1]
+            kk = int(args.density * n)
+            if kk < n:
+                a = flat.abs()
+                kth = a.kthvalue(n - kk + 1, dim=1, keepdim=True).values if kk > 0 else None
+                flat = flat * (a >= kth) if kk > 0 else torch.zeros_like(flat)
+            elected = torch.sign(flat.sum(dim=0))
+            agree = (torch.sign(flat) == elected) & (flat != 0)
+            tv = (flat * agree).sum(dim=0) / agree.sum(dim=0).clamp(min=1)
+            merged[k] = pretrained[k] + args.lam * tv.reshape(pretrained[k].shape)
+    with open(args.out, "wb") as out:
+        out.write(header_bytes([(k, tuple(merged[k].shape)) for k in names]))
+        for k in names:
+            merged[k].contiguous().numpy().tofile(out)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("peer", choices=["numpy", "torch"])
+    parser.add_argument("workload", choices=["ta", "ties"])
+    parser.add_argument("out")
+    parser.add_argument("base")
+    parser.add_argument("ft", nargs="+")
+    parser.add_argument("--lam", type=float, default=0.4)
+    parser.add_argument("--density", type=float, default=0.2)
+    args = parser.parse_args()
+    if args.peer == "torch":
+        import torch  # noqa: F401  (imported before timing, like numpy below)
+    else:
+        import numpy  # noqa: F401
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    (run_numpy if args.peer == "numpy" else run_torch)(args)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "max_rss_bytes": after.ru_maxrss * 1024}))
+
+
+if __name__ == "__main__":
+    main()
