@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CSV_COLUMNS, resultsToCsv, similarityToCsv } from '../../../server/src/results/csv.ts';
+import { CSV_FIXED_COLUMNS, CSV_VALUE_COLUMNS, resultsToCsv, similarityToCsv } from '../../../server/src/results/csv.ts';
 import { readResultsFile, resultsPath, ResultsWriter } from '../../../server/src/results/file.ts';
 import type { RunResults } from '../../../server/src/results/schema.ts';
 import { renderResults } from '../../../server/src/results/table.ts';
@@ -92,12 +92,12 @@ describe('results', () => {
   it('exports CSV: references, points and chosen rows, quoted and formula-safe', () => {
     const csv = resultsToCsv(results);
     const lines = csv.split('\r\n');
-    assert.equal(lines[0], CSV_COLUMNS.join(','));
+    assert.equal(lines[0], [...CSV_FIXED_COLUMNS, 'lam', ...CSV_VALUE_COLUMNS].join(','));
     assert.equal(lines.at(-1), '');
     // 4 references x 2 splits + 3 points x 2 tasks + 1 chosen x 2 tasks.
     assert.equal(lines.length - 2, 8 + 6 + 2);
-    assert.ok(lines.includes('1,base,base,,validation,"toxic, ""bad"" <b>",target,accuracy,0.8,,,0.8,0.5,,100,false'));
-    assert.ok(lines.some((l) => l.startsWith('1,chosen,edited,lam=1,test,"\'=HYPERLINK(""x"")",control,accuracy,0.89,')));
+    assert.ok(lines.some((l) => l.startsWith('1,forget,base,base,"toxic, ""bad"" <b>",target,accuracy,validation,,0.8,0.8,0.5,')), lines.join('\n'));
+    assert.ok(lines.some((l) => l.startsWith('1,forget,chosen,edited,"\'=HYPERLINK(""x"")",control,accuracy,test,1,0.89,')), lines.join('\n'));
     assert.equal(similarityToCsv(results.similarity!), 'vector,norm,toxic,wiki\r\ntoxic,3.5,1,0.12\r\nwiki,2.25,0.12,1\r\n');
   });
 
