@@ -4,7 +4,7 @@ import { CheckpointError } from '../checkpoints/types.ts';
 import { startLanguageServer } from '../lsp/server.ts';
 import { checkCommand } from './check.ts';
 import { inspectCommand } from './inspect.ts';
-import { tvrVersion } from './version.ts';
+import { tvrVersion } from '../version.ts';
 
 function program(): Command {
   const cli = new Command('tvr')

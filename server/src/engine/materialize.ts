@@ -9,6 +9,7 @@ import type { Backend } from './backends/types.ts';
 import { ChunkBuffers, runPipeline } from './compute.ts';
 import { DEFAULT_CHUNK_ELEMENTS, planSave } from './plan/build.ts';
 import { copyTensor, fileSource } from './stream.ts';
+import type { TensorMemo } from './evaluation/weights.ts';
 
 export interface MaterializedTensor {
   readonly name: string;
@@ -28,36 +29,63 @@ export interface MaterializeOptions {
   readonly chunkElements?: number;
 }
 
+/** What materialisations share: a run's backend, chunk buffers, file reader and (for sweeps) a memo of inputs. */
+export interface MaterializeContext {
+  readonly program: TypedProgram;
+  readonly backend: Backend;
+  readonly reader: TensorReader;
+  /** Keeps input tensors in memory across sweep points; without it every call reads the files. */
+  readonly memo?: TensorMemo;
+  readonly buffers?: ChunkBuffers;
+  readonly chunkElements?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Computes `node` at `point` into memory with a context's backend and reader; tensors in output order. */
+export async function materializeWith(context: MaterializeContext, node: WeightNode, point: SweepPoint): Promise<Map<string, MaterializedTensor>> {
+  const chunkElements = context.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
+  const plan = planSave(context.program, { node, path: '', range: node.range, overwrite: false }, point, chunkElements);
+  const buffers = context.buffers ?? new ChunkBuffers(context.backend, chunkElements);
+  const files = fileSource(context.reader);
+  const source = context.memo ? context.memo.source(files) : files;
+  const readBytes = async (tensor: Parameters<typeof copyTensor>[0]): Promise<Uint8Array> => {
+    const out = new Uint8Array(tensor.input.entry.byteLength);
+    let filled = 0;
+    await copyTensor(tensor, context.reader, async (piece) => {
+      out.set(piece, filled);
+      filled += piece.length;
+    }, chunkElements * 4, context.signal);
+    return out;
+  };
+  const result = new Map<string, MaterializedTensor>();
+  await runPipeline(plan.tensors, context.backend, buffers, source, {
+    writeFloat32: async (tensor, values, start) => {
+      let known = result.get(tensor.name);
+      if (!known) {
+        known = { name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, values: new Float32Array(tensor.elements) };
+        result.set(tensor.name, known);
+      }
+      known.values!.set(values, start);
+    },
+    copy: async (tensor) => {
+      const bytes = context.memo ? await context.memo.bytes(tensor.input, () => readBytes(tensor)) : await readBytes(tensor);
+      result.set(tensor.name, { name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, bytes });
+    },
+  }, context.signal ? { signal: context.signal } : {});
+  return result;
+}
+
 /** Computes `node` (a Model or Vector of `program`) at `point`; tensors in output order. */
 export async function materialize(program: TypedProgram, node: WeightNode, options: MaterializeOptions = {}): Promise<Map<string, MaterializedTensor>> {
-  const point = options.point ?? new Map<number, number>();
-  const chunkElements = options.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
-  const plan = planSave(program, { node, path: '', range: node.range, overwrite: false }, point, chunkElements);
   const own = options.backend === undefined || typeof options.backend === 'string';
   const backend = typeof options.backend === 'object' ? options.backend : (await selectBackend(options.backend ?? 'auto')).backend;
   const reader = new TensorReader(program.loads.map((l) => l.header).filter((h): h is CheckpointHeader => h !== undefined));
-  const result = new Map<string, MaterializedTensor>();
   try {
-    await runPipeline(plan.tensors, backend, new ChunkBuffers(backend, chunkElements), fileSource(reader), {
-      writeFloat32: async (tensor, values, start) => {
-        let known = result.get(tensor.name);
-        if (!known) {
-          known = { name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, values: new Float32Array(tensor.elements) };
-          result.set(tensor.name, known);
-        }
-        known.values!.set(values, start);
-      },
-      copy: async (tensor) => {
-        const bytes = new Uint8Array(tensor.input.entry.byteLength);
-        let filled = 0;
-        await copyTensor(tensor, reader, async (piece) => {
-          bytes.set(piece, filled);
-          filled += piece.length;
-        }, chunkElements * 4, options.signal);
-        result.set(tensor.name, { name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, bytes });
-      },
-    }, options.signal ? { signal: options.signal } : {});
-    return result;
+    return await materializeWith({
+      program, backend, reader,
+      ...(options.chunkElements !== undefined ? { chunkElements: options.chunkElements } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    }, node, options.point ?? new Map<number, number>());
   } finally {
     await reader.close();
     if (own) await backend.close();

@@ -1,13 +1,11 @@
 // Provenance written into every output's metadata (safetensors `__metadata__`, tfjs
 // `userDefinedMetadata`): what made it, from what, with which seeds and sweep point.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { CheckpointHeader } from '../checkpoints/types.ts';
 import type { LoadNode, SweepPoint, TypedProgram, WeightNode } from '../language/program.ts';
 import type { SavePlan } from './plan/types.ts';
+import { tvrVersion } from '../version.ts';
 
 export const PROVENANCE_KEYS = {
   version: 'tvr.version',
@@ -17,25 +15,6 @@ export const PROVENANCE_KEYS = {
   seeds: 'tvr.seeds',
   point: 'tvr.sweep_point',
 } as const;
-
-let version: string | undefined;
-
-/** tvr's version, from the nearest package.json named tvr above this module (source or bundle). */
-export function tvrVersion(): string {
-  if (version !== undefined) return version;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'tvr' && typeof pkg.version === 'string') return (version = pkg.version);
-    } catch {
-      // no package.json here: keep walking up
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return (version = 'unknown');
-    dir = parent;
-  }
-}
 
 export function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -115,7 +94,7 @@ export async function provenance(input: ProvenanceInput): Promise<Record<string,
     inputs.push({ path: load.path, header_sha256: load.header ? await headerHash(load.header) : null });
   }
   return {
-    [PROVENANCE_KEYS.version]: tvrVersion(),
+    [PROVENANCE_KEYS.version]: tvrVersion,
     [PROVENANCE_KEYS.recipe]: input.program.file,
     [PROVENANCE_KEYS.recipeHash]: input.recipeHash,
     [PROVENANCE_KEYS.inputs]: JSON.stringify(inputs),

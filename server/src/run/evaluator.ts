@@ -17,11 +17,9 @@ import type { TemplateArgument } from '../engine/evaluation/command.ts';
 import { requireMetric, runExternalEvaluator } from '../engine/evaluation/external.ts';
 import { TfjsNetwork } from '../engine/evaluation/tfjs-network.ts';
 import type { TfRuntime } from '../engine/evaluation/tfjs-runtime.ts';
-import { materializeAt } from '../engine/evaluation/weights.ts';
-import type { WeightsContext } from '../engine/evaluation/weights.ts';
-import type { MaterializedTensor } from '../engine/materialize.ts';
+import { materializeWith, type MaterializeContext, type MaterializedTensor } from '../engine/materialize.ts';
 import { planSave } from '../engine/plan/build.ts';
-import { tvrVersion } from '../engine/provenance.ts';
+import { tvrVersion } from '../version.ts';
 import type { SweepPoint, TaskValue, WeightNode } from '../language/program.ts';
 import type { MetricName, Metrics } from '../results/schema.ts';
 import { cacheKey } from './cache.ts';
@@ -56,7 +54,7 @@ interface CheckpointFiles {
 }
 
 export interface EvaluatorOptions {
-  readonly weights: WeightsContext;
+  readonly weights: MaterializeContext;
   readonly recipeText: string;
   /** The folder external commands run in, and relative command paths resolve against. */
   readonly recipeDir: string;
@@ -146,7 +144,7 @@ export class ModelEvaluator {
   async #key(modelKey: string, task: TaskValue, split: Split): Promise<string> {
     const data = await this.#options.headers.get(task.data);
     const common = {
-      tvr: tvrVersion(),
+      tvr: tvrVersion,
       model: modelKey,
       head: structureAt(task.head, new Map()),
       data: data.files.map((f) => [f.path, f.size, f.mtimeMs]),
@@ -179,7 +177,7 @@ export class ModelEvaluator {
     const data = await this.#split(task, split);
     if (this.#lastModel?.key !== modelKey) {
       this.#lastModel = undefined;
-      this.#lastModel = { key: modelKey, tensors: await materializeAt(this.#options.weights, node, point) };
+      this.#lastModel = { key: modelKey, tensors: await materializeWith(this.#options.weights, node, point) };
     }
     const measured = await network.evaluate(this.#lastModel.tensors, data, {
       ...(this.#options.batchSize !== undefined ? { batchSize: this.#options.batchSize } : {}),
@@ -193,7 +191,7 @@ export class ModelEvaluator {
     if (!network) {
       network = (async () => {
         const anchor = headAnchor(this.#options.weights, task);
-        const head = await materializeAt(this.#options.weights, task.head, new Map());
+        const head = await materializeWith(this.#options.weights, task.head, new Map());
         return TfjsNetwork.load(await this.#options.runtime(), anchor.header?.tfjsModel, head, `task '${task.name}' (head ${anchor.path})`);
       })();
       network.catch(() => undefined);
@@ -258,7 +256,7 @@ export class ModelEvaluator {
 }
 
 /** The checkpoint whose model.json gives a task's network: the head's anchor model (as for a tfjs save). */
-function headAnchor(weights: WeightsContext, task: TaskValue) {
+function headAnchor(weights: MaterializeContext, task: TaskValue) {
   return planSave(weights.program, { node: task.head, path: '', range: task.range, overwrite: false }, new Map()).anchor;
 }
 

@@ -22,10 +22,11 @@ import { EvaluationError } from '../engine/evaluation/errors.ts';
 import { tfRuntimeFor } from '../engine/evaluation/tfjs-runtime.ts';
 import type { TfRuntime } from '../engine/evaluation/tfjs-runtime.ts';
 import { createBuffers, DEFAULT_MEMO_BYTES, TensorMemo } from '../engine/evaluation/weights.ts';
-import type { WeightsContext } from '../engine/evaluation/weights.ts';
+import type { MaterializeContext } from '../engine/materialize.ts';
 import { choosePoint, describeObjective, metricValue, normalize, scorePoint } from '../engine/sweep/objective.ts';
 import type { Candidate, ObjectiveReferences } from '../engine/sweep/objective.ts';
-import { namedPoint, sha256, tvrVersion } from '../engine/provenance.ts';
+import { namedPoint, sha256 } from '../engine/provenance.ts';
+import { tvrVersion } from '../version.ts';
 import { analyzeFile } from '../language/analysis.ts';
 import type { Analysis } from '../language/analysis.ts';
 import type { SaveStatement, SweepPoint, TaskValue, TypedProgram } from '../language/program.ts';
@@ -147,10 +148,10 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
   const backend: Backend = selected.backend;
   const reader = new TensorReader(program.loads.map((l) => l.header).filter((h): h is CheckpointHeader => h !== undefined));
   const memo = new TensorMemo(options.memoryBytes ?? DEFAULT_MEMO_BYTES);
-  const weights: WeightsContext = { program, backend, reader, memo, buffers: createBuffers(backend), ...(options.signal ? { signal: options.signal } : {}) };
+  const weights: MaterializeContext = { program, backend, reader, memo, buffers: createBuffers(backend), ...(options.signal ? { signal: options.signal } : {}) };
   let results: RunResults = {
     schemaVersion: RESULTS_SCHEMA_VERSION,
-    tvrVersion: tvrVersion(),
+    tvrVersion: tvrVersion,
     recipe: { path: file, sha256: sha256(text) },
     startedAt,
     status: 'running',

@@ -8,7 +8,8 @@ import { HeaderCache } from '../../../server/src/checkpoints/read-header.ts';
 import { TensorReader } from '../../../server/src/checkpoints/tensor-reader.ts';
 import type { CheckpointHeader } from '../../../server/src/checkpoints/types.ts';
 import { selectBackend } from '../../../server/src/engine/backends/registry.ts';
-import { materializeAt, TensorMemo } from '../../../server/src/engine/evaluation/weights.ts';
+import { TensorMemo } from '../../../server/src/engine/evaluation/weights.ts';
+import { materializeWith } from '../../../server/src/engine/materialize.ts';
 import { analyzeFile } from '../../../server/src/language/analysis.ts';
 import type { TypedProgram } from '../../../server/src/language/program.ts';
 import { fixtureDir } from '../../helpers/checkpoint-fixtures.ts';
@@ -43,7 +44,7 @@ describe('models in memory across sweep points', () => {
       const lam = program.sweeps[0]!;
       try {
         for (const value of LAMBDAS) {
-          const tensors = await materializeAt({ program, backend, reader, memo }, multi, new Map([[lam.id, value]]));
+          const tensors = await materializeWith({ program, backend, reader, memo }, multi, new Map([[lam.id, value]]));
           const want = multiAt(s, value);
           assert.deepEqual([...tensors.keys()], ['dense1/kernel', 'dense1/bias']);
           tensors.get('dense1/kernel')!.values!.forEach((v, i) => assert.ok(Math.abs(v - want.w1.flat()[i]!) < 1e-6, `kernel ${i} at ${value}`));

@@ -1,17 +1,12 @@
-// Models computed into memory for evaluation, point after point of a sweep. The same
-// plan, backend and kernels as `materialize` (and a run), with one difference: input
-// tensors are kept in memory once read, within a byte budget, so a sweep reads each
-// input once however many points it evaluates. Tensors beyond the budget are read
-// from the files at every point (the operating system's page cache then helps).
-import type { TensorReader } from '../../checkpoints/tensor-reader.ts';
-import type { SweepPoint, TypedProgram, WeightNode } from '../../language/program.ts';
+// Input tensors kept in memory for evaluation, point after point of a sweep: with a
+// TensorMemo in its context, `materializeWith` (engine/materialize.ts) reads each input
+// once however many points it evaluates, within a byte budget. Tensors beyond the
+// budget are read from the files at every point (the page cache then helps).
 import type { Backend } from '../backends/types.ts';
-import { ChunkBuffers, runPipeline } from '../compute.ts';
+import { ChunkBuffers } from '../compute.ts';
 import type { ChunkSource } from '../compute.ts';
-import type { MaterializedTensor } from '../materialize.ts';
-import { DEFAULT_CHUNK_ELEMENTS, planSave } from '../plan/build.ts';
+import { DEFAULT_CHUNK_ELEMENTS } from '../plan/build.ts';
 import type { InputSlot } from '../plan/types.ts';
-import { copyTensor, fileSource } from '../stream.ts';
 
 /** Default memory for input tensors kept across points: 1 GiB. */
 export const DEFAULT_MEMO_BYTES = 1 << 30;
@@ -76,49 +71,6 @@ function keyOf(slot: InputSlot): string {
   return `${slot.entry.file}\0${slot.entry.offset}\0${slot.entry.name}`;
 }
 
-/** What every materialisation of a run shares: backend, chunk buffers, file reader and memo. */
-export interface WeightsContext {
-  readonly program: TypedProgram;
-  readonly backend: Backend;
-  readonly reader: TensorReader;
-  readonly memo: TensorMemo;
-  readonly buffers?: ChunkBuffers;
-  readonly chunkElements?: number;
-  readonly signal?: AbortSignal;
-}
-
 export function createBuffers(backend: Backend, chunkElements = DEFAULT_CHUNK_ELEMENTS): ChunkBuffers {
   return new ChunkBuffers(backend, chunkElements);
-}
-
-/** Computes `node` at `point` into memory; tensors in output order. */
-export async function materializeAt(context: WeightsContext, node: WeightNode, point: SweepPoint): Promise<Map<string, MaterializedTensor>> {
-  const chunkElements = context.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
-  const plan = planSave(context.program, { node, path: '', range: node.range, overwrite: false }, point, chunkElements);
-  const buffers = context.buffers ?? createBuffers(context.backend, chunkElements);
-  const result = new Map<string, MaterializedTensor>();
-  const source = context.memo.source(fileSource(context.reader));
-  await runPipeline(plan.tensors, context.backend, buffers, source, {
-    writeFloat32: async (tensor, values, start) => {
-      let known = result.get(tensor.name);
-      if (!known) {
-        known = { name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, values: new Float32Array(tensor.elements) };
-        result.set(tensor.name, known);
-      }
-      known.values!.set(values, start);
-    },
-    copy: async (tensor) => {
-      const bytes = await context.memo.bytes(tensor.input, async () => {
-        const out = new Uint8Array(tensor.input.entry.byteLength);
-        let filled = 0;
-        await copyTensor(tensor, context.reader, async (piece) => {
-          out.set(piece, filled);
-          filled += piece.length;
-        }, chunkElements * 4, context.signal);
-        return out;
-      });
-      result.set(tensor.name, { name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, bytes });
-    },
-  }, context.signal ? { signal: context.signal } : {});
-  return result;
 }
