@@ -110,7 +110,7 @@ async function activate(tf: Tf, backend: string): Promise<void> {
 }
 
 /** The .wasm files: beside the bundle (the build copies them to dist/), else in the package. */
-function wasmDirectory(): string {
+export function wasmDirectory(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const dir of [here, join(here, '..')]) if (existsSync(join(dir, 'tfjs-backend-wasm-simd.wasm'))) return `${dir}/`;
   const pkg = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json');
@@ -118,7 +118,7 @@ function wasmDirectory(): string {
 }
 
 /** Loads an optional package from the working directory's node_modules, else from tvr's own. */
-function loadOptional(pkg: string): { ok: true; value: unknown } | { ok: false; reason: string } {
+export function loadOptional(pkg: string): { ok: true; value: unknown } | { ok: false; reason: string } {
   const bases = [join(process.cwd(), 'package.json'), fileURLToPath(import.meta.url)];
   let notFound = true;
   const failures: string[] = [];

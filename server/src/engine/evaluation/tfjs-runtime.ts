@@ -1,12 +1,8 @@
 // The TensorFlow.js namespace networks are evaluated with: the tfjs backend that matches
 // the engine's choice (the same one when the engine runs on tfjs), else the fastest tfjs
 // CPU path, since the engine's own loops cannot run networks.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { chooseBackend } from '../backends/registry.ts';
+import { chooseBackend, loadOptional, wasmDirectory } from '../backends/registry.ts';
 import type { Tf } from '../backends/tfjs.ts';
 import type { BackendName } from '../backends/types.ts';
 
@@ -51,13 +47,15 @@ async function create(name: TfjsBackendName, reason: string): Promise<TfRuntime>
     // The engine's probe says whether the native package loads (and finds a GPU); it brings
     // its own tfjs, core and layers, in one namespace.
     await chooseBackend(name);
-    const tf = requireNative(`@tensorflow/${name}`) as Tf & { loadLayersModel: TfRuntime['loadLayersModel'] };
+    const loaded = loadOptional(`@tensorflow/${name}`);
+    if (!loaded.ok) throw new Error(loaded.reason);
+    const tf = loaded.value as Tf & { loadLayersModel: TfRuntime['loadLayersModel'] };
     return { name, tf, loadLayersModel: (handler) => tf.loadLayersModel(handler), tfBackend: TF_BACKEND[name], reason };
   }
-  const tf = exportsOf<Tf>(await import('@tensorflow/tfjs-core'), 'setBackend');
-  const layers = exportsOf<typeof import('@tensorflow/tfjs-layers')>(await import('@tensorflow/tfjs-layers'), 'loadLayersModel');
+  const tf: Tf = await import('@tensorflow/tfjs-core');
+  const layers = await import('@tensorflow/tfjs-layers');
   if (name === 'tfjs-wasm') {
-    const wasm = exportsOf<typeof import('@tensorflow/tfjs-backend-wasm')>(await import('@tensorflow/tfjs-backend-wasm'), 'setWasmPaths');
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
     try {
       wasm.setWasmPaths(wasmDirectory());
     } catch (error) {
@@ -72,39 +70,6 @@ async function create(name: TfjsBackendName, reason: string): Promise<TfRuntime>
   tf.enableProdMode();
   await activate(runtime);
   return runtime;
-}
-
-/**
- * A CommonJS package's exports from a dynamic import: Node gives named exports and
- * `default`; a code-split bundle gives only `default`.
- */
-function exportsOf<T>(namespace: unknown, probe: string): T {
-  const direct = namespace as Record<string, unknown>;
-  if (typeof direct[probe] === 'function') return namespace as T;
-  const fallback = direct.default as Record<string, unknown> | undefined;
-  if (fallback && typeof fallback[probe] === 'function') return fallback as T;
-  throw new Error(`the loaded module has no ${probe}()`);
-}
-
-/** The .wasm files: beside the bundle (the build copies them to dist/), else in the package (as the engine finds them). */
-function wasmDirectory(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const dir of [here, join(here, '..')]) if (existsSync(join(dir, 'tfjs-backend-wasm-simd.wasm'))) return `${dir}/`;
-  const pkg = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json');
-  return `${join(dirname(pkg), 'dist')}/`;
-}
-
-/** Where the engine's probe found the package: the working directory's node_modules, else tvr's own. */
-function requireNative(pkg: string): unknown {
-  for (const base of [join(process.cwd(), 'package.json'), fileURLToPath(import.meta.url)]) {
-    const require = createRequire(base);
-    try {
-      return require(require.resolve(pkg));
-    } catch {
-      // not here: try the next place
-    }
-  }
-  throw new Error(`${pkg} passed the engine's probe but cannot be loaded here`);
 }
 
 /** Re-selects the runtime's backend: tfjs backends are global, and the engine may have switched it. */
