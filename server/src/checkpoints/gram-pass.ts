@@ -8,6 +8,12 @@ import { createChunkKernel, gramSize, symmetrize } from './gram-kernel.ts';
 import { elementCount, TensorReader } from './tensor-reader.ts';
 import type { CheckpointHeader, Dtype, TensorEntry } from './types.ts';
 
+export interface SkippedTensor {
+  readonly name: string;
+  readonly dtype: Dtype;
+  readonly reason: string;
+}
+
 /** Inner products of one tensor. */
 export interface TensorGram {
   readonly name: string;
@@ -28,8 +34,8 @@ export interface GramResult {
   readonly includesReference: boolean;
   /** Float tensors, in the reference's storage order. */
   readonly tensors: readonly TensorGram[];
-  /** Integer, bool and 8-bit float tensors: not part of any statistic. */
-  readonly skipped: readonly { readonly name: string; readonly dtype: Dtype }[];
+  /** Integer, bool and 8-bit float tensors, and tensors not shared alike by every input: not part of any statistic. */
+  readonly skipped: readonly SkippedTensor[];
   /** Sum of the tensors' matrices: the whole-model inner products. */
   readonly total: Float64Array;
   /** Tensor bytes read, all inputs together. */
@@ -52,28 +58,46 @@ export interface GramPassOptions {
   readonly part?: { readonly index: number; readonly count: number };
 }
 
-/** Float tensors shared by all inputs (in the reference's order) and the skipped ones; throws on any table difference. */
-export function gramTables(headers: readonly CheckpointHeader[]): { float: TensorEntry[][]; skipped: { name: string; dtype: Dtype }[] } {
+/**
+ * Float tensors that every input has with the same shape (in the reference's order), and
+ * the skipped ones: integer/bool tensors, and tensors not shared alike by all inputs (a
+ * task's own head, say), which no vector of the group can involve. Throws when the
+ * inputs share no float tensor at all.
+ */
+export function gramTables(headers: readonly CheckpointHeader[]): { float: TensorEntry[][]; skipped: SkippedTensor[] } {
   const reference = headers[0];
   if (!reference) throw new RangeError('the statistics pass needs at least one checkpoint');
-  for (const other of headers.slice(1)) {
-    const differences: string[] = [];
-    for (const [name, entry] of reference.tensors) {
-      const theirs = other.tensors.get(name);
-      if (!theirs) differences.push(`"${name}" is missing`);
-      else if (theirs.shape.join() !== entry.shape.join()) differences.push(`"${name}" has shape [${theirs.shape.join(', ')}] instead of [${entry.shape.join(', ')}]`);
-      else if (isFloatDtype(theirs.dtype) !== isFloatDtype(entry.dtype)) differences.push(`"${name}" is ${theirs.dtype} instead of ${entry.dtype}`);
+  const float: TensorEntry[][] = [];
+  const skipped: SkippedTensor[] = [];
+  const differences: string[] = [];
+  for (const [name, entry] of reference.tensors) {
+    if (!isFloatDtype(entry.dtype)) {
+      skipped.push({ name, dtype: entry.dtype, reason: 'not a float tensor' });
+      continue;
     }
-    for (const name of other.tensors.keys()) if (!reference.tensors.has(name)) differences.push(`"${name}" is not in ${reference.path}`);
-    if (differences.length > 0) {
-      throw checkpointError('table-mismatch', other.path, `tensor table differs from ${reference.path}: ${differences.slice(0, 3).join('; ')}${differences.length > 3 ? ` (${differences.length} differences)` : ''}`);
+    const problem = headers.slice(1).map((other) => {
+      const theirs = other.tensors.get(name);
+      if (!theirs) return `"${name}" is missing from ${other.path}`;
+      if (theirs.shape.join() !== entry.shape.join()) return `"${name}" has shape [${theirs.shape.join(', ')}] instead of [${entry.shape.join(', ')}] in ${other.path}`;
+      if (!isFloatDtype(theirs.dtype)) return `"${name}" is ${theirs.dtype} instead of ${entry.dtype} in ${other.path}`;
+      return undefined;
+    }).find((p) => p !== undefined);
+    if (problem) {
+      differences.push(problem);
+      skipped.push({ name, dtype: entry.dtype, reason: 'not shared alike by every input' });
+    } else {
+      float.push(headers.map((h) => h.tensors.get(name)!));
     }
   }
-  const float: TensorEntry[][] = [];
-  const skipped: { name: string; dtype: Dtype }[] = [];
-  for (const [name, entry] of reference.tensors) {
-    if (isFloatDtype(entry.dtype)) float.push(headers.map((h) => h.tensors.get(name)!));
-    else skipped.push({ name, dtype: entry.dtype });
+  for (const other of headers.slice(1)) {
+    for (const [name, theirs] of other.tensors) {
+      if (reference.tensors.has(name) || skipped.some((s) => s.name === name)) continue;
+      differences.push(`"${name}" is not in ${reference.path}`);
+      skipped.push({ name, dtype: theirs.dtype, reason: 'not shared alike by every input' });
+    }
+  }
+  if (float.length === 0 && differences.length > 0) {
+    throw checkpointError('table-mismatch', headers[1]!.path, `no float tensor is shared alike with ${reference.path}: ${differences.slice(0, 3).join('; ')}${differences.length > 3 ? ` (${differences.length} differences)` : ''}`);
   }
   return { float, skipped };
 }

@@ -78,7 +78,7 @@ describe('Gram matrices', () => {
         assert.equal(result.size, includeReference ? k + 1 : k);
         assert.equal(result.includesReference, includeReference);
         assert.deepEqual(result.paths, paths.slice(0, k + 1));
-        assert.deepEqual(result.skipped, [{ name: 'step', dtype: 'I64' }]);
+        assert.deepEqual(result.skipped, [{ name: 'step', dtype: 'I64', reason: 'not a float tensor' }]);
         assertMatches(result, referenceGram([base, ...tuned.slice(0, k)], includeReference));
       });
     }
@@ -193,12 +193,22 @@ describe('Gram matrices', () => {
     assertClose(combinationNormSquared(result.total, 2, [a, b]), direct, 1e-10, 'combination');
   });
 
-  it('refuses checkpoints whose tensor tables differ', async () => {
+  it('refuses checkpoints that share no float tensor alike', async () => {
     const other = writeSafetensors(join(dir, 'other.safetensors'), makeModel([{ name: 'embed', shape: [40, 15] }], { seed: 1 }));
     await assert.rejects(computeGram([paths[0]!, other]),
       (e: unknown) => e instanceof CheckpointError && e.code === 'table-mismatch' && e.message.includes('"embed" has shape [40, 15] instead of [40, 16]'));
     const headers = await Promise.all([paths[0]!, other].map((p) => readCheckpointHeader(p)));
     assert.throws(() => gramTables(headers), /"half" is missing/);
+  });
+
+  it('covers the tensors all inputs share and lists the others (a task head) as skipped', async () => {
+    const withHead = writeSafetensors(join(dir, 'with-head.safetensors'), {
+      tensors: [...tuned[0]!.tensors, ...makeModel([{ name: 'task_head', shape: [3, 2] }], { seed: 2 }).tensors],
+    });
+    const shared = await computeGram([paths[0]!, paths[1]!]);
+    const partial = await computeGram([paths[0]!, withHead]);
+    assert.deepEqual(partial.tensors.map((t) => t.name), shared.tensors.map((t) => t.name));
+    assert.deepEqual(partial.skipped.filter((s) => s.reason.includes('shared')).map((s) => s.name), ['task_head']);
   });
 
   it('reports a file that changed after its header was read, from inside the worker', async () => {
@@ -289,6 +299,6 @@ describe('cancellation and caching', () => {
     assertClose(norms.norm, Math.sqrt(total), 1e-12, 'total');
     assertClose(norms.differenceNorm!, Math.sqrt(totalDifference), 1e-12, 'total difference');
     assert.equal(alone.differenceNorm, undefined);
-    assert.deepEqual(norms.skipped, [{ name: 'step', dtype: 'I64' }]);
+    assert.deepEqual(norms.skipped, [{ name: 'step', dtype: 'I64', reason: 'not a float tensor' }]);
   });
 });
