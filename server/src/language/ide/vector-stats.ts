@@ -6,7 +6,7 @@
 import type { GramResult } from '../../checkpoints/statistics.ts';
 import type { Analysis } from '../analysis.ts';
 import * as P from '../poly.ts';
-import type { LoadNode } from '../program.ts';
+import type { LoadNode, TensorTable } from '../program.ts';
 import type { Binding } from '../names.ts';
 import type { WeightsValue } from '../values.ts';
 
@@ -77,20 +77,20 @@ export function statsGroups(analysis: Analysis): StatsGroup[] {
     parent.set(find(a), find(b));
   };
   const subtracted = new Map<LoadNode, number>();
+  // Vectors over the same tensors (after select/exclude) can be compared, so their
+  // checkpoints share a group: the Gram pass then covers the tensors all of them share.
+  const bySignature = new Map<string, LoadNode>();
   for (const v of vectorBindings(analysis)) {
     if (!v.coefficients) continue;
     const loads = [...v.coefficients.keys()].filter((l) => l.header);
+    if (loads.length === 0) continue;
     for (const l of loads) if (!parent.has(l)) parent.set(l, l);
     for (let i = 1; i < loads.length; i++) union(loads[0]!, loads[i]!);
-    for (const [l, c] of v.coefficients) if (c < 0) subtracted.set(l, (subtracted.get(l) ?? 0) + 1);
-  }
-  // Loads with identical tables belong together so that any two vectors can be compared.
-  const bySignature = new Map<string, LoadNode>();
-  for (const l of parent.keys()) {
-    const signature = tableSignature(l);
+    const signature = tableSignature(v.value.node.table);
     const other = bySignature.get(signature);
-    if (other) union(l, other);
-    else bySignature.set(signature, l);
+    if (other) union(loads[0]!, other);
+    else bySignature.set(signature, loads[0]!);
+    for (const [l, c] of v.coefficients) if (c < 0) subtracted.set(l, (subtracted.get(l) ?? 0) + 1);
   }
   const groups = new Map<LoadNode, LoadNode[]>();
   for (const l of parent.keys()) {
@@ -106,8 +106,8 @@ export function statsGroups(analysis: Analysis): StatsGroup[] {
   return result;
 }
 
-function tableSignature(load: LoadNode): string {
-  return [...(load.header?.tensors.values() ?? [])].map((t) => `${t.name}:${t.shape.join('x')}`).join(',');
+function tableSignature(table: TensorTable | undefined): string {
+  return [...(table ?? [])].map(([name, spec]) => `${name}:${spec.shape.join('x')}`).join(',');
 }
 
 export interface TensorNormEntry {
