@@ -38,6 +38,26 @@ export function renderResults(results: RunResults, options: TableOptions = {}): 
 
 type Style = NonNullable<TableOptions['style']>;
 
+/**
+ * Tasks x models at the chosen points, on the test split: a header row, then one row per
+ * task (base, fine-tuned, and per edited model the metric, normalized and change vs base).
+ */
+export function evaluationTable(e: EvaluationResult): string[][] {
+  const base = new Map(e.references.filter((r) => r.kind === 'base').map((r) => [r.task, r.test]));
+  const finetuned = new Map(e.references.filter((r) => r.kind === 'finetuned').map((r) => [r.task, r]));
+  const header = ['task', 'role', 'metric', `base${e.base ? ` (${e.base})` : ''}`, 'fine-tuned'];
+  for (const c of e.chosen) header.push(c.model, 'norm.', 'vs base');
+  const rows: string[][] = [header];
+  for (const t of e.tasks) {
+    const row = [t.name, t.role, t.metric, show(base.get(t.name), t.metric), show(finetuned.get(t.name)?.test, t.metric)];
+    for (const c of e.chosen) {
+      row.push(show(c.test[t.name], t.metric), c.normalized[t.name] === undefined ? '-' : `${(c.normalized[t.name]! * 100).toFixed(1)}%`, delta(c.deltaVsBase[t.name], t.metric));
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
 function renderEvaluation(e: EvaluationResult, style: Style): string[] {
   const out: string[] = [];
   out.push(style('bold', `Evaluation ${e.id}${e.line ? ` (line ${e.line})` : ''}: ${e.objective}`) + ` - ${e.objectiveDescription}`);
@@ -45,20 +65,8 @@ function renderEvaluation(e: EvaluationResult, style: Style): string[] {
     const at = pointText(c.point);
     out.push(`  ${c.model}${at ? ` at ${at}` : ''}: ${c.reason}`);
   }
-  const base = new Map(e.references.filter((r) => r.kind === 'base').map((r) => [r.task, r.test]));
-  const finetuned = new Map(e.references.filter((r) => r.kind === 'finetuned').map((r) => [r.task, r]));
-  const chosen = e.chosen;
-  const header = ['task', 'role', 'metric', `base${e.base ? ` (${e.base})` : ''}`, 'fine-tuned'];
-  for (const c of chosen) header.push(c.model, 'norm.', 'vs base');
-  const rows: string[][] = [header];
-  for (const t of e.tasks) {
-    const row = [t.name, t.role, t.metric, show(base.get(t.name), t.metric), show(finetuned.get(t.name)?.test, t.metric)];
-    for (const c of chosen) {
-      row.push(show(c.test[t.name], t.metric), c.normalized[t.name] === undefined ? '-' : `${(c.normalized[t.name]! * 100).toFixed(1)}%`, delta(c.deltaVsBase[t.name], t.metric));
-    }
-    rows.push(row);
-  }
-  const align = header.map((_, i) => (i < 3 ? 'left' as const : 'right' as const));
+  const rows = evaluationTable(e);
+  const align = rows[0]!.map((_, i) => (i < 3 ? 'left' as const : 'right' as const));
   const lines = alignRows(rows, align);
   out.push(`  ${style('dim', 'test split; sweep values chosen on the validation split')}`);
   out.push(`  ${style('bold', lines[0]!)}`, ...lines.slice(1).map((l, i) => `  ${e.tasks[i]!.role === 'target' ? l : style('dim', l)}`));
@@ -66,7 +74,8 @@ function renderEvaluation(e: EvaluationResult, style: Style): string[] {
   return out;
 }
 
-function sweepSummary(e: EvaluationResult): string[] {
+/** Per edited model: the points evaluated, the chosen one, and a sparkline of each task along a one-dimensional sweep. */
+export function sweepSummary(e: EvaluationResult): string[] {
   const out: string[] = [];
   for (const c of e.chosen) {
     const points = e.points.filter((p) => p.model === c.model);
