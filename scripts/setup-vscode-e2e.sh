@@ -53,16 +53,18 @@ install_code_server() {
   log "installing code-server $CODE_SERVER_VERSION into $install_dir (a few minutes: native modules compile)"
   mkdir -p "$cache"
   # Build in a scratch folder and rename at the end, so an interrupted install never looks complete.
-  local staging
+  # Global, not local: the EXIT trap runs after this function has returned.
   staging="$(mktemp -d "$cache/.code-server-staging.XXXXXX")"
   chmod 755 "$staging"
-  trap 'rm -rf "$staging"' EXIT
+  trap 'rm -rf "${staging:-}"' EXIT
   printf '{ "name": "tvr-vscode-e2e", "private": true }\n' > "$staging/package.json"
   # code-server's native modules must compile against Node 24's headers, not the global npm
   # config's nodedir (Node 20 here).
   (
     cd "$staging"
-    PATH="$node24_dir/bin:$PATH" npm_config_nodedir="$node24_dir" \
+    # Under `npm run`, the outer npm's settings arrive as npm_config_* variables; its user
+    # agent names Node 20, and code-server's postinstall reads the Node version from it.
+    env -u npm_config_user_agent PATH="$node24_dir/bin:$PATH" npm_config_nodedir="$node24_dir" \
       npm install --no-audit --no-fund --no-save --loglevel=error "code-server@$CODE_SERVER_VERSION"
   )
   [[ -f "$staging/node_modules/code-server/out/node/entry.js" ]] || fail "code-server installed without out/node/entry.js"

@@ -2,11 +2,11 @@
 // isolated code-server instances, and drives headless Chromium through the UI scenarios
 // (scenarios.ts) and the in-extension-host mocha suite (suite/).
 //
-//   node test/vscode/run.ts [--no-build | --vsix FILE] [--only TEXT]
+//   node test/vscode/run.ts [--no-build | --vsix FILE] [--only TEXT]... [--artifacts DIR]
 //
 // --no-build packages the current dist/ as it is; --vsix tests a .vsix packaged elsewhere;
-// --only runs the checks whose name contains TEXT.
-// Screenshots and logs go to test-results/vscode/. Needs scripts/setup-vscode-e2e.sh first.
+// --only (repeatable) runs the checks whose name contains one of the TEXTs.
+// Screenshots and logs go to test-results/vscode/ (or DIR). Needs scripts/setup-vscode-e2e.sh first.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,10 +21,21 @@ import { bundleSuite, runInHost } from './in-host.ts';
 import { killAllNow, stopAll } from './processes.ts';
 import { uiScenarios } from './scenarios.ts';
 import { launchBrowser, Workbench } from './workbench.ts';
-import { writeWorkspace } from './workspace.ts';
+import { allFiles, writeWorkspace, type WorkspaceFiles } from './workspace.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const artifacts = join(root, 'test-results/vscode');
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: { 'no-build': { type: 'boolean', default: false }, vsix: { type: 'string' }, only: { type: 'string', multiple: true }, artifacts: { type: 'string' } },
+    }).values;
+  } catch (error) {
+    console.error(`vscode e2e: ${(error as Error).message}\nusage: node test/vscode/run.ts [--no-build | --vsix FILE] [--only TEXT]... [--artifacts DIR]`);
+    process.exit(2);
+  }
+}
+const values = parseOptions();
+const artifacts = resolve(values.artifacts ?? join(root, 'test-results/vscode'));
 
 /** What a check gets: a running code-server and places for its files. */
 interface CheckContext {
@@ -32,7 +43,7 @@ interface CheckContext {
   readonly dirs: InstanceDirs;
   readonly extensionPath: string;
   /** A fresh workspace folder with the example files plus `files`. */
-  workspace(files: Readonly<Record<string, string | Uint8Array>>): string;
+  workspace(files: WorkspaceFiles): string;
   readonly shotsDir: string;
   readonly profileDir: string;
   /** This instance's log folder in the artifacts. */
@@ -57,7 +68,8 @@ function uiCheck(scenario: (typeof uiScenarios)[number]): Check {
         try {
           await scenario.run(workbench);
         } catch (error) {
-          await workbench.screenshot('failure').catch(() => undefined);
+          const shot = await workbench.screenshot('failure').catch(() => undefined);
+          if (shot) console.log(`       screenshot: ${relative(process.cwd(), shot)}`);
           throw error;
         }
       } finally {
@@ -75,18 +87,19 @@ function inHostCheck(suiteFile: string): Check {
       const browser = await launchBrowser(context.profileDir, context.dirs.env);
       try {
         const page = browser.pages()[0] ?? (await browser.newPage());
-        const workbench = new Workbench(page, context.shotsDir);
+        const workspace = context.workspace(allFiles);
+        const workbench = new Workbench(page, workspace, context.shotsDir);
         try {
           const code = await runInHost(page, {
             serverUrl: context.server.url,
-            workspace: context.workspace({}),
+            workspace,
             extensionPath: context.extensionPath,
             suiteFile,
             logFile: join(context.logDir, 'in-host-console.log'),
             echo: (line) => console.log(`    [extension host] ${line}`),
             timeoutMs: 180_000,
           });
-          if (code !== 0) throw new Error(`the in-host suite exited with ${code}`);
+          if (code !== 0) throw new Error(`the in-host suite exited with ${code}; the extension host's console: ${relative(process.cwd(), join(context.logDir, 'in-host-console.log'))}`);
         } finally {
           await workbench.screenshot('finished').catch(() => undefined);
         }
@@ -101,7 +114,7 @@ const slug = (name: string): string => name.toLowerCase().replace(/[^a-z0-9]+/g,
 
 function runNode(args: readonly string[], what: string): void {
   const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`${what} failed (exit ${result.status ?? result.signal})`);
+  if (result.status !== 0) throw new SetupError(`${what} failed (exit ${result.status ?? result.signal}); its output is above`);
 }
 
 function buildAndPackage(runDir: string, build: boolean): string {
@@ -110,7 +123,7 @@ function buildAndPackage(runDir: string, build: boolean): string {
     if (!existsSync(join(root, bundle))) throw new Error(`${bundle} is missing after the build`);
   }
   const vsix = join(runDir, 'tvr.vsix');
-  runNode(['node_modules/@vscode/vsce/vsce', 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '--out', vsix], 'vsce package');
+  runNode(['node_modules/@vscode/vsce/vsce', 'package', '--no-dependencies', '--allow-missing-repository', '--no-rewrite-relative-links', '--out', vsix], 'vsce package');
   return vsix;
 }
 
@@ -160,7 +173,6 @@ async function runInstance(install: CodeServerInstall, runDir: string, vsix: str
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { 'no-build': { type: 'boolean', default: false }, vsix: { type: 'string' }, only: { type: 'string' } } });
   const started = Date.now();
   rmSync(artifacts, { recursive: true, force: true });
   mkdirSync(artifacts, { recursive: true });
@@ -170,8 +182,9 @@ async function main(): Promise<number> {
     const vsix = values.vsix ? resolve(values.vsix) : buildAndPackage(runDir, !values['no-build']);
     if (!existsSync(vsix)) throw new SetupError(`${vsix} does not exist`);
     const suiteFile = await bundleSuite(root, join(runDir, 'suite'));
-    const checks = [...uiScenarios.map(uiCheck), inHostCheck(suiteFile)].filter((check) => !values.only || check.name.includes(values.only));
-    if (checks.length === 0) throw new SetupError(`no check matches --only ${values.only}`);
+    const only = values.only ?? [];
+    const checks = [...uiScenarios.map(uiCheck), inHostCheck(suiteFile)].filter((check) => only.length === 0 || only.some((text) => check.name.includes(text)));
+    if (checks.length === 0) throw new SetupError(`no check matches --only ${only.join(', ')}`);
     const results: Result[] = [];
     for (const restricted of [false, true]) {
       const group = checks.filter((check) => check.restricted === restricted);

@@ -1,27 +1,9 @@
 // Inside the extension host: activation, language registration, commands and the language
 // client's life cycle, asserted through the real `vscode` API.
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import * as vscode from 'vscode';
 import type { TvrApi } from '../../../client/src/extension.ts';
-
-const extensionId = 'tvr-dev.tvr';
-
-async function eventually<T>(what: string, probe: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    await delay(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-function workspaceFile(name: string): vscode.Uri {
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  assert.ok(folder, 'a workspace folder is open');
-  return vscode.Uri.joinPath(folder.uri, name);
-}
+import { eventually, extensionId, workspaceFile } from './helpers.ts';
 
 describe('tvr in the extension host', () => {
   let document: vscode.TextDocument;

@@ -9,6 +9,7 @@ export async function run(): Promise<void> {
   // The test files are bundled in, so define mocha's globals before they load.
   mocha.suite.emit('pre-require', globalThis, 'in-host', mocha);
   await import('./extension.test.ts');
+  await import('./language-features.test.ts');
   const failures = await new Promise<number>((resolve) => mocha.run(resolve));
   if (failures > 0) throw new Error(`${failures} in-host test(s) failed`);
 }
