@@ -129,6 +129,12 @@ try {
 
   for (let i = 0; i < 10; i++) analyze(text, env); // warm up the JIT
   const check = Array.from({ length: runs }, () => time(() => { analysis = analyze(text, env); }));
+  // Statements whose text and offset are unchanged reuse their parse; an edit on the first
+  // line shifts every offset, so every statement is parsed again (the worst case).
+  const edited = Array.from({ length: runs }, (_, i) => {
+    const shifted = `${'#'.repeat(1 + i)}\n${text}`;
+    return time(() => analyze(shifted, env));
+  });
 
   // Norms cached: the Gram matrices of every group, computed once as the server's worker would.
   const grams = new Map<string, GramResult>();
@@ -149,6 +155,7 @@ try {
   ];
   console.log(`\nin process (Node ${process.version}, ${runs} runs each):`);
   console.log(summary('parse + check (analyze, headers known)', check, 20));
+  console.log(summary('parse + check after an edit on line 1', edited, 20));
   for (const p of positions) {
     const run = p.kind === 'completion' ? () => complete(analysis, p.offset, completionEnv) : () => hover(analysis, p.offset, describeEnv);
     for (let i = 0; i < 3; i++) run();

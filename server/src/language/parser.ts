@@ -160,9 +160,9 @@ interface ParsedStatement {
 
 // Statements parse independently, so a re-parse after an edit reuses every statement
 // whose text and position did not change (everything before the edit, typically).
-// Nodes carry absolute offsets, hence the offset in the key. Bounded by clearing.
-const statementCache = new Map<string, ParsedStatement>();
-const statementCacheLimit = 50_000;
+// Nodes carry absolute offsets, hence the offset in the key. Only the latest parse's
+// statements are kept: memory stays bounded by one file, and old trees do not linger.
+let statementCache = new Map<string, ParsedStatement>();
 
 export function parse(text: string): SyntaxTree {
   const lexed = tokenize(text);
@@ -171,18 +171,16 @@ export function parse(text: string): SyntaxTree {
     const closer = bracket.tokenType === LParen ? ')' : ']';
     errors.push({ start: bracket.startOffset, end: bracket.startOffset + 1, message: `'${bracket.image}' is never closed: add '${closer}'` });
   }
-  if (statementCache.size > statementCacheLimit) statementCache.clear();
+  const previous = statementCache;
+  statementCache = new Map();
   const statements: Statement[] = [];
   for (const line of splitStatements(lexed.tokens)) {
     const start = line[0]!.startOffset;
     const end = line[line.length - 1]!.endOffset! + 1;
     const unclosedHere = lexed.unclosed.some((b) => b.startOffset >= start && b.startOffset < end);
     const key = `${start}${unclosedHere ? '!' : ':'}${text.slice(start, end)}`;
-    let parsed = statementCache.get(key);
-    if (!parsed) {
-      parsed = parseStatement(line, unclosedHere);
-      statementCache.set(key, parsed);
-    }
+    const parsed = previous.get(key) ?? parseStatement(line, unclosedHere);
+    statementCache.set(key, parsed);
     if (parsed.statement) statements.push(parsed.statement);
     for (const e of parsed.errors) errors.push(e);
   }
