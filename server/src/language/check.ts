@@ -408,45 +408,41 @@ class Checker {
     const positional = builtin.params.filter((p) => !p.keywordOnly);
     let position = 0;
     const evaluate = (a: Argument): Value => this.finalize(this.expression(a.value), a.value);
-    for (const arg of call.args) {
-      if (arg.keyword) {
-        const param = builtin.params.find((p) => p.name === arg.keyword!.name && !p.variadic);
-        const value = evaluate(arg);
-        if (!param) {
-          const names = builtin.params.filter((p) => !p.variadic).map((p) => p.name);
-          const suggestion = closest(arg.keyword.name, names);
-          this.report(arg.keyword, 'error', 'unknown-argument',
-            `${builtin.name}() has no argument '${arg.keyword.name}'${suggestion ? `; did you mean '${suggestion}'?` : `; it takes ${names.join(', ')}`}`, undefined,
-            suggestion ? [{ title: `Change to '${suggestion}'`, edits: [{ span: arg.keyword, newText: suggestion }], preferred: true }] : undefined);
-          ok = false;
-          continue;
-        }
-        if (values.has(param.name)) {
-          this.report(arg, 'error', 'duplicate-argument', `'${param.name}' is given twice`);
-          ok = false;
-          continue;
-        }
-        values.set(param.name, { expr: arg.value, value });
-        continue;
-      }
-      const value = evaluate(arg);
-      const param = positional[position];
-      if (param?.variadic) {
-        variadic.push({ expr: arg.value, value });
-        continue;
-      }
-      if (!param) {
-        this.report(arg, 'error', 'argument-count', `${builtin.name}() takes ${positional.length} positional argument${positional.length === 1 ? '' : 's'} (${positional.map((p) => p.name).join(', ')}); remove this one or name it`);
-        ok = false;
-        continue;
-      }
+    /** Binds a named parameter once; a second value for it is reported. */
+    const bind = (param: Param, arg: Argument, value: Value): void => {
       if (values.has(param.name)) {
         this.report(arg, 'error', 'duplicate-argument', `'${param.name}' is given twice`);
         ok = false;
+      } else {
+        values.set(param.name, { expr: arg.value, value });
+      }
+    };
+    for (const arg of call.args) {
+      const value = evaluate(arg);
+      if (arg.keyword) {
+        const param = builtin.params.find((p) => p.name === arg.keyword!.name && !p.variadic);
+        if (param) {
+          bind(param, arg, value);
+          continue;
+        }
+        const names = builtin.params.filter((p) => !p.variadic).map((p) => p.name);
+        const suggestion = closest(arg.keyword.name, names);
+        this.report(arg.keyword, 'error', 'unknown-argument',
+          `${builtin.name}() has no argument '${arg.keyword.name}'${suggestion ? `; did you mean '${suggestion}'?` : `; it takes ${names.join(', ')}`}`, undefined,
+          suggestion ? [{ title: `Change to '${suggestion}'`, edits: [{ span: arg.keyword, newText: suggestion }], preferred: true }] : undefined);
+        ok = false;
         continue;
       }
-      values.set(param.name, { expr: arg.value, value });
-      position++;
+      const param = positional[position];
+      if (param?.variadic) {
+        variadic.push({ expr: arg.value, value });
+      } else if (param) {
+        bind(param, arg, value);
+        position++;
+      } else {
+        this.report(arg, 'error', 'argument-count', `${builtin.name}() takes ${positional.length} positional argument${positional.length === 1 ? '' : 's'} (${positional.map((p) => p.name).join(', ')}); remove this one or name it`);
+        ok = false;
+      }
     }
     for (const param of builtin.params) {
       const given = param.variadic ? variadic.length > 0 : values.has(param.name);
