@@ -68,6 +68,7 @@ export function startLanguageServer(options: ServerOptions, connection: Connecti
   });
 
   workspace.onAnalysis((uri, analysis) => statistics.analysed(uri, analysis));
+  workspace.documents.onDidClose((e) => statistics.closed(e.document.uri));
   registerDiagnostics(context);
   registerCompletion(context);
   registerHover(context);
