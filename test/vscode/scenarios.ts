@@ -17,6 +17,7 @@ import { serverTimeoutMs, waitUntil } from './workbench.ts';
 import {
   errorFiles, errorFixtures, externalRecipe, quickFix, runnableFiles, runnableRecipe, type ErrorFixture, type WorkspaceFiles,
 } from './workspace.ts';
+import { exampleFiles } from './example-files.ts';
 
 export interface UiScenario {
   readonly name: string;
@@ -28,12 +29,21 @@ export interface UiScenario {
 }
 
 interface ScenarioOptions {
-  readonly files?: WorkspaceFiles;
+  /** A function is called when the scenario runs (its files may need a build step first). */
+  readonly files?: WorkspaceFiles | (() => WorkspaceFiles);
   readonly restricted?: boolean;
 }
 
 export function uiScenario(name: string, options: ScenarioOptions, run: (workbench: Workbench) => Promise<void>): UiScenario {
-  return { name, files: options.files ?? {}, restricted: options.restricted ?? false, run };
+  const files = options.files ?? {};
+  return {
+    name,
+    get files() {
+      return typeof files === 'function' ? files() : files;
+    },
+    restricted: options.restricted ?? false,
+    run,
+  };
 }
 
 async function languageModeIsTvr(wb: Workbench): Promise<void> {
@@ -227,6 +237,25 @@ export const uiScenarios: readonly UiScenario[] = [
       assertPanelValue(cells['edited']?.norm, chosen.normalized[task.name], `${task.name}, normalized`);
       assertPanelValue(cells['edited']?.delta, chosen.deltaVsBase[task.name], `${task.name}, change against the base`);
     }
+  }),
+
+  uiScenario('the example negation recipe runs in VS Code: the panel shows MNIST forgotten and the control kept', {
+    files: () => exampleFiles(['negation.tvr', 'models/base', 'models/mnist', 'models/fashion', 'data/mnist.safetensors', 'data/fashion.safetensors']),
+  }, async (wb) => {
+    await wb.openFile('negation.tvr');
+    await wb.step('code-lens', () => wb.codeLens('Run Recipe').click({ timeout: serverTimeoutMs }));
+    assert.equal(await wb.step('results-final', () => finalStatus(wb)), 'done');
+    const results = await readResults(join(wb.folder, 'negation.results.json'));
+    const [evaluation] = results.evaluations;
+    const forget = evaluation!.chosen.find((c) => c.model === 'forget')!;
+    const base = (task: string) => evaluation!.references.find((r) => r.kind === 'base' && r.task === task)!.test.accuracy!;
+    assert.ok(forget.test['digits']!.accuracy! < base('digits') - 0.2, 'the target is forgotten');
+    assert.ok(forget.test['garments']!.accuracy! > base('garments') - 0.08, 'the control stays close to the base');
+    const rows = await panelRows(wb);
+    const value = async (task: string) => wb.webview().locator(`tr.task-row[data-task="${task}"] td[data-column="edited"][data-model="forget"] .abs`).innerText();
+    assert.deepEqual(rows.map((row) => [row.task, row.role]), [['digits', 'target'], ['garments', 'control']]);
+    assertPanelValue(await value('digits'), forget.test['digits']!.accuracy, 'digits, forget');
+    assertPanelValue(await value('garments'), forget.test['garments']!.accuracy, 'garments, forget');
   }),
 
   uiScenario('restricted mode: diagnostics and hovers still work', { restricted: true, files: errorFiles }, async (wb) => {

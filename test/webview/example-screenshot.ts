@@ -1,10 +1,10 @@
 // Renders an example's results file in the real results webview (headless Chromium, the
 // same harness as the webview tests) and saves a PNG for the README:
-//   node scripts/examples/screenshot.ts [negation]   (after npm run examples:readme)
+//   node test/webview/example-screenshot.ts [negation]   (after npm run examples:readme)
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunResults } from '../../server/src/results/schema.ts';
-import { applyTheme, openWebview, postResults, root, screenshot } from '../../test/webview/harness.ts';
+import { applyTheme, openWebview, postResults, root, screenshot } from './harness.ts';
 
 const name = process.argv[2] ?? 'negation';
 const results = JSON.parse(readFileSync(join(root, 'examples', `${name}.results.json`), 'utf8')) as RunResults;
