@@ -45,6 +45,16 @@ export interface PlannedFile {
 }
 
 const STAGING_BYTES = 4 << 20;
+/** Pieces at least this big are written from the caller's memory (no copy into the staging buffer). */
+const DIRECT_BYTES = 256 << 10;
+/**
+ * Bytes of a file written between background syncs (one at a time, so in practice a
+ * sync whenever the last one is done): the device writes the data out while later data
+ * is computed, and the sync before the rename waits only for the tail. Measured on 4 x
+ * 484 MB task arithmetic: the final sync went from about 0.12 s to a few ms, the run
+ * from 0.46 s to 0.36 s (syncing every 64 MiB: 0.41 s).
+ */
+const SYNC_EVERY = 4 << 20;
 const ENCODE_ELEMENTS = 1 << 20;
 
 export function tensorByteLength(tensor: OutputTensor): number {
@@ -69,6 +79,7 @@ export class StreamingCheckpointWriter implements CheckpointWriter {
   readonly #output: AtomicOutput;
   readonly #files: readonly PlannedFile[];
   readonly #finish: () => Promise<void>;
+  readonly #sync: boolean;
   readonly #tensorBytes: number[];
   readonly #staging = new Uint8Array(STAGING_BYTES);
   #encode: Uint8Array | undefined;
@@ -78,18 +89,26 @@ export class StreamingCheckpointWriter implements CheckpointWriter {
   #fileIndex = -1;
   #handle: FileHandle | undefined;
   #position = 0;
+  /** Background syncs of the open file: one at a time, every SYNC_EVERY bytes. */
+  #syncs: Promise<void>[] = [];
+  #syncing = false;
+  #syncedTo = 0;
+  /** Files being synced and closed while the next ones are written; commit waits for them. */
+  readonly #closing: Promise<void>[] = [];
   #fileDataWritten = 0;
   #state: 'open' | 'busy' | 'done' | 'failed' = 'open';
   #failure: unknown;
 
   /**
    * @param finish writes whatever completes the output once the data is in (an index, model.json).
+   * @param options.sync fsync each file before the output is renamed into place (default true).
    */
-  constructor(output: AtomicOutput, tensors: readonly OutputTensor[], files: readonly PlannedFile[], finish: () => Promise<void> = async () => {}) {
+  constructor(output: AtomicOutput, tensors: readonly OutputTensor[], files: readonly PlannedFile[], finish: () => Promise<void> = async () => {}, options: { readonly sync?: boolean } = {}) {
     this.#output = output;
     this.tensors = tensors;
     this.#files = files;
     this.#finish = finish;
+    this.#sync = options.sync ?? true;
     this.#tensorBytes = tensors.map(tensorByteLength);
     this.#skipEmptyTensors();
   }
@@ -150,8 +169,9 @@ export class StreamingCheckpointWriter implements CheckpointWriter {
       // Files after the last data (empty shards, an output with no tensors) still need their prefix.
       while (this.#fileIndex < this.#files.length - 1 || this.#handle) {
         if (!this.#handle) await this.#openNext();
-        await this.#closeFile();
+        this.#closeFile();
       }
+      await Promise.all(this.#closing);
       await this.#finish();
       await commitAtomicOutput(this.#output);
       this.#state = 'done';
@@ -186,7 +206,7 @@ export class StreamingCheckpointWriter implements CheckpointWriter {
   async #cleanUp(): Promise<void> {
     const handle = this.#handle;
     this.#handle = undefined;
-    await handle?.close().catch(() => undefined);
+    await Promise.allSettled([...this.#closing, handle?.close()]);
     await discardAtomicOutput(this.#output);
   }
 
@@ -220,7 +240,7 @@ export class StreamingCheckpointWriter implements CheckpointWriter {
       if (!this.#handle) await this.#openNext();
       const file = this.#files[this.#fileIndex]!;
       const piece = rest.subarray(0, Math.min(rest.length, file.dataBytes - this.#fileDataWritten));
-      if (piece.length >= STAGING_BYTES / 2) {
+      if (piece.length >= DIRECT_BYTES) {
         await this.#flush();
         await this.#writeAll(piece);
       } else {
@@ -232,7 +252,7 @@ export class StreamingCheckpointWriter implements CheckpointWriter {
       rest = rest.subarray(piece.length);
       if (this.#fileDataWritten === file.dataBytes) {
         await this.#flush();
-        await this.#closeFile();
+        this.#closeFile();
       }
     }
   }
@@ -243,18 +263,40 @@ export class StreamingCheckpointWriter implements CheckpointWriter {
     if (!file) throw new RangeError(`more data than the planned files of ${this.destination} hold`);
     this.#handle = await open(file.path, 'wx');
     this.#position = 0;
+    this.#syncs = [];
+    this.#syncedTo = 0;
     this.#fileDataWritten = 0;
     await this.#writeAll(file.prefix);
   }
 
-  async #closeFile(): Promise<void> {
+  /** Syncs (after any background sync, whose failure counts too) and closes the open file, in the background; commit waits for it. */
+  #closeFile(): void {
     const handle = this.#handle!;
+    const syncs = this.#syncs;
+    const path = this.#currentPath();
     this.#handle = undefined;
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    const closing = (async () => {
+      try {
+        await Promise.all(syncs);
+        if (this.#sync) await handle.sync();
+      } catch (error) {
+        throw writeFailure(error, this.destination, `write ${basename(path)} to disk (nothing was left behind)`);
+      } finally {
+        await handle.close();
+      }
+    })();
+    closing.catch(() => undefined); // awaited by commit or cleanup; this only keeps it from being "unhandled" meanwhile
+    this.#closing.push(closing);
+  }
+
+  /** Starts a background sync of the data written so far, every SYNC_EVERY bytes, one at a time. */
+  #syncAhead(): void {
+    if (!this.#sync || this.#syncing || this.#position - this.#syncedTo < SYNC_EVERY) return;
+    this.#syncing = true;
+    this.#syncedTo = this.#position;
+    const sync = this.#handle!.datasync();
+    sync.then(() => { this.#syncing = false; }, () => { this.#syncing = false; });
+    this.#syncs.push(sync);
   }
 
   async #flush(): Promise<void> {
@@ -271,5 +313,6 @@ export class StreamingCheckpointWriter implements CheckpointWriter {
       done += bytesWritten;
       this.#position += bytesWritten;
     }
+    this.#syncAhead();
   }
 }

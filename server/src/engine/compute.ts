@@ -1,7 +1,9 @@
 // Streams a plan's tensors through the backend as one pipeline of steps (tensor, pass,
 // chunk): the reads of the next chunk overlap the computation of the current one, even
 // across tensors, and outputs are written in order while later chunks are computed.
-// Two buffer sets alternate; a set is refilled once the write that used it is done.
+// Two buffer sets alternate: a set's inputs are refilled as soon as the step that read
+// them has computed (without waiting for its output's write), its output once that
+// write is done.
 // A single-pass tensor streams in small chunks (1 MiB per operand: a step's inputs and
 // output stay in the CPU cache between the read, the kernel and the write). A tensor
 // with statistics that fits in the large chunk is read once and kept for all its
@@ -73,6 +75,15 @@ export class ChunkBuffers {
     while (this.#kept.length <= index) this.#kept.push(this.#backend.allocate(this.capacity));
     return this.#kept[index]!.subarray(0, length);
   }
+
+  /** Gives every buffer back to the backend, for its next run; nothing may use them afterwards. */
+  release(): void {
+    const all = [...this.#inputs.flat(), ...this.#outputs.filter((b) => b !== undefined), ...this.#kept];
+    for (const set of this.#inputs) set.length = 0;
+    this.#outputs.fill(undefined);
+    this.#kept.length = 0;
+    this.#backend.release?.(all);
+  }
 }
 
 interface ComputeStep {
@@ -127,10 +138,10 @@ export async function runPipeline(tensors: readonly TensorPlan[], backend: Backe
   const startRead = (index: number): void => {
     const step = steps[index];
     if (!step || step.kind !== 'compute' || step.reads.length === 0 || reads.has(index)) return;
-    const read = setFree[step.set]!.then(async () => {
+    const read = (async () => {
       await Promise.all(step.reads.map((slot) => source.read(step.tensor.inputs[slot]!, step.start, buffers.input(step.set, slot, step.length))));
       options.onBytes?.(step.reads.reduce((sum, slot) => sum + (step.tensor.inputs[slot]!.entry.byteLength * step.length) / Math.max(1, step.tensor.elements), 0), step.tensor);
-    });
+    })();
     read.catch(() => undefined); // awaited below; this only keeps a prefetch failure from being "unhandled"
     reads.set(index, read);
   };
@@ -150,9 +161,8 @@ export async function runPipeline(tensors: readonly TensorPlan[], backend: Backe
         continue;
       }
       startRead(i);
-      await reads.get(i);
-      reads.delete(i);
-      // Prefetch the next step that reads, into the other set, while this one computes.
+      // Prefetch the next step that reads, into the other set (the step before, its last
+      // user, has computed), while this one is read and computed.
       for (let j = i + 1; j < steps.length; j++) {
         const next = steps[j]!;
         if (next.kind === 'compute' && next.reads.length > 0) {
@@ -160,6 +170,8 @@ export async function runPipeline(tensors: readonly TensorPlan[], backend: Backe
           break;
         }
       }
+      await reads.get(i);
+      reads.delete(i);
 
       const { tensor, pass: passIndex } = step;
       const pass = tensor.passes[passIndex]!;

@@ -41,6 +41,11 @@ export interface RunOptions {
   readonly recipeText?: string;
   /** Minimum milliseconds between progress events. Default 100. */
   readonly progressIntervalMs?: number;
+  /**
+   * fsync safetensors outputs before they are renamed into place (default true: an output
+   * that appears is complete, even after a crash). false saves that wait, for scratch outputs.
+   */
+  readonly sync?: boolean;
 }
 
 export interface RunResult {
@@ -66,6 +71,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
   let backend: Backend | undefined;
   let ownBackend = false;
   let reader: TensorReader | undefined;
+  let buffers: ChunkBuffers | undefined;
   const where: { tensor?: string | undefined; output?: Output } = {};
   let reason = '';
   try {
@@ -100,7 +106,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
     });
 
     reader = new TensorReader(program.loads.map((l) => l.header).filter((h): h is CheckpointHeader => h !== undefined));
-    const buffers = new ChunkBuffers(backend, chunkElements);
+    buffers = new ChunkBuffers(backend, chunkElements);
     const source = fileSource(reader);
     const interval = options.progressIntervalMs ?? 100;
     let bytesDone = 0;
@@ -117,7 +123,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       noticeIntegers(output, emit);
       const dtypes = new Map(output.tensors.map((t) => [t.name, t.dtype]));
       const metadata = await provenance({ program, root: program.saves[i]!.node, plan: output.plan, point, recipeHash });
-      const writer = await createWriter(output, metadata, (options.overwrite ?? false) || output.plan.overwrite);
+      const writer = await createWriter(output, metadata, (options.overwrite ?? false) || output.plan.overwrite, options.sync ?? true);
       writers.push(writer);
       await runPipeline(output.plan.tensors, backend, buffers, source, {
         writeFloat32: (tensor, values) => {
@@ -180,6 +186,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
     });
     throw failure;
   } finally {
+    buffers?.release();
     await reader?.close();
     if (ownBackend) await backend?.close();
   }
@@ -205,15 +212,15 @@ function noticeIntegers(output: Output, emit: (event: RunEvent) => void): void {
   }
 }
 
-async function createWriter(output: Output, metadata: Record<string, string>, overwrite: boolean): Promise<CheckpointWriter> {
+async function createWriter(output: Output, metadata: Record<string, string>, overwrite: boolean, sync: boolean): Promise<CheckpointWriter> {
   const { target, tensors, plan } = output;
   switch (target.format) {
     case 'tfjs-layers':
       return createTfjsWriter(target.destination, tensors, { model: plan.anchor.header?.tfjsModel, metadata, overwrite });
     case 'safetensors':
-      return createSafetensorsWriter(target.destination, tensors, { metadata, overwrite });
+      return createSafetensorsWriter(target.destination, tensors, { metadata, overwrite, sync });
     case 'safetensors-sharded':
-      return createSafetensorsWriter(target.destination, tensors, { metadata, overwrite, maxShardBytes: plan.shardBytes! });
+      return createSafetensorsWriter(target.destination, tensors, { metadata, overwrite, maxShardBytes: plan.shardBytes!, sync });
   }
 }
 

@@ -58,20 +58,24 @@ export async function materializeWith(context: MaterializeContext, node: WeightN
     return out;
   };
   const result = new Map<string, MaterializedTensor>();
-  await runPipeline(plan.tensors, context.backend, buffers, source, {
-    writeFloat32: async (tensor, values, start) => {
-      let known = result.get(tensor.name);
-      if (!known) {
-        known = { name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, values: new Float32Array(tensor.elements) };
-        result.set(tensor.name, known);
-      }
-      known.values!.set(values, start);
-    },
-    copy: async (tensor) => {
-      const bytes = context.memo ? await context.memo.bytes(tensor.input, () => readBytes(tensor)) : await readBytes(tensor);
-      result.set(tensor.name, { name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, bytes });
-    },
-  }, context.signal ? { signal: context.signal } : {});
+  try {
+    await runPipeline(plan.tensors, context.backend, buffers, source, {
+      writeFloat32: async (tensor, values, start) => {
+        let known = result.get(tensor.name);
+        if (!known) {
+          known = { name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, values: new Float32Array(tensor.elements) };
+          result.set(tensor.name, known);
+        }
+        known.values!.set(values, start);
+      },
+      copy: async (tensor) => {
+        const bytes = context.memo ? await context.memo.bytes(tensor.input, () => readBytes(tensor)) : await readBytes(tensor);
+        result.set(tensor.name, { name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, bytes });
+      },
+    }, context.signal ? { signal: context.signal } : {});
+  } finally {
+    if (!context.buffers) buffers.release();
+  }
   return result;
 }
 

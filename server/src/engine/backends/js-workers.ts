@@ -4,10 +4,13 @@
 // cores, one worker). Chunks too small to repay a round trip run on the calling thread,
 // and so do memory-bound kernels (linear combinations) on two cores, where the other
 // core is busy copying reads and writes (measured: 1.3 s inline against 1.8 s split for
-// 4 x 1 GB task arithmetic).
+// 4 x 1 GB task arithmetic). Chunk buffers live in the shared memory of a WebAssembly
+// module, so a linear combination that runs on the calling thread runs its SIMD loop
+// (kernels/lin-wasm.ts, bit-identical to the JavaScript loop, 2.5x faster) in place.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { compileKernel, sourceOf } from '../kernels/codegen.ts';
+import { createLinKernels, linearTerms } from '../kernels/lin-wasm.ts';
 import { combineSlices, runChunkHere, runSlice } from '../kernels/run.ts';
 import type { SliceResult } from '../kernels/run.ts';
 import { workerUrl } from '../../worker-url.ts';
@@ -34,6 +37,13 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
   const pool: Thread[] = [];
   let nextId = 0;
   let failure: Error | undefined;
+  const lin = createLinKernels();
+  /** On this thread: a linear combination through the WebAssembly loop where it can, else the JavaScript loop. */
+  const runHere = (job: ChunkJob): ChunkTotals => {
+    const terms = lin && job.output ? linearTerms(job.kernel) : undefined;
+    if (terms && lin!.run(terms.slots.map((s) => job.inputs[s]!), terms.coefs.map((c) => job.params[c]!), job.output!, job.length)) return [];
+    return runChunkHere(job);
+  };
 
   const spawn = (): Thread => {
     const worker = new Worker(workerUrl(new URL('./engine-kernels.worker.ts', import.meta.url)));
@@ -68,11 +78,14 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
   return {
     name: 'js-workers',
     device: `${threads} threads (${threads - 1} worker${threads === 2 ? '' : 's'} + the calling thread)`,
-    allocate: (length) => new Float32Array(new SharedArrayBuffer(length * 4)),
+    allocate: (length) => lin?.allocate(length) ?? new Float32Array(new SharedArrayBuffer(length * 4)),
+    release: (buffers) => {
+      for (const b of buffers) lin?.release(b);
+    },
     async run(job: ChunkJob): Promise<ChunkTotals> {
       if (failure) throw failure;
       const shared = [...job.inputs, job.output, ...job.kept].every((a) => a === null || a.buffer instanceof SharedArrayBuffer);
-      if (job.length < INLINE_BELOW || !shared || (threads <= 2 && memoryBound(job.kernel))) return runChunkHere(job);
+      if (job.length < INLINE_BELOW || !shared || (threads <= 2 && memoryBound(job.kernel))) return runHere(job);
       while (pool.length < threads - 1) pool.push(spawn());
       const source = sourceOf(job.kernel);
       const step = Math.ceil(job.length / threads / SLICE_ALIGN) * SLICE_ALIGN;
@@ -85,7 +98,11 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
         from += step;
       }
       const own = runSlice(compileKernel(source), job.kernel, job.inputs, job.output, from, job.length, job.start, job.params, job.kept);
-      return combineSlices(job.kernel, [...(await Promise.all(slices)), own], job.kept);
+      // Every slice settles before this returns or throws: the buffers may be reused right after.
+      const settled = await Promise.allSettled(slices);
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return combineSlices(job.kernel, [...settled.map((r) => (r as PromiseFulfilledResult<SliceResult>).value), own], job.kept);
     },
     async close(): Promise<void> {
       const closing = pool.splice(0);

@@ -27,6 +27,8 @@ export interface Backend {
   readonly device: string;
   /** Chunk buffers this backend computes on without copying (shared memory for workers). */
   allocate(length: number): Float32Array;
+  /** Takes back buffers from `allocate` for reuse (a backend may serve many runs); they must not be used afterwards. */
+  release?(buffers: readonly Float32Array[]): void;
   run(job: ChunkJob): Promise<ChunkTotals>;
   close(): Promise<void>;
 }

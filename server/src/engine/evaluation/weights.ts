@@ -16,6 +16,8 @@ export class TensorMemo {
   readonly #budget: number;
   readonly #floats = new Map<string, Float32Array>();
   readonly #bytes = new Map<string, Uint8Array>();
+  /** Tensors being read: chunks of one tensor asked for at once (the pipeline reads ahead) share one read. */
+  readonly #loading = new Map<string, Promise<Float32Array | undefined>>();
   #used = 0;
   /** Input bytes read from files (each kept tensor once). */
   bytesRead = 0;
@@ -33,23 +35,39 @@ export class TensorMemo {
     return {
       read: async (slot: InputSlot, start: number, target: Float32Array): Promise<void> => {
         const key = keyOf(slot);
-        let whole = this.#floats.get(key);
+        const whole = this.#floats.get(key) ?? (await this.#load(slot, key, inner));
         if (!whole) {
-          const elements = slot.entry.shape.reduce((a, b) => a * b, 1);
-          if (this.#used + elements * 4 > this.#budget) {
-            await inner.read(slot, start, target);
-            this.bytesRead += (slot.entry.byteLength * target.length) / Math.max(1, elements);
-            return;
-          }
-          whole = new Float32Array(elements);
-          await inner.read(slot, 0, whole);
-          this.bytesRead += slot.entry.byteLength;
-          this.#used += whole.byteLength;
-          this.#floats.set(key, whole);
+          await inner.read(slot, start, target);
+          this.bytesRead += (slot.entry.byteLength * target.length) / Math.max(1, slot.entry.shape.reduce((a, b) => a * b, 1));
+          return;
         }
         target.set(whole.subarray(start, start + target.length));
       },
     };
+  }
+
+  /** Reads a whole tensor to keep it, once however many chunks ask at once; undefined when it does not fit the budget. */
+  #load(slot: InputSlot, key: string, inner: ChunkSource): Promise<Float32Array | undefined> {
+    let loading = this.#loading.get(key);
+    if (!loading) {
+      const elements = slot.entry.shape.reduce((a, b) => a * b, 1);
+      if (this.#used + elements * 4 > this.#budget) return Promise.resolve(undefined);
+      this.#used += elements * 4;
+      const whole = new Float32Array(elements);
+      loading = inner.read(slot, 0, whole).then(
+        () => {
+          this.bytesRead += slot.entry.byteLength;
+          this.#floats.set(key, whole);
+          return whole;
+        },
+        (error: unknown) => {
+          this.#used -= elements * 4;
+          throw error;
+        },
+      ).finally(() => this.#loading.delete(key));
+      this.#loading.set(key, loading);
+    }
+    return loading;
   }
 
   /** An integer tensor's bytes, kept when they fit. */

@@ -1,0 +1,229 @@
+// A WebAssembly SIMD loop for the most common kernel, a linear combination of input
+// chunks (task arithmetic, soups): out = fround(c0 x0 + c1 x1 + ...). V8 does not
+// vectorise the generated JavaScript loop; this one takes four elements per step. It
+// computes exactly what the JavaScript loop computes: each float32 input widened to
+// float64, products and sums in float64 in the same order (no fused multiply-add),
+// one rounding to float32 at the end, so the results are bit-identical.
+// The chunk buffers live in the module's (shared) memory, so reads land where the loop
+// reads and the writer takes the output from where the loop stored it: no copies.
+// Assembled from opcodes (WebAssembly core spec, binary format; SIMD opcodes are
+// 0xFD-prefixed LEB128 numbers), one small module per number of terms.
+import type { Kernel, ParamRef } from '../plan/types.ts';
+
+function uleb(value: number): number[] {
+  const out: number[] = [];
+  let n = value >>> 0;
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+const name = (text: string) => [...uleb(text.length), ...Array.from(text, (c) => c.charCodeAt(0))];
+const simd = (opcode: number, ...immediates: number[]) => [0xfd, ...uleb(opcode), ...immediates];
+
+const I32 = 0x7f;
+const F64 = 0x7c;
+const V128 = 0x7b;
+const get = (local: number) => [0x20, ...uleb(local)];
+const set = (local: number) => [0x21, ...uleb(local)];
+const I32_ADD = [0x6a];
+const I32_SHL = [0x74];
+const I32_GE_U = [0x4f];
+/** v128.load / v128.store with memarg (alignment hint 2^4, offset 0). */
+const V128_LOAD = simd(0, 4, 0);
+const V128_STORE = simd(11, 4, 0);
+const F64X2_SPLAT = simd(20);
+const F64X2_PROMOTE_LOW = simd(95);
+const F32X4_DEMOTE_ZERO = simd(94);
+const F64X2_ADD = simd(240);
+const F64X2_MUL = simd(242);
+/** Lanes 2 and 3 of a float32 vector into lanes 0 and 1. */
+const HIGH_TO_LOW = simd(13, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+/** The low halves of two vectors, side by side (two demoted pairs into one float32 vector). */
+const LOW_HALVES = simd(13, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+
+/** Elements per loop step. */
+const LIN_STEP = 4;
+/** Terms a module is generated for; wider combinations run the JavaScript loop. */
+const MAX_WASM_TERMS = 16;
+
+/**
+ * lin(out, x_0 .. x_{k-1}, n, c_0 .. c_{k-1}): out[i] = fround(sum_j c_j * x_j[i]) for
+ * i < n (a multiple of LIN_STEP); out and x_j are byte addresses, 16-byte aligned.
+ * Locals: params 0 out, 1..k x_j, k+1 n, k+2..2k+1 c_j; then end (i32), k coefficient
+ * splats, the loaded vector, and the float64 sums of its low and high lanes (v128).
+ * Unrolling measured no faster: the loop is bound by its arithmetic, not its overhead.
+ */
+function linBody(k: number): number[] {
+  const out = 0;
+  const x = (j: number) => 1 + j;
+  const n = k + 1;
+  const c = (j: number) => k + 2 + j;
+  const end = 2 * k + 2;
+  const splat = (j: number) => end + 1 + j;
+  const loaded = end + 1 + k;
+  const low = loaded + 1;
+  const high = loaded + 2;
+  // c_j * x_j over two lanes; the first term starts the sum, the others add to it in order.
+  const lanes = (j: number, sum: number, upper: boolean) => [
+    ...(j === 0 ? [] : get(sum)),
+    ...get(loaded), ...(upper ? [...get(loaded), ...HIGH_TO_LOW] : []), ...F64X2_PROMOTE_LOW, ...get(splat(j)), ...F64X2_MUL,
+    ...(j === 0 ? [] : F64X2_ADD),
+    ...set(sum),
+  ];
+  const terms = Array.from({ length: k }, (_, j) => [...get(x(j)), ...V128_LOAD, ...set(loaded), ...lanes(j, low, false), ...lanes(j, high, true)]).flat();
+  const advance = (local: number) => [...get(local), 0x41, 16, ...I32_ADD, ...set(local)];
+  const code = [
+    ...get(out), ...get(n), 0x41, 2, ...I32_SHL, ...I32_ADD, ...set(end), // end = out + 4n
+    ...Array.from({ length: k }, (_, j) => [...get(c(j)), ...F64X2_SPLAT, ...set(splat(j))]).flat(),
+    0x02, 0x40, // block
+    0x03, 0x40, // loop
+    ...get(out), ...get(end), ...I32_GE_U, 0x0d, 1, // out >= end: leave the block
+    ...terms,
+    ...get(out), ...get(low), ...F32X4_DEMOTE_ZERO, ...get(high), ...F32X4_DEMOTE_ZERO, ...LOW_HALVES, ...V128_STORE,
+    ...advance(out),
+    ...Array.from({ length: k }, (_, j) => advance(x(j))).flat(),
+    0x0c, 0, // continue the loop
+    0x0b, 0x0b,
+    0x0b,
+  ];
+  const locals = [...uleb(2), 1, I32, ...uleb(k + 3), V128];
+  const body = [...locals, ...code];
+  return [...uleb(body.length), ...body];
+}
+
+function moduleBytes(k: number, maximumPages: number): Uint8Array<ArrayBuffer> {
+  const params = [...Array(k + 2).fill(I32), ...Array(k).fill(F64)];
+  const types = section(1, [1, 0x60, ...uleb(params.length), ...params, 0]);
+  // A shared memory (flag 3: minimum and maximum), so worker threads see the same buffers.
+  const imports = section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(1), ...uleb(maximumPages)]);
+  const functions = section(3, [1, 0]);
+  const exports = section(7, [1, ...name('lin'), 0x00, 0]);
+  const code = section(10, [1, ...linBody(k)]);
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...types, ...imports, ...functions, ...exports, ...code]);
+}
+
+/** The slice of the WebAssembly JS API used here (the server compiles without DOM typings). */
+interface WasmMemory {
+  readonly buffer: SharedArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
+  Module: new (bytes: Uint8Array<ArrayBuffer>) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
+}
+
+const PAGE = 65536;
+/** The memory's ceiling: 4 GiB, reserved as address space only (pages count once touched). */
+const MAXIMUM_PAGES = 65536;
+
+export interface LinKernels {
+  /** A float32 buffer in the module's shared memory, 16-byte aligned; undefined once the memory is full. */
+  allocate(length: number): Float32Array | undefined;
+  /** Takes back a buffer from `allocate` (others are ignored); the next allocation of its size reuses it. */
+  release(buffer: Float32Array): void;
+  /**
+   * output[i] = fround(sum_j coefs[j] * inputs[j][i]) for i < length. False (nothing done)
+   * when a buffer is not in this memory or there are more than MAX_WASM_TERMS terms.
+   */
+  run(inputs: readonly Float32Array[], coefs: readonly number[], output: Float32Array, length: number): boolean;
+}
+
+/** The kernels over a fresh shared memory, or undefined where WebAssembly SIMD or shared memory is unavailable. */
+export function createLinKernels(): LinKernels | undefined {
+  const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  if (!wasm) return undefined;
+  let memory: WasmMemory;
+  const modules = new Map<number, (...args: number[]) => void>();
+  const instantiate = (k: number) => {
+    let fn = modules.get(k);
+    if (!fn) {
+      const instance = new wasm.Instance(new wasm.Module(moduleBytes(k, MAXIMUM_PAGES)), { env: { memory } });
+      fn = instance.exports.lin as (...args: number[]) => void;
+      modules.set(k, fn);
+    }
+    return fn;
+  };
+  try {
+    memory = new wasm.Memory({ initial: 1, maximum: MAXIMUM_PAGES, shared: true });
+    instantiate(1);
+  } catch {
+    return undefined;
+  }
+  // Views made before the memory grew keep the buffer object of their time: all of them are this memory.
+  const buffers = new WeakSet<SharedArrayBuffer>([memory.buffer]);
+  const owns = (view: Float32Array) => buffers.has(view.buffer as SharedArrayBuffer);
+  let used = 0;
+  /** Released blocks by size in bytes: a backend serves run after run with buffers of the same few sizes. */
+  const free = new Map<number, number[]>();
+  const sizeOf = (length: number) => Math.ceil((length * 4) / 16) * 16;
+  return {
+    allocate(length) {
+      const bytes = sizeOf(length);
+      const reused = free.get(bytes)?.pop();
+      if (reused !== undefined) return new Float32Array(memory.buffer, reused, length);
+      const end = used + bytes;
+      const have = memory.buffer.byteLength;
+      if (end > have) {
+        try {
+          memory.grow(Math.ceil((end - have) / PAGE));
+        } catch {
+          return undefined;
+        }
+        buffers.add(memory.buffer);
+      }
+      const view = new Float32Array(memory.buffer, used, length);
+      used = end;
+      return view;
+    },
+    release(buffer) {
+      if (!owns(buffer)) return;
+      const bytes = sizeOf(buffer.length);
+      let list = free.get(bytes);
+      if (!list) free.set(bytes, (list = []));
+      list.push(buffer.byteOffset);
+    },
+    run(inputs, coefs, output, length) {
+      const k = inputs.length;
+      if (k === 0 || k > MAX_WASM_TERMS || !owns(output) || !inputs.every(owns)) return false;
+      const bulk = length - (length % LIN_STEP);
+      instantiate(k)(output.byteOffset, ...inputs.map((x) => x.byteOffset), bulk, ...coefs);
+      // The last few elements: the same arithmetic, in JavaScript.
+      for (let i = bulk; i < length; i++) {
+        let sum = coefs[0]! * inputs[0]![i]!;
+        for (let j = 1; j < k; j++) sum += coefs[j]! * inputs[j]![i]!;
+        output[i] = sum;
+      }
+      return true;
+    },
+  };
+}
+
+/** A kernel that is one linear combination of input slots: each term's slot and coefficient param. */
+export interface LinearTerms {
+  readonly slots: readonly number[];
+  readonly coefs: readonly ParamRef[];
+}
+
+const linearCache = new WeakMap<Kernel, LinearTerms | null>();
+
+/** The terms when the kernel's output is a linear combination of inputs and it has no reductions, else undefined. */
+export function linearTerms(kernel: Kernel): LinearTerms | undefined {
+  let known = linearCache.get(kernel);
+  if (known === undefined) {
+    known = null;
+    const out = kernel.output === null ? undefined : kernel.nodes[kernel.output];
+    if (out?.op === 'lin' && out.terms.length > 0 && kernel.reductions.length === 0) {
+      const slots = out.terms.map((t) => kernel.nodes[t.arg]!).map((op) => (op.op === 'input' ? op.slot : -1));
+      if (slots.every((s) => s >= 0)) known = { slots, coefs: out.terms.map((t) => t.coef) };
+    }
+    linearCache.set(kernel, known);
+  }
+  return known ?? undefined;
+}
