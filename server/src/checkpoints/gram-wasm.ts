@@ -7,53 +7,13 @@
 // close to their base); squares and sums are float64. Measured 1.6x faster than
 // widening both operands to float64 first, and 1.4x faster again with fused
 // multiply-adds (relaxed SIMD), which round once instead of twice.
-// The module is tiny and assembled here from its opcodes (WebAssembly core spec,
-// binary format; SIMD opcodes are 0xFD-prefixed LEB128 numbers).
+// The module is tiny and assembled here from its opcodes (server/src/wasm-assembly.ts).
+import {
+  F64, F64_ADD, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, functionModule, get, HIGH_TO_LOW, I32, I32_ADD, I32_GE_U, I32_SHL,
+  i32Const, set, simd, tee, uleb, V128, webAssembly, type WasmMemory,
+} from '../wasm-assembly.ts';
 
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  let n = value >>> 0;
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(value: number): number[] {
-  const out: number[] = [];
-  let n = value | 0;
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const name = (text: string) => [...uleb(text.length), ...Array.from(text, (c) => c.charCodeAt(0))];
-const simd = (opcode: number, ...immediates: number[]) => [0xfd, ...uleb(opcode), ...immediates];
-
-const I32 = 0x7f;
-const F64 = 0x7c;
-const V128 = 0x7b;
-const get = (local: number) => [0x20, local];
-const set = (local: number) => [0x21, local];
-const tee = (local: number) => [0x22, local];
-const i32Const = (value: number) => [0x41, ...sleb(value)];
-const I32_ADD = [0x6a];
-const I32_SHL = [0x74];
-const I32_GE_U = [0x4f];
-const F64_ADD = [0xa0];
-const PROMOTE_LOW = simd(95); // f64x2.promote_low_f32x4
-const F64X2_ADD = simd(240);
-const F64X2_MUL = simd(242);
+const PROMOTE_LOW = F64X2_PROMOTE_LOW;
 /** Relaxed SIMD (Wasm 3.0, V8 >= 11.4): a * b + c, fused where the hardware has FMA. */
 const F64X2_RELAXED_MADD = simd(0x107);
 const laneOf = (lane: number) => simd(33, lane); // f64x2.extract_lane
@@ -65,8 +25,6 @@ export const WASM_STEP = 4 * VECTORS;
 /** v128.load with memarg (alignment hint 2^4, offset). */
 const v128Load = (offset: number) => simd(0, 4, ...uleb(offset));
 const F32X4_SUB = simd(229);
-/** Moves lanes 2 and 3 (bytes 8..15) of the top v128 into lanes 0 and 1. */
-const HIGH_TO_LOW = simd(13, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
 
 /**
  * sum_{t < n} (x[t] - r[t])^2 for float32 arrays at byte addresses r and x, n a
@@ -102,27 +60,13 @@ function sumSquaredDifferencesBody(fused: boolean): number[] {
     0x0b,
   ];
   const locals = [...uleb(2), 1, I32, accumulators + 2, V128];
-  const body = [...locals, ...code];
-  return [...uleb(body.length), ...body];
+  return [...locals, ...code];
 }
 
 function moduleBytes(fused: boolean): Uint8Array<ArrayBuffer> {
-  const types = section(1, [1, 0x60, 3, I32, I32, I32, 1, F64]);
-  const imports = section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x01]); // memory, min 1 page
-  const functions = section(3, [1, 0]);
-  const exports = section(7, [1, ...name('sumSquaredDifferences'), 0x00, 0]);
-  const code = section(10, [1, ...sumSquaredDifferencesBody(fused)]);
-  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...types, ...imports, ...functions, ...exports, ...code]);
-}
-
-/** The slice of the WebAssembly JS API used here (the server compiles without DOM typings). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-interface WasmApi {
-  Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
-  Module: new (bytes: Uint8Array<ArrayBuffer>) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
+  return functionModule({
+    exportName: 'sumSquaredDifferences', params: [I32, I32, I32], results: [F64], body: sumSquaredDifferencesBody(fused), memory: { minimum: 1 },
+  });
 }
 
 export interface WasmGramKernel {
@@ -136,7 +80,7 @@ export interface WasmGramKernel {
  * WebAssembly SIMD is unavailable. `fused` forces one variant (tests check both).
  */
 export function createWasmGramKernel(pages: number, fused?: boolean): WasmGramKernel | undefined {
-  const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  const wasm = webAssembly();
   if (!wasm) return undefined;
   const memory = new wasm.Memory({ initial: pages, maximum: pages });
   // Fused multiply-add where the engine has relaxed SIMD (measured 1.4x faster), plain SIMD otherwise.

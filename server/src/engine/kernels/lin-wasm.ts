@@ -6,44 +6,18 @@
 // one rounding to float32 at the end, so the results are bit-identical.
 // The chunk buffers live in the module's (shared) memory, so reads land where the loop
 // reads and the writer takes the output from where the loop stored it: no copies.
-// Assembled from opcodes (WebAssembly core spec, binary format; SIMD opcodes are
-// 0xFD-prefixed LEB128 numbers), one small module per number of terms.
+// Assembled from opcodes (server/src/wasm-assembly.ts), one small module per number of terms.
+import {
+  F64, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, functionModule, get, HIGH_TO_LOW, I32, I32_ADD, I32_GE_U, I32_SHL, set, simd,
+  uleb, V128, webAssembly, type WasmMemory,
+} from '../../wasm-assembly.ts';
 import type { Kernel, ParamRef } from '../plan/types.ts';
 
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  let n = value >>> 0;
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const name = (text: string) => [...uleb(text.length), ...Array.from(text, (c) => c.charCodeAt(0))];
-const simd = (opcode: number, ...immediates: number[]) => [0xfd, ...uleb(opcode), ...immediates];
-
-const I32 = 0x7f;
-const F64 = 0x7c;
-const V128 = 0x7b;
-const get = (local: number) => [0x20, ...uleb(local)];
-const set = (local: number) => [0x21, ...uleb(local)];
-const I32_ADD = [0x6a];
-const I32_SHL = [0x74];
-const I32_GE_U = [0x4f];
 /** v128.load / v128.store with memarg (alignment hint 2^4, offset 0). */
 const V128_LOAD = simd(0, 4, 0);
 const V128_STORE = simd(11, 4, 0);
 const F64X2_SPLAT = simd(20);
-const F64X2_PROMOTE_LOW = simd(95);
 const F32X4_DEMOTE_ZERO = simd(94);
-const F64X2_ADD = simd(240);
-const F64X2_MUL = simd(242);
-/** Lanes 2 and 3 of a float32 vector into lanes 0 and 1. */
-const HIGH_TO_LOW = simd(13, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
 /** The low halves of two vectors, side by side (two demoted pairs into one float32 vector). */
 const LOW_HALVES = simd(13, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
 
@@ -93,30 +67,19 @@ function linBody(k: number): number[] {
     0x0b,
   ];
   const locals = [...uleb(2), 1, I32, ...uleb(k + 3), V128];
-  const body = [...locals, ...code];
-  return [...uleb(body.length), ...body];
+  return [...locals, ...code];
 }
 
 function moduleBytes(k: number, maximumPages: number): Uint8Array<ArrayBuffer> {
-  const params = [...Array(k + 2).fill(I32), ...Array(k).fill(F64)];
-  const types = section(1, [1, 0x60, ...uleb(params.length), ...params, 0]);
-  // A shared memory (flag 3: minimum and maximum), so worker threads see the same buffers.
-  const imports = section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(1), ...uleb(maximumPages)]);
-  const functions = section(3, [1, 0]);
-  const exports = section(7, [1, ...name('lin'), 0x00, 0]);
-  const code = section(10, [1, ...linBody(k)]);
-  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...types, ...imports, ...functions, ...exports, ...code]);
+  // A shared memory, so worker threads see the same buffers.
+  return functionModule({
+    exportName: 'lin', params: [...Array<number>(k + 2).fill(I32), ...Array<number>(k).fill(F64)], results: [], body: linBody(k),
+    memory: { minimum: 1, sharedMaximum: maximumPages },
+  });
 }
 
-/** The slice of the WebAssembly JS API used here (the server compiles without DOM typings). */
-interface WasmMemory {
+interface SharedWasmMemory extends WasmMemory {
   readonly buffer: SharedArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
-  Module: new (bytes: Uint8Array<ArrayBuffer>) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
 }
 
 const PAGE = 65536;
@@ -137,9 +100,9 @@ export interface LinKernels {
 
 /** The kernels over a fresh shared memory, or undefined where WebAssembly SIMD or shared memory is unavailable. */
 export function createLinKernels(): LinKernels | undefined {
-  const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  const wasm = webAssembly();
   if (!wasm) return undefined;
-  let memory: WasmMemory;
+  let memory: SharedWasmMemory;
   const modules = new Map<number, (...args: number[]) => void>();
   const instantiate = (k: number) => {
     let fn = modules.get(k);
@@ -151,7 +114,7 @@ export function createLinKernels(): LinKernels | undefined {
     return fn;
   };
   try {
-    memory = new wasm.Memory({ initial: 1, maximum: MAXIMUM_PAGES, shared: true });
+    memory = new wasm.Memory({ initial: 1, maximum: MAXIMUM_PAGES, shared: true }) as SharedWasmMemory;
     instantiate(1);
   } catch {
     return undefined;

@@ -1,0 +1,90 @@
+// The small WebAssembly assembler the SIMD kernels are built with: encodings, the
+// opcodes they share, and the one-function module layout both use (a function over an
+// imported memory). WebAssembly core spec, binary format; SIMD opcodes are
+// 0xFD-prefixed LEB128 numbers. No toolchain: the bytes are made here.
+
+export function uleb(value: number): number[] {
+  const out: number[] = [];
+  let n = value >>> 0;
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+export function sleb(value: number): number[] {
+  const out: number[] = [];
+  let n = value | 0;
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+const name = (text: string) => [...uleb(text.length), ...Array.from(text, (c) => c.charCodeAt(0))];
+export const simd = (opcode: number, ...immediates: number[]) => [0xfd, ...uleb(opcode), ...immediates];
+
+export const I32 = 0x7f;
+export const F64 = 0x7c;
+export const V128 = 0x7b;
+export const get = (local: number) => [0x20, ...uleb(local)];
+export const set = (local: number) => [0x21, ...uleb(local)];
+export const tee = (local: number) => [0x22, ...uleb(local)];
+export const i32Const = (value: number) => [0x41, ...sleb(value)];
+export const I32_ADD = [0x6a];
+export const I32_SHL = [0x74];
+export const I32_GE_U = [0x4f];
+export const F64_ADD = [0xa0];
+export const F64X2_PROMOTE_LOW = simd(95);
+export const F64X2_ADD = simd(240);
+export const F64X2_MUL = simd(242);
+/** Moves lanes 2 and 3 (bytes 8..15) of the top v128 into lanes 0 and 1. */
+export const HIGH_TO_LOW = simd(13, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+
+export interface FunctionModule {
+  readonly exportName: string;
+  readonly params: readonly number[];
+  readonly results: readonly number[];
+  /** Local declarations and code, without the size prefix. */
+  readonly body: readonly number[];
+  /** The imported `env.memory`: minimum pages, and for a shared memory its maximum. */
+  readonly memory: { readonly minimum: number } | { readonly minimum: number; readonly sharedMaximum: number };
+}
+
+/** A module with one exported function over an imported memory. */
+export function functionModule(spec: FunctionModule): Uint8Array<ArrayBuffer> {
+  const limits = 'sharedMaximum' in spec.memory
+    ? [0x03, ...uleb(spec.memory.minimum), ...uleb(spec.memory.sharedMaximum)] // shared, with a maximum
+    : [0x00, ...uleb(spec.memory.minimum)];
+  const types = section(1, [1, 0x60, ...uleb(spec.params.length), ...spec.params, ...uleb(spec.results.length), ...spec.results]);
+  const imports = section(2, [1, ...name('env'), ...name('memory'), 0x02, ...limits]);
+  const functions = section(3, [1, 0]);
+  const exports = section(7, [1, ...name(spec.exportName), 0x00, 0]);
+  const code = section(10, [1, ...uleb(spec.body.length), ...spec.body]);
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...types, ...imports, ...functions, ...exports, ...code]);
+}
+
+/** The slice of the WebAssembly JS API the kernels use (the server compiles without DOM typings). */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  grow(pages: number): number;
+}
+export interface WasmApi {
+  Memory: new (descriptor: { initial: number; maximum: number; shared?: boolean }) => WasmMemory;
+  Module: new (bytes: Uint8Array<ArrayBuffer>) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: Record<string, unknown> };
+}
+
+/** WebAssembly, where the runtime has it. */
+export function webAssembly(): WasmApi | undefined {
+  return (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+}
