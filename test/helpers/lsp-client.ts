@@ -5,13 +5,16 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   createProtocolConnection, DidChangeTextDocumentNotification, DidCloseTextDocumentNotification, DidOpenTextDocumentNotification,
   ExitNotification, InitializedNotification, InitializeRequest, LogMessageNotification, PublishDiagnosticsNotification,
   ShutdownRequest, StreamMessageReader, StreamMessageWriter,
   type ClientCapabilities, type Diagnostic, type InitializeResult, type MessageConnection, type ProtocolConnection, type TextDocumentContentChangeEvent,
 } from 'vscode-languageserver-protocol/node';
+import { fixtureDir } from './checkpoint-fixtures.ts';
+import { writeRecipeWorkspace } from './recipe-fixtures.ts';
 
 export const repositoryRoot = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 /** The built CLI; `TVR_SERVER_BUNDLE` points the tests at another build of it. */
@@ -238,4 +241,41 @@ export class LspTestClient {
   #notify(): void {
     for (const waiter of [...this.#waiters]) waiter();
   }
+}
+
+/** A recipe fixture workspace with a server initialised on it, for one suite. */
+export interface WorkspaceServer {
+  readonly dir: string;
+  readonly client: LspTestClient;
+  readonly initialized: InitializeResult;
+}
+
+/**
+ * Writes a fixture workspace (writeRecipeWorkspace), starts and initialises a server on it
+ * before the enclosing suite, and kills it and removes the folder after.
+ */
+export function serverOnRecipeWorkspace(): WorkspaceServer {
+  const { dir, cleanup } = fixtureDir();
+  writeRecipeWorkspace(dir);
+  let client: LspTestClient | undefined;
+  let initialized: InitializeResult | undefined;
+  before(async () => {
+    client = LspTestClient.start({ cwd: dir });
+    initialized = await client.initialize({ rootUri: pathToFileURL(dir).href });
+  });
+  after(() => {
+    client?.kill();
+    cleanup();
+  });
+  return {
+    dir,
+    get client() {
+      if (!client) throw new Error('the server starts in the suite\'s before hook');
+      return client;
+    },
+    get initialized() {
+      if (!initialized) throw new Error('the server starts in the suite\'s before hook');
+      return initialized;
+    },
+  };
 }

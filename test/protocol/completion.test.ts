@@ -3,14 +3,12 @@
 // inside load("..."), and the active parameter of a call.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import {
   CompletionItemKind, CompletionRequest, InsertTextFormat, SignatureHelpRequest, type CompletionItem, type SignatureHelp, type TextEdit,
 } from 'vscode-languageserver-protocol/node';
-import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
-import { LspTestClient } from '../helpers/lsp-client.ts';
-import { writeRecipeWorkspace } from '../helpers/recipe-fixtures.ts';
+import { serverOnRecipeWorkspace } from '../helpers/lsp-client.ts';
 import { positionAt, unmark } from '../helpers/text-markers.ts';
 
 const prelude = [
@@ -25,29 +23,19 @@ const prelude = [
 ].join('\n');
 
 describe('completion and signature help over the protocol', () => {
-  const { dir, cleanup } = fixtureDir();
-  writeRecipeWorkspace(dir);
-  let client: LspTestClient;
+  const server = serverOnRecipeWorkspace();
+  const { dir } = server;
   let documents = 0;
-
-  before(async () => {
-    client = LspTestClient.start({ cwd: dir });
-    await client.initialize({ rootUri: pathToFileURL(dir).href });
-  });
-  after(() => {
-    client.kill();
-    cleanup();
-  });
 
   /** Opens `source` (one `|` marks the cursor) as a new document and asks at the cursor. */
   async function at<T>(source: string, ask: (uri: string, position: { line: number; character: number }) => Promise<T>): Promise<{ answer: T; text: string; offset: number }> {
     const { text, offsets } = unmark(source);
     const uri = pathToFileURL(join(dir, `doc${documents++}.tvr`)).href;
-    await client.openAndDiagnose(uri, text);
+    await server.client.openAndDiagnose(uri, text);
     return { answer: await ask(uri, positionAt(text, offsets[0]!)), text, offset: offsets[0]! };
   }
-  const complete = (source: string) => at(source, (uri, position) => client.connection.sendRequest(CompletionRequest.type, { textDocument: { uri }, position }) as Promise<CompletionItem[]>);
-  const signature = (source: string) => at(source, (uri, position) => client.connection.sendRequest(SignatureHelpRequest.type, { textDocument: { uri }, position }));
+  const complete = (source: string) => at(source, (uri, position) => server.client.connection.sendRequest(CompletionRequest.type, { textDocument: { uri }, position }) as Promise<CompletionItem[]>);
+  const signature = (source: string) => at(source, (uri, position) => server.client.connection.sendRequest(SignatureHelpRequest.type, { textDocument: { uri }, position }));
   const labels = (items: readonly CompletionItem[], kind: CompletionItemKind) => items.filter((i) => i.kind === kind).map((i) => i.label).sort();
 
   it('offers the names defined above the cursor, with their types', async () => {
@@ -164,6 +152,6 @@ describe('completion and signature help over the protocol', () => {
   });
 
   it('shuts down and exits with 0', async () => {
-    assert.equal(await client.shutdown(), 0);
+    assert.equal(await server.client.shutdown(), 0);
   });
 });

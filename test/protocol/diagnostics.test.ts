@@ -3,14 +3,12 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import {
   DiagnosticSeverity, DiagnosticTag, DidChangeWatchedFilesNotification, FileChangeType, type Diagnostic,
 } from 'vscode-languageserver-protocol/node';
-import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
-import { LspTestClient } from '../helpers/lsp-client.ts';
-import { writeRecipeWorkspace } from '../helpers/recipe-fixtures.ts';
+import { serverOnRecipeWorkspace } from '../helpers/lsp-client.ts';
 import { positionAt, unmark } from '../helpers/text-markers.ts';
 
 const loads = 'base = load("base.safetensors")\nsci = load("sci.safetensors")\ntoxic = load("toxic.safetensors")\n';
@@ -53,24 +51,14 @@ function significant(diagnostics: readonly Diagnostic[]): Diagnostic[] {
 }
 
 describe('diagnostics over the protocol', () => {
-  const { dir, cleanup } = fixtureDir();
-  writeRecipeWorkspace(dir);
+  const server = serverOnRecipeWorkspace();
+  const { dir } = server;
   const uri = (name: string) => pathToFileURL(join(dir, name)).href;
-  let client: LspTestClient;
-
-  before(async () => {
-    client = LspTestClient.start({ cwd: dir });
-    await client.initialize({ rootUri: pathToFileURL(dir).href });
-  });
-  after(() => {
-    client.kill();
-    cleanup();
-  });
 
   for (const [i, c] of cases.entries()) {
     it(`reports ${c.name}`, async () => {
       const { text, offsets } = unmark(loads + c.recipe);
-      const diagnostics = significant(await client.openAndDiagnose(uri(`case${i}.tvr`), text));
+      const diagnostics = significant(await server.client.openAndDiagnose(uri(`case${i}.tvr`), text));
       assert.equal(diagnostics.length, 1, JSON.stringify(diagnostics, null, 1));
       const [d] = diagnostics as [Diagnostic];
       assert.equal(d.code, c.code);
@@ -98,12 +86,12 @@ describe('diagnostics over the protocol', () => {
       'save(f + tf, "out/f.safetensors")',
       '',
     ].join('\n');
-    assert.deepEqual(await client.openAndDiagnose(uri('clean.tvr'), recipe), []);
+    assert.deepEqual(await server.client.openAndDiagnose(uri('clean.tvr'), recipe), []);
   });
 
   it('marks an unused binding as an unnecessary hint on its name', async () => {
     const { text, offsets } = unmark(`${loads}|tau| = sci - base\nsave(base + 0.5*(toxic - base), "o.safetensors")\n`);
-    const hints = (await client.openAndDiagnose(uri('unused.tvr'), text)).filter((d) => d.code === 'unused-binding');
+    const hints = (await server.client.openAndDiagnose(uri('unused.tvr'), text)).filter((d) => d.code === 'unused-binding');
     assert.deepEqual(hints.map((d) => [d.severity, d.tags, d.range, d.message]), [
       [DiagnosticSeverity.Hint, [DiagnosticTag.Unnecessary], { start: positionAt(text, offsets[0]!), end: positionAt(text, offsets[1]!) }, "'tau' is never used"],
     ]);
@@ -112,17 +100,17 @@ describe('diagnostics over the protocol', () => {
   it('updates diagnostics after incremental changes, for each version', async () => {
     const name = uri('edited.tvr');
     const text = `${loads}x = sci + toxic\nsave(x, "o.safetensors")\n`;
-    const first = significant(await client.openAndDiagnose(name, text));
+    const first = significant(await server.client.openAndDiagnose(name, text));
     assert.deepEqual(first.map((d) => d.code), ['model-weight-sum']);
 
     // Replace `sci + toxic` (line 3, characters 4-15) by `mean(sci, toxic)`.
-    const second = client.diagnostics(name, 2);
-    await client.change(name, 2, [{ range: { start: { line: 3, character: 4 }, end: { line: 3, character: 15 } }, text: 'mean(sci, toxic)' }]);
+    const second = server.client.diagnostics(name, 2);
+    await server.client.change(name, 2, [{ range: { start: { line: 3, character: 4 }, end: { line: 3, character: 15 } }, text: 'mean(sci, toxic)' }]);
     assert.deepEqual(significant(await second), []);
 
     // Two edits in one notification, applied in order: a typo, then a new line using it.
-    const third = client.diagnostics(name, 3);
-    await client.change(name, 3, [
+    const third = server.client.diagnostics(name, 3);
+    await server.client.change(name, 3, [
       { range: { start: { line: 3, character: 9 }, end: { line: 3, character: 12 } }, text: 'sco' },
       { range: { start: { line: 5, character: 0 }, end: { line: 5, character: 0 } }, text: 'y = x - bse\n' },
     ]);
@@ -135,15 +123,15 @@ describe('diagnostics over the protocol', () => {
 
   it('keeps only the latest of several quick changes (debounced), publishing for that version', async () => {
     const name = uri('typing.tvr');
-    await client.openAndDiagnose(name, loads);
+    await server.client.openAndDiagnose(name, loads);
     const typed = 'tau = sci - base\nsave(base + tau, "o.safetensors")\n';
     let version = 1;
     for (const ch of typed) {
       const lines = (loads + typed.slice(0, version - 1)).split('\n');
-      await client.change(name, ++version, [{ range: { start: { line: lines.length - 1, character: lines.at(-1)!.length }, end: { line: lines.length - 1, character: lines.at(-1)!.length } }, text: ch }]);
+      await server.client.change(name, ++version, [{ range: { start: { line: lines.length - 1, character: lines.at(-1)!.length }, end: { line: lines.length - 1, character: lines.at(-1)!.length } }, text: ch }]);
     }
-    assert.deepEqual(significant(await client.diagnostics(name, version)), []);
-    const versions = client.published.filter((p) => p.uri === name).map((p) => p.version!);
+    assert.deepEqual(significant(await server.client.diagnostics(name, version)), []);
+    const versions = server.client.published.filter((p) => p.uri === name).map((p) => p.version!);
     assert.ok(versions.length < typed.length / 2, `expected debounced analyses, got versions ${versions.join(', ')}`);
     assert.deepEqual(versions, [...versions].sort((a, b) => a - b), 'published versions never go backwards');
   });
@@ -152,11 +140,11 @@ describe('diagnostics over the protocol', () => {
     const name = uri('watched.tvr');
     const { text, offsets } = unmark('m = load(|"watched.safetensors"|)\nsave(m, "o.safetensors")\n');
     writeFileSync(join(dir, 'watched.safetensors'), readFileSync(join(dir, 'broken.safetensors')));
-    const broken = await client.openAndDiagnose(name, text);
+    const broken = await server.client.openAndDiagnose(name, text);
     assert.deepEqual(broken.map((d) => [d.code, d.range]), [['bad-checkpoint', { start: positionAt(text, offsets[0]!), end: positionAt(text, offsets[1]!) }]]);
-    const repaired = client.nextDiagnostics(name);
+    const repaired = server.client.nextDiagnostics(name);
     copyFileSync(join(dir, 'base.safetensors'), join(dir, 'watched.safetensors'));
-    await client.connection.sendNotification(DidChangeWatchedFilesNotification.type, { changes: [{ uri: uri('watched.safetensors'), type: FileChangeType.Changed }] });
+    await server.client.connection.sendNotification(DidChangeWatchedFilesNotification.type, { changes: [{ uri: uri('watched.safetensors'), type: FileChangeType.Changed }] });
     assert.deepEqual(await repaired, []);
   });
 
@@ -164,15 +152,15 @@ describe('diagnostics over the protocol', () => {
     const name = uri('unwatched.tvr');
     const text = 'm = load("unwatched.safetensors")\nsave(m, "o.safetensors")\n';
     copyFileSync(join(dir, 'base.safetensors'), join(dir, 'unwatched.safetensors'));
-    assert.deepEqual(await client.openAndDiagnose(name, text), []);
+    assert.deepEqual(await server.client.openAndDiagnose(name, text), []);
     // Another table (and a later mtime): `m - base` no longer matches.
     copyFileSync(join(dir, 'other.safetensors'), join(dir, 'unwatched.safetensors'));
-    const after = client.diagnostics(name, 2);
-    await client.change(name, 2, [{ range: { start: { line: 2, character: 0 }, end: { line: 2, character: 0 } }, text: 'base = load("base.safetensors")\nsave(m - base, "v.safetensors")\n' }]);
+    const after = server.client.diagnostics(name, 2);
+    await server.client.change(name, 2, [{ range: { start: { line: 2, character: 0 }, end: { line: 2, character: 0 } }, text: 'base = load("base.safetensors")\nsave(m - base, "v.safetensors")\n' }]);
     assert.deepEqual((await after).map((d) => d.code), ['shape-mismatch']);
   });
 
   it('shuts down and exits with 0', async () => {
-    assert.equal(await client.shutdown(), 0);
+    assert.equal(await server.client.shutdown(), 0);
   });
 });

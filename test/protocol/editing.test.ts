@@ -2,48 +2,35 @@
 // renames), document symbols, quick fixes applied to the text, formatting, semantic tokens.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import {
   CodeActionRequest, DefinitionRequest, DiagnosticSeverity, DocumentFormattingRequest, DocumentSymbolRequest, PrepareRenameRequest,
   ReferencesRequest, RenameRequest, ResponseError, SemanticTokensRequest, SymbolKind,
-  type CodeAction, type Diagnostic, type DocumentSymbol, type InitializeResult, type Location, type SemanticTokensLegend, type TextEdit,
+  type CodeAction, type Diagnostic, type DocumentSymbol, type Location, type SemanticTokensLegend, type TextEdit,
 } from 'vscode-languageserver-protocol/node';
-import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
-import { LspTestClient } from '../helpers/lsp-client.ts';
-import { writeRecipeWorkspace } from '../helpers/recipe-fixtures.ts';
+import { serverOnRecipeWorkspace } from '../helpers/lsp-client.ts';
 import { applyEdits, positionAt, unmark } from '../helpers/text-markers.ts';
 
 const loads = 'base = load("base.safetensors")\nsci = load("sci.safetensors")\ntoxic = load("toxic.safetensors")\n';
 
 describe('navigation and editing over the protocol', () => {
-  const { dir, cleanup } = fixtureDir();
-  writeRecipeWorkspace(dir);
-  let client: LspTestClient;
-  let initialized: InitializeResult;
+  const server = serverOnRecipeWorkspace();
+  const { dir } = server;
   let documents = 0;
-
-  before(async () => {
-    client = LspTestClient.start({ cwd: dir });
-    initialized = await client.initialize({ rootUri: pathToFileURL(dir).href });
-  });
-  after(() => {
-    client.kill();
-    cleanup();
-  });
 
   /** Opens `source` (with `|` markers) as a new document. */
   async function open(source: string): Promise<{ uri: string; text: string; offsets: readonly number[]; diagnostics: Diagnostic[] }> {
     const { text, offsets } = unmark(source);
     const uri = pathToFileURL(join(dir, `doc${documents++}.tvr`)).href;
-    return { uri, text, offsets, diagnostics: await client.openAndDiagnose(uri, text) };
+    return { uri, text, offsets, diagnostics: await server.client.openAndDiagnose(uri, text) };
   }
   const range = (text: string, start: number, end: number) => ({ start: positionAt(text, start), end: positionAt(text, end) });
   const errorsAndWarnings = (diagnostics: readonly Diagnostic[]) => diagnostics.filter((d) => d.severity === DiagnosticSeverity.Error || d.severity === DiagnosticSeverity.Warning);
 
   it('goes to the definition of a name from its uses and from itself; not from a built-in', async () => {
     const { uri, text, offsets } = await open(`${loads}|tau| = sci - base\nx = base + 0.5*t|au + me|an(sci, toxic) - base\nsave(x, "o.safetensors")\n`);
-    const definitionAt = (offset: number) => client.connection.sendRequest(DefinitionRequest.type, { textDocument: { uri }, position: positionAt(text, offset) }) as Promise<Location | null>;
+    const definitionAt = (offset: number) => server.client.connection.sendRequest(DefinitionRequest.type, { textDocument: { uri }, position: positionAt(text, offset) }) as Promise<Location | null>;
     const expected = { uri, range: range(text, offsets[0]!, offsets[1]!) };
     assert.deepEqual(await definitionAt(offsets[2]!), expected);
     assert.deepEqual(await definitionAt(offsets[0]! + 1), expected);
@@ -54,20 +41,20 @@ describe('navigation and editing over the protocol', () => {
     const { uri, text, offsets } = await open(`${loads}|tau| = sci - base\nx = base + |t|au| + 0.5*|tau|\ny = base - |tau|\nsave(x, "o.safetensors")\nsave(y, "p.safetensors")\n`);
     const uses = [[offsets[2]!, offsets[4]!], [offsets[5]!, offsets[6]!], [offsets[7]!, offsets[8]!]].map(([s, e]) => ({ uri, range: range(text, s!, e!) }));
     const declaration = { uri, range: range(text, offsets[0]!, offsets[1]!) };
-    const refs = (includeDeclaration: boolean) => client.connection.sendRequest(ReferencesRequest.type, { textDocument: { uri }, position: positionAt(text, offsets[3]!), context: { includeDeclaration } });
+    const refs = (includeDeclaration: boolean) => server.client.connection.sendRequest(ReferencesRequest.type, { textDocument: { uri }, position: positionAt(text, offsets[3]!), context: { includeDeclaration } });
     assert.deepEqual(await refs(false), uses);
     assert.deepEqual(await refs(true), [declaration, ...uses]);
   });
 
   it('renames a binding everywhere; the renamed recipe checks the same', async () => {
     const { uri, text, offsets, diagnostics } = await open(`${loads}tau = sci - base\nx = base + t|au + 0.5*tau\nsave(x, "o.safetensors")\n`);
-    const prepared = await client.connection.sendRequest(PrepareRenameRequest.type, { textDocument: { uri }, position: positionAt(text, offsets[0]!) });
+    const prepared = await server.client.connection.sendRequest(PrepareRenameRequest.type, { textDocument: { uri }, position: positionAt(text, offsets[0]!) });
     assert.deepEqual(prepared, { range: range(text, offsets[0]! - 1, offsets[0]! + 2), placeholder: 'tau' });
-    const edit = await client.connection.sendRequest(RenameRequest.type, { textDocument: { uri }, position: positionAt(text, offsets[0]!), newName: 'science' });
+    const edit = await server.client.connection.sendRequest(RenameRequest.type, { textDocument: { uri }, position: positionAt(text, offsets[0]!), newName: 'science' });
     const renamed = applyEdits(text, edit!.changes![uri]!);
     assert.equal(renamed, `${loads}science = sci - base\nx = base + science + 0.5*science\nsave(x, "o.safetensors")\n`);
-    await client.change(uri, 2, [{ text: renamed }]);
-    assert.deepEqual(await client.diagnostics(uri, 2), diagnostics);
+    await server.client.change(uri, 2, [{ text: renamed }]);
+    assert.deepEqual(await server.client.diagnostics(uri, 2), diagnostics);
   });
 
   const refusals = [
@@ -80,7 +67,7 @@ describe('navigation and editing over the protocol', () => {
     it(`refuses to rename to ${JSON.stringify(r.newName)} with a message`, async () => {
       const { uri, text, offsets } = await open(`${loads}tau = sci - base\nx = base + t|au\nsave(x, "o.safetensors")\n`);
       await assert.rejects(
-        client.connection.sendRequest(RenameRequest.type, { textDocument: { uri }, position: positionAt(text, offsets[0]!), newName: r.newName }),
+        server.client.connection.sendRequest(RenameRequest.type, { textDocument: { uri }, position: positionAt(text, offsets[0]!), newName: r.newName }),
         (error: unknown) => error instanceof ResponseError && error.code === -32803 && error.message === r.message,
       );
     });
@@ -89,15 +76,15 @@ describe('navigation and editing over the protocol', () => {
   it('refuses to rename a built-in or a number', async () => {
     const { uri, text, offsets } = await open(`${loads}x = me|an(sci, toxic)\ny = 0.|5\n`);
     for (const offset of offsets) {
-      assert.equal(await client.connection.sendRequest(PrepareRenameRequest.type, { textDocument: { uri }, position: positionAt(text, offset) }), null);
-      await assert.rejects(client.connection.sendRequest(RenameRequest.type, { textDocument: { uri }, position: positionAt(text, offset), newName: 'z' }),
+      assert.equal(await server.client.connection.sendRequest(PrepareRenameRequest.type, { textDocument: { uri }, position: positionAt(text, offset) }), null);
+      await assert.rejects(server.client.connection.sendRequest(RenameRequest.type, { textDocument: { uri }, position: positionAt(text, offset), newName: 'z' }),
         (error: unknown) => error instanceof ResponseError && /Only names defined in the recipe can be renamed/.test(error.message));
     }
   });
 
   it('lists document symbols with kinds by value type', async () => {
     const { uri } = await open(`${loads}tau = sci - base\nlam = sweep(0, 1, 0.5)\nk = 2\nx = base + k*tau\nsave(x, "out/x.safetensors")\n`);
-    const symbols = await client.connection.sendRequest(DocumentSymbolRequest.type, { textDocument: { uri } }) as DocumentSymbol[];
+    const symbols = await server.client.connection.sendRequest(DocumentSymbolRequest.type, { textDocument: { uri } }) as DocumentSymbol[];
     assert.deepEqual(symbols.map((s) => [s.name, s.kind]), [
       ['base', SymbolKind.Class], ['sci', SymbolKind.Class], ['toxic', SymbolKind.Class], ['tau', SymbolKind.Variable],
       ['lam', SymbolKind.Number], ['k', SymbolKind.Number], ['x', SymbolKind.Class], ['save x', SymbolKind.File],
@@ -118,22 +105,22 @@ describe('navigation and editing over the protocol', () => {
       const { uri, text, diagnostics } = await open(q.recipe);
       const target = diagnostics.find((d) => d.code === q.code);
       assert.ok(target, `a ${q.code} diagnostic in ${JSON.stringify(diagnostics)}`);
-      const actions = await client.connection.sendRequest(CodeActionRequest.type, { textDocument: { uri }, range: target.range, context: { diagnostics: [target] } }) as CodeAction[];
+      const actions = await server.client.connection.sendRequest(CodeActionRequest.type, { textDocument: { uri }, range: target.range, context: { diagnostics: [target] } }) as CodeAction[];
       const action = actions.find((a) => a.title === q.title);
       assert.ok(action, `"${q.title}" among ${JSON.stringify(actions.map((a) => a.title))}`);
       assert.equal(action.kind, 'quickfix');
       assert.deepEqual(action.diagnostics?.map((d) => d.code), [q.code]);
       const fixed = applyEdits(text, action.edit!.changes![uri]!);
       assert.equal(fixed, q.fixed);
-      const after = client.diagnostics(uri, 2);
-      await client.change(uri, 2, [{ text: fixed }]);
+      const after = server.client.diagnostics(uri, 2);
+      await server.client.change(uri, 2, [{ text: fixed }]);
       assert.deepEqual(errorsAndWarnings(await after), []);
     });
   }
 
   it('offers no quick fix where there is no diagnostic', async () => {
     const { uri, text } = await open(`${loads}x = mean(sci, toxic, base)\nsave(x, "o.safetensors")\n`);
-    const actions = await client.connection.sendRequest(CodeActionRequest.type, { textDocument: { uri }, range: range(text, 0, text.length), context: { diagnostics: [] } });
+    const actions = await server.client.connection.sendRequest(CodeActionRequest.type, { textDocument: { uri }, range: range(text, 0, text.length), context: { diagnostics: [] } });
     assert.deepEqual(actions, []);
   });
 
@@ -142,21 +129,21 @@ describe('navigation and editing over the protocol', () => {
     const canonical = 'base = load("base.safetensors")\nsci = load("sci.safetensors")  # the science model\n\nx = sci + 0.5*(sci - base)\nsave(x, "o.safetensors", dtype="bf16")\n';
     const { uri, text } = await open(messy);
     const options = { tabSize: 4, insertSpaces: true };
-    const edits = await client.connection.sendRequest(DocumentFormattingRequest.type, { textDocument: { uri }, options }) as TextEdit[];
+    const edits = await server.client.connection.sendRequest(DocumentFormattingRequest.type, { textDocument: { uri }, options }) as TextEdit[];
     assert.equal(applyEdits(text, edits), canonical);
     const formatted = await open(canonical);
-    assert.deepEqual(await client.connection.sendRequest(DocumentFormattingRequest.type, { textDocument: { uri: formatted.uri }, options }), []);
+    assert.deepEqual(await server.client.connection.sendRequest(DocumentFormattingRequest.type, { textDocument: { uri: formatted.uri }, options }), []);
   });
 
   it('does not format a recipe with syntax errors', async () => {
     const { uri } = await open('base=load( "base.safetensors"\nx = 1 +\n');
-    assert.deepEqual(await client.connection.sendRequest(DocumentFormattingRequest.type, { textDocument: { uri }, options: { tabSize: 4, insertSpaces: true } }), []);
+    assert.deepEqual(await server.client.connection.sendRequest(DocumentFormattingRequest.type, { textDocument: { uri }, options: { tabSize: 4, insertSpaces: true } }), []);
   });
 
   it('colours names by what they hold: semantic tokens decode to the expected types and modifiers', async () => {
     const { uri } = await open('base = load("base.safetensors")\ntau = load("sci.safetensors") - base\nlam = sweep(0, 1, 0.5)\nx = base + lam*ties(tau, density=0.5)\n');
-    const legend = initialized.capabilities.semanticTokensProvider!.legend as SemanticTokensLegend;
-    const { data } = await client.connection.sendRequest(SemanticTokensRequest.type, { textDocument: { uri } }) as { data: number[] };
+    const legend = server.initialized.capabilities.semanticTokensProvider!.legend as SemanticTokensLegend;
+    const { data } = await server.client.connection.sendRequest(SemanticTokensRequest.type, { textDocument: { uri } }) as { data: number[] };
     const decoded: [number, number, number, string, string[]][] = [];
     let line = 0;
     let character = 0;
@@ -184,6 +171,6 @@ describe('navigation and editing over the protocol', () => {
   });
 
   it('shuts down and exits with 0', async () => {
-    assert.equal(await client.shutdown(), 0);
+    assert.equal(await server.client.shutdown(), 0);
   });
 });

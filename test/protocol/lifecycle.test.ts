@@ -2,38 +2,25 @@
 // unknown documents, malformed messages, shutdown and exit codes.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import {
   CompletionRequest, DocumentFormattingRequest, DocumentSymbolRequest, ExitNotification, HoverRequest, ResponseError, SemanticTokensRequest,
-  TextDocumentSyncKind, type InitializeResult,
+  TextDocumentSyncKind,
 } from 'vscode-languageserver-protocol/node';
-import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
-import { LspTestClient } from '../helpers/lsp-client.ts';
-import { writeRecipeWorkspace } from '../helpers/recipe-fixtures.ts';
+import { LspTestClient, serverOnRecipeWorkspace } from '../helpers/lsp-client.ts';
 
 const recipe = 'base = load("base.safetensors")\ntau = load("sci.safetensors") - base\nsave(base + tau, "o.safetensors")\n';
 
 describe('server lifecycle over the protocol', () => {
-  const { dir, cleanup } = fixtureDir();
-  writeRecipeWorkspace(dir);
+  const server = serverOnRecipeWorkspace();
+  const { dir } = server;
   const uri = (name: string) => pathToFileURL(join(dir, name)).href;
-  let client: LspTestClient;
-  let initialized: InitializeResult;
-
-  before(async () => {
-    client = LspTestClient.start({ cwd: dir });
-    initialized = await client.initialize({ rootUri: pathToFileURL(dir).href });
-  });
-  after(() => {
-    client.kill();
-    cleanup();
-  });
 
   it('announces its name and every feature it implements', () => {
-    const c = initialized.capabilities;
-    assert.equal(initialized.serverInfo?.name, 'tvr');
-    assert.match(initialized.serverInfo?.version ?? '', /^\d+\.\d+\.\d+/);
+    const c = server.initialized.capabilities;
+    assert.equal(server.initialized.serverInfo?.name, 'tvr');
+    assert.match(server.initialized.serverInfo?.version ?? '', /^\d+\.\d+\.\d+/);
     assert.equal(c.textDocumentSync, TextDocumentSyncKind.Incremental);
     assert.deepEqual(c.completionProvider?.triggerCharacters?.slice().sort(), ['"', '(', ',', '/', '=', '['].sort());
     assert.equal(c.hoverProvider, true);
@@ -49,59 +36,59 @@ describe('server lifecycle over the protocol', () => {
     assert.ok(semantic.legend.tokenTypes.includes('type') && semantic.legend.tokenTypes.includes('function'));
   });
 
-  it('registers a watcher for checkpoint files, as the client allows dynamic registration', async () => {
-    await client.waitFor('the watcher registration', () => client.serverRequests.includes('client/registerCapability'));
+  it('registers a watcher for checkpoint files, as the server.client allows dynamic registration', async () => {
+    await server.client.waitFor('the watcher registration', () => server.client.serverRequests.includes('client/registerCapability'));
   });
 
   it('answers requests on a document it never saw with empty results', async () => {
     const textDocument = { uri: uri('never-opened.tvr') };
     const position = { line: 0, character: 0 };
-    assert.equal(await client.connection.sendRequest(HoverRequest.type, { textDocument, position }), null);
-    assert.deepEqual(await client.connection.sendRequest(CompletionRequest.type, { textDocument, position }), []);
-    assert.deepEqual(await client.connection.sendRequest(DocumentSymbolRequest.type, { textDocument }), []);
-    assert.deepEqual(await client.connection.sendRequest(SemanticTokensRequest.type, { textDocument }), { data: [] });
-    assert.deepEqual(await client.connection.sendRequest(DocumentFormattingRequest.type, { textDocument, options: { tabSize: 4, insertSpaces: true } }), []);
+    assert.equal(await server.client.connection.sendRequest(HoverRequest.type, { textDocument, position }), null);
+    assert.deepEqual(await server.client.connection.sendRequest(CompletionRequest.type, { textDocument, position }), []);
+    assert.deepEqual(await server.client.connection.sendRequest(DocumentSymbolRequest.type, { textDocument }), []);
+    assert.deepEqual(await server.client.connection.sendRequest(SemanticTokensRequest.type, { textDocument }), { data: [] });
+    assert.deepEqual(await server.client.connection.sendRequest(DocumentFormattingRequest.type, { textDocument, options: { tabSize: 4, insertSpaces: true } }), []);
   });
 
   it('answers requests on a closed document with empty results, and reopens it fresh', async () => {
     const name = uri('closed.tvr');
-    await client.openAndDiagnose(name, recipe);
-    await client.close(name);
+    await server.client.openAndDiagnose(name, recipe);
+    await server.client.close(name);
     const position = { line: 1, character: 1 };
-    assert.equal(await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri: name }, position }), null);
-    const diagnostics = await client.openAndDiagnose(name, 'x = bsae\n', 7);
+    assert.equal(await server.client.connection.sendRequest(HoverRequest.type, { textDocument: { uri: name }, position }), null);
+    const diagnostics = await server.client.openAndDiagnose(name, 'x = bsae\n', 7);
     assert.deepEqual(diagnostics.map((d) => d.code).sort(), ['undefined-name', 'unused-binding']);
   });
 
   it('answers a request whose parameters are malformed with an error, and keeps serving', async () => {
-    await assert.rejects(client.connection.sendRequest('textDocument/hover', {}), (error: unknown) => error instanceof ResponseError);
-    assert.equal(await client.connection.sendRequest('textDocument/hover', { textDocument: { uri: 42 }, position: 'here' }), null);
-    await assert.rejects(client.connection.sendRequest('textDocument/hover', null), (error: unknown) => error instanceof ResponseError && error.code === -32602);
-    await assert.rejects(client.connection.sendRequest('tvr/noSuchMethod', {}), (error: unknown) => error instanceof ResponseError && error.code === -32601);
-    await assertStillServing(client, uri('after-bad-params.tvr'));
+    await assert.rejects(server.client.connection.sendRequest('textDocument/hover', {}), (error: unknown) => error instanceof ResponseError);
+    assert.equal(await server.client.connection.sendRequest('textDocument/hover', { textDocument: { uri: 42 }, position: 'here' }), null);
+    await assert.rejects(server.client.connection.sendRequest('textDocument/hover', null), (error: unknown) => error instanceof ResponseError && error.code === -32602);
+    await assert.rejects(server.client.connection.sendRequest('tvr/noSuchMethod', {}), (error: unknown) => error instanceof ResponseError && error.code === -32601);
+    await assertStillServing(server.client, uri('after-bad-params.tvr'));
   });
 
   it('survives a message that is not JSON, and one that is not JSON-RPC', async () => {
     const garbage = '{"jsonrpc": "2.0", "id": 99, "method": "textDocument/hover", "params": {oops';
-    client.writeRaw(`Content-Length: ${Buffer.byteLength(garbage)}\r\n\r\n${garbage}`);
+    server.client.writeRaw(`Content-Length: ${Buffer.byteLength(garbage)}\r\n\r\n${garbage}`);
     const notRpc = '[1, 2, 3]';
-    client.writeRaw(`Content-Length: ${Buffer.byteLength(notRpc)}\r\n\r\n${notRpc}`);
-    await assertStillServing(client, uri('after-garbage.tvr'));
-    assert.equal(client.exitCode, undefined);
+    server.client.writeRaw(`Content-Length: ${Buffer.byteLength(notRpc)}\r\n\r\n${notRpc}`);
+    await assertStillServing(server.client, uri('after-garbage.tvr'));
+    assert.equal(server.client.exitCode, undefined);
   });
 
   it('answers positions beyond the end of the document without failing', async () => {
     const name = uri('positions.tvr');
-    await client.openAndDiagnose(name, recipe);
+    await server.client.openAndDiagnose(name, recipe);
     for (const position of [{ line: 99, character: 0 }, { line: 0, character: 999 }, { line: 2, character: 10_000 }]) {
-      await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri: name }, position });
-      assert.ok(Array.isArray(await client.connection.sendRequest(CompletionRequest.type, { textDocument: { uri: name }, position })));
+      await server.client.connection.sendRequest(HoverRequest.type, { textDocument: { uri: name }, position });
+      assert.ok(Array.isArray(await server.client.connection.sendRequest(CompletionRequest.type, { textDocument: { uri: name }, position })));
     }
   });
 
   it('shuts down and exits with 0', async () => {
-    assert.equal(await client.shutdown(), 0);
-    assert.doesNotMatch(client.stderr, /Error|uncaught|unhandled/i);
+    assert.equal(await server.client.shutdown(), 0);
+    assert.doesNotMatch(server.client.stderr, /Error|uncaught|unhandled/i);
   });
 });
 

@@ -4,7 +4,7 @@
 // must still answer correctly (the server neither crashed nor hung).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import {
@@ -12,29 +12,18 @@ import {
 } from 'vscode-languageserver-protocol/node';
 import { HeaderCache } from '../../server/src/checkpoints/read-header.ts';
 import { analyzeFile } from '../../server/src/language/analysis.ts';
-import { fixtureDir, seededRandom } from '../helpers/checkpoint-fixtures.ts';
-import { LspTestClient } from '../helpers/lsp-client.ts';
+import { seededRandom } from '../helpers/checkpoint-fixtures.ts';
+import { serverOnRecipeWorkspace } from '../helpers/lsp-client.ts';
 import { tokenArbitrary, validRecipes } from '../helpers/recipe-fuzz.ts';
-import { writeRecipeWorkspace } from '../helpers/recipe-fixtures.ts';
 import { positionAt } from '../helpers/text-markers.ts';
 
 const edits = 300;
 const seed = Number(process.env['TVR_FUZZ_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 
 describe('random edits to a live server', () => {
-  const { dir, cleanup } = fixtureDir();
-  writeRecipeWorkspace(dir);
+  const server = serverOnRecipeWorkspace();
+  const { dir } = server;
   const uri = pathToFileURL(join(dir, 'fuzzed.tvr')).href;
-  let client: LspTestClient;
-
-  before(async () => {
-    client = LspTestClient.start({ cwd: dir });
-    await client.initialize({ rootUri: pathToFileURL(dir).href });
-  });
-  after(() => {
-    client.kill();
-    cleanup();
-  });
 
   it(`keeps in sync and answers through ${edits} random edits (seed ${seed}, rerun with TVR_FUZZ_SEED)`, async () => {
     const random = seededRandom(seed);
@@ -42,7 +31,7 @@ describe('random edits to a live server', () => {
     const pick = (n: number) => Math.floor(random() * n);
     let text = validRecipes[1]!;
     let version = 1;
-    await client.openAndDiagnose(uri, text, version);
+    await server.client.openAndDiagnose(uri, text, version);
     const answers: Promise<unknown>[] = [];
     for (let i = 0; i < edits; i++) {
       // LSP positions cannot point between the two characters of a '\r\n'.
@@ -52,24 +41,24 @@ describe('random edits to a live server', () => {
       const insert = random() < 0.15 ? '' : insertions[i]!;
       const range = { start: positionAt(text, start), end: positionAt(text, end) };
       text = text.slice(0, start) + insert + text.slice(end);
-      await client.change(uri, ++version, [{ range, text: insert }]);
+      await server.client.change(uri, ++version, [{ range, text: insert }]);
       if (i % 7 === 0) {
         // Not awaited: requests race with the edits, as they do in an editor.
         const position = positionAt(text, representable(pick(text.length + 1)));
         const textDocument = { uri };
         answers.push(
-          client.connection.sendRequest(HoverRequest.type, { textDocument, position }),
-          client.connection.sendRequest(CompletionRequest.type, { textDocument, position }),
-          client.connection.sendRequest(SignatureHelpRequest.type, { textDocument, position }),
-          client.connection.sendRequest(SemanticTokensRequest.type, { textDocument }),
-          client.connection.sendRequest(DocumentSymbolRequest.type, { textDocument }),
+          server.client.connection.sendRequest(HoverRequest.type, { textDocument, position }),
+          server.client.connection.sendRequest(CompletionRequest.type, { textDocument, position }),
+          server.client.connection.sendRequest(SignatureHelpRequest.type, { textDocument, position }),
+          server.client.connection.sendRequest(SemanticTokensRequest.type, { textDocument }),
+          server.client.connection.sendRequest(DocumentSymbolRequest.type, { textDocument }),
         );
       }
       if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 200)); // let a debounced analysis run now and then
     }
     await Promise.all(answers);
 
-    const published = await client.diagnostics(uri, version);
+    const published = await server.client.diagnostics(uri, version);
     const expected = await analyzeFile(text, join(dir, 'fuzzed.tvr'), new HeaderCache());
     const summary = (d: Pick<Diagnostic, 'code' | 'range' | 'message'>) => `${d.code} ${JSON.stringify(d.range)} ${d.message}`;
     assert.deepEqual(published.map(summary), expected.diagnostics.map((d) => summary({ code: d.code, range: expected.lines.range(d.span), message: d.message })),
@@ -77,15 +66,15 @@ describe('random edits to a live server', () => {
 
     // A normal recipe afterwards is analysed and answered correctly.
     const recipe = 'base = load("base.safetensors")\nx = base + load("sci.safetensors")\nsave(x, "o.safetensors")\n';
-    const fresh = client.diagnostics(uri, version + 1);
-    await client.change(uri, version + 1, [{ text: recipe }]);
+    const fresh = server.client.diagnostics(uri, version + 1);
+    await server.client.change(uri, version + 1, [{ text: recipe }]);
     assert.deepEqual((await fresh).map((d) => d.code), ['model-weight-sum']);
-    const hover = await client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 0, character: 1 } });
+    const hover = await server.client.connection.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 0, character: 1 } });
     assert.match((hover?.contents as { value: string }).value, /^\*\*base\*\*: Model\n[\s\S]*4 tensors, 131 parameters \(F32 x4\)/);
   });
 
   it('shuts down and exits with 0', async () => {
-    assert.equal(await client.shutdown(), 0);
-    assert.doesNotMatch(client.logs.join('\n'), /failed|uncaught|unhandled/i);
+    assert.equal(await server.client.shutdown(), 0);
+    assert.doesNotMatch(server.client.logs.join('\n'), /failed|uncaught|unhandled/i);
   });
 });
