@@ -43,7 +43,8 @@ const builds: esbuild.BuildOptions[] = [
   },
   {
     ...common,
-    entryPoints: workerEntries({ tvr: 'server/src/cli/main.ts' }),
+    // `engine`: the engine as a library (runProgram and friends), which the engine benchmark runs as users get it.
+    entryPoints: workerEntries({ tvr: 'server/src/cli/main.ts', engine: 'server/src/engine/index.ts' }),
     outdir: dist,
     outExtension: { '.js': '.mjs' },
     chunkNames: 'chunks/[name]-[hash]',

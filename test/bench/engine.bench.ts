@@ -5,22 +5,25 @@
 // wall time against the faster peer, peak RSS against the peers, and throughput
 // against simply reading the input bytes.
 //
-//   node test/bench/engine.bench.ts [--size-mb 1000] [--backends js-workers,js,tfjs-wasm] [--peers numpy,torch] [--repeat 3]
+//   node scripts/build.ts && node test/bench/engine.bench.ts [--size-mb 1000] [--backends js-workers,js,tfjs-wasm]
+//     [--peers numpy,torch] [--repeat 3] [--cold] [--source]
 //
-// Every run reads the inputs from the page cache (they are read once before), and `sync`
-// runs before each measured run so none pays for another's dirty pages. Figures are the
-// median of --repeat runs (torch: one run). tvr fsyncs its outputs before renaming them
-// (the peers do not): task arithmetic is also run without that sync (RunOptions.sync
-// false), and both are printed; the targets are checked against the synced run.
+// tvr runs as users get it, from the bundle (dist/engine.mjs; --source runs the
+// TypeScript instead, whose worker threads start about 60 ms slower). Like the peers,
+// tvr does not fsync its outputs by default; task arithmetic is also run with
+// RunOptions.sync (`tvr run --sync`) against numpy with an fsync, like for like.
+// `sync` runs before each measured run so none pays for another's dirty pages. Inputs
+// are in the page cache for every run (read once before), or with --cold evicted from
+// it before every run and before plain reading is timed (posix_fadvise DONTNEED), so
+// both read from the disk. Figures are the median of --repeat runs (torch: one run).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readCheckpointHeader } from '../../server/src/checkpoints/read-header.ts';
 import { TensorReader } from '../../server/src/checkpoints/tensor-reader.ts';
-import { runProgram } from '../../server/src/engine/index.ts';
 import type { BackendName } from '../../server/src/engine/index.ts';
 import { ProgramBuilder } from '../unit/engine/helpers.ts';
 
@@ -46,8 +49,10 @@ const { values: options } = parseArgs({
     /** Runs per measurement (the median is printed); torch runs once. */
     repeat: { type: 'string', default: '3' },
     'chunk-elements': { type: 'string' },
+    cold: { type: 'boolean' },
+    source: { type: 'boolean' },
     child: { type: 'string' },
-    unsynced: { type: 'boolean' },
+    synced: { type: 'boolean' },
     dir: { type: 'string' },
     workload: { type: 'string' },
   },
@@ -55,7 +60,7 @@ const { values: options } = parseArgs({
 
 if (options.child) {
   // One measured run of the engine, in its own process so its peak RSS is its own.
-  const measure = await runEngine(options.dir!, options.workload as Workload, options.child as BackendName, !options.unsynced);
+  const measure = await runEngine(options.dir!, options.workload as Workload, options.child as BackendName, options.synced === true);
   console.log(JSON.stringify(measure));
 } else {
   await main();
@@ -69,9 +74,12 @@ async function runEngine(dir: string, workload: Workload, backend: BackendName, 
     ? pb.combine([[1, base!], ...vectors.map((v) => [LAMBDA, v] as const)], 'model')
     : pb.combine([[1, base!], [LAMBDA, pb.ties(vectors, DENSITY)]], 'model');
   pb.save(edit, outputPath(dir, tvrName(backend, sync), workload));
+  const bundle = join(here, '../../dist/engine.mjs');
+  if (!options.source && !existsSync(bundle)) throw new Error(`${bundle} is missing: run node scripts/build.ts first (or pass --source)`);
+  const engine = (await import(options.source ? '../../server/src/engine/index.ts' : pathToFileURL(bundle).href)) as typeof import('../../server/src/engine/index.ts');
   const started = performance.now();
   const cpu = process.cpuUsage();
-  await runProgram(pb.program(), {
+  await engine.runProgram(pb.program(), {
     backend,
     recipeText: `bench ${workload}`,
     sync,
@@ -82,7 +90,7 @@ async function runEngine(dir: string, workload: Workload, backend: BackendName, 
 }
 
 function tvrName(backend: BackendName, sync: boolean): string {
-  return `tvr-${backend}${sync ? '' : '-unsynced'}`;
+  return `tvr-${backend}${sync ? '-synced' : ''}`;
 }
 
 function inputPaths(dir: string): string[] {
@@ -182,9 +190,15 @@ function readSeconds(paths: readonly string[]): number {
   return (performance.now() - started) / 1000;
 }
 
-/** Runs one measured child; `sync` first, so no run pays for the previous one's dirty pages. */
-function child(command: string, args: readonly string[]): Measure {
+/** Drops the files' pages from the page cache (Node has no posix_fadvise; Python does). They must be clean: `sync` first. */
+function evict(paths: readonly string[]): void {
+  execFileSync(PYTHON, ['-c', 'import os, sys\nfor p in sys.argv[1:]:\n    fd = os.open(p, os.O_RDONLY)\n    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)\n    os.close(fd)', ...paths]);
+}
+
+/** Runs one measured child; `sync` first, so no run pays for the previous one's dirty pages, and with --cold the inputs evicted. */
+function child(command: string, args: readonly string[], inputs: readonly string[]): Measure {
   execFileSync('sync');
+  if (options.cold) evict(inputs);
   const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${result.stderr}`);
   const parsed = JSON.parse(result.stdout.trim().split('\n').pop()!) as { seconds: number; cpuSeconds?: number; cpu_seconds?: number; maxRssBytes?: number; max_rss_bytes?: number };
@@ -236,53 +250,63 @@ async function main(): Promise<void> {
     const dataBytes = writeWorkload(dir, sizeMb);
     const inputs = inputPaths(dir);
     const inputBytes = inputs.reduce((s, p) => s + statSync(p).size, 0);
-    readSeconds(inputs); // warm the page cache: every run below reads from memory alike
-    const read = Math.min(readSeconds(inputs), readSeconds(inputs));
-    console.log(`workload: base + 3 fine-tuned float32 checkpoints, ${(dataBytes / 1e6).toFixed(0)} MB each (${layout(sizeMb).length} tensors); ${execFileSync('nproc').toString().trim()} cores; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    execFileSync('sync');
+    readSeconds(inputs); // warm the page cache: every run below reads from memory alike (unless --cold)
+    const readOnce = () => {
+      if (options.cold) evict(inputs);
+      return readSeconds(inputs);
+    };
+    const read = Math.min(readOnce(), readOnce());
+    console.log(`workload: base + 3 fine-tuned float32 checkpoints, ${(dataBytes / 1e6).toFixed(0)} MB each (${layout(sizeMb).length} tensors); ${execFileSync('nproc').toString().trim()} cores; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}; tvr from ${options.source ? 'the TypeScript source' : 'the bundle'}`);
     execFileSync('sync');
     const floor = writeSeconds(dir, dataBytes);
-    console.log(`reading the ${(inputBytes / 1e9).toFixed(2)} GB of inputs once: ${read.toFixed(2)} s (${(inputBytes / 1e9 / read).toFixed(2)} GB/s)`);
-    console.log(`writing one output's ${(dataBytes / 1e9).toFixed(2)} GB: ${floor.write.toFixed(2)} s, then fsync: ${floor.fsync.toFixed(2)} s (tvr's writers fsync before renaming; the peers do not)\n`);
+    console.log(`reading the ${(inputBytes / 1e9).toFixed(2)} GB of inputs once, ${options.cold ? 'from the disk (evicted from the page cache)' : 'from the page cache'}: ${read.toFixed(2)} s (${(inputBytes / 1e9 / read).toFixed(2)} GB/s)`);
+    console.log(`writing one output's ${(dataBytes / 1e9).toFixed(2)} GB: ${floor.write.toFixed(2)} s, then fsync: ${floor.fsync.toFixed(2)} s\n`);
 
     for (const workload of ['ta', 'ties'] as const) {
-      /** `out`: the output's name in outputPath; `synced`: a tvr run that fsyncs its output (undefined for the peers). */
-      const rows: { who: string; out: string; synced?: boolean; m: Measure }[] = [];
+      /** `out`: the output's name in outputPath; `synced`: the run fsyncs its output; `tvr`: a tvr run. */
+      const rows: { who: string; out: string; synced: boolean; tvr: boolean; m: Measure }[] = [];
       const repeat = Number(options.repeat);
+      // Task arithmetic is short enough for an fsync to matter: it also runs synced, tvr and numpy alike.
+      const syncs = workload === 'ta' ? [false, true] : [false];
       for (const peer of peers) {
-        const out = outputPath(dir, peer, workload);
-        // torch takes tens of seconds per run at full size: once is enough to place it.
-        rows.push({ who: peer, out: peer, m: median(peer === 'torch' ? 1 : repeat, () => {
-          rmSync(out, { force: true });
-          return child(PYTHON, [join(here, 'peers', 'engine_peers.py'), peer, workload, out, ...inputs, '--lam', String(LAMBDA), '--density', String(DENSITY)]);
-        }) });
+        for (const synced of peer === 'numpy' ? syncs : [false]) {
+          const out = `${peer}${synced ? '-synced' : ''}`;
+          // torch takes tens of seconds per run at full size: once is enough to place it.
+          rows.push({ who: `${peer}${synced ? ' + fsync' : ''}`, out, synced, tvr: false, m: median(peer === 'torch' ? 1 : repeat, () => {
+            rmSync(outputPath(dir, out, workload), { force: true });
+            return child(PYTHON, [join(here, 'peers', 'engine_peers.py'), peer, workload, outputPath(dir, out, workload), ...inputs, '--lam', String(LAMBDA), '--density', String(DENSITY), ...(synced ? ['--fsync'] : [])], inputs);
+          }) });
+        }
       }
       for (const backend of backends) {
-        // Task arithmetic is short enough for the sync to matter: measured with and without it.
-        for (const synced of workload === 'ta' ? [true, false] : [true]) {
+        for (const synced of syncs) {
           const args = [fileURLToPath(import.meta.url), '--child', backend, '--dir', dir, '--workload', workload];
           if (options['chunk-elements']) args.push('--chunk-elements', options['chunk-elements']);
-          if (!synced) args.push('--unsynced');
+          if (options.source) args.push('--source');
+          if (synced) args.push('--synced');
           const out = tvrName(backend, synced);
-          rows.push({ who: `tvr ${backend}${synced ? '' : ' no fsync'}`, out, synced, m: median(repeat, () => {
+          rows.push({ who: `tvr ${backend}${synced ? ' --sync' : ''}`, out, synced, tvr: true, m: median(repeat, () => {
             rmSync(outputPath(dir, out, workload), { force: true });
-            return child(process.execPath, args);
+            return child(process.execPath, args, inputs);
           }) });
         }
       }
       console.log(workload === 'ta' ? 'task arithmetic: base + 0.4 * sum(ft_i - base)' : `TIES: base + 0.4 * ties(ft_i - base, density ${DENSITY})`);
       console.log('  who                     seconds   GB/s in   CPU seconds   peak RSS MB');
       for (const { who, m } of rows) console.log(`  ${who.padEnd(22)} ${m.seconds.toFixed(2).padStart(8)} ${(inputBytes / 1e9 / m.seconds).toFixed(2).padStart(9)} ${m.cpuSeconds.toFixed(2).padStart(13)} ${(m.maxRssBytes / 1e6).toFixed(0).padStart(13)}`);
-      const peerRows = rows.filter((r) => r.synced === undefined);
-      const fastest = peerRows.reduce((a, b) => (b.m.seconds < a.m.seconds ? b : a), peerRows[0]!);
-      const leanest = peerRows.reduce((a, b) => (b.m.maxRssBytes < a.m.maxRssBytes ? b : a), peerRows[0]!);
-      for (const { who, synced, m } of rows.filter((r) => r.synced !== undefined)) {
+      for (const { who, synced, m } of rows.filter((r) => r.tvr)) {
+        // Like for like: a synced run against the synced peer, the default against the peers as they are.
+        const peerRows = rows.filter((r) => !r.tvr && r.synced === synced);
+        const fastest = peerRows.reduce((a, b) => (b.m.seconds < a.m.seconds ? b : a), peerRows[0]!);
+        const leanest = peerRows.reduce((a, b) => (b.m.maxRssBytes < a.m.maxRssBytes ? b : a), peerRows[0]!);
         const alone = read + floor.write + (synced ? floor.fsync : 0);
-        console.log(`  ${who}${synced ? ' (the targets; outputs durable)' : ' (like the peers)'}: wall ${(m.seconds / fastest.m.seconds).toFixed(2)}x the faster peer (${fastest.who}; target <= 1.0; CPU ${(m.cpuSeconds / fastest.m.cpuSeconds).toFixed(2)}x), `
+        console.log(`  ${who}${synced ? '' : ' (the targets)'}: wall ${(m.seconds / fastest.m.seconds).toFixed(2)}x the faster peer (${fastest.who}; target <= 1.0; CPU ${(m.cpuSeconds / fastest.m.cpuSeconds).toFixed(2)}x), `
           + `peak RSS ${(m.maxRssBytes / leanest.m.maxRssBytes).toFixed(2)}x the leaner peer (${leanest.who}; target <= 0.25), `
-          + `throughput ${(read / m.seconds).toFixed(2)} of plain reading (target >= 0.5; ${(alone / m.seconds).toFixed(2)} of reading + writing${synced ? ' + fsync' : ''} alone)`);
+          + `throughput ${(read / m.seconds).toFixed(2)} of plain reading (target >= 0.5; ${(fastest.m.seconds > 0 ? read / fastest.m.seconds : 0).toFixed(2)} for ${fastest.who}; ${(alone / m.seconds).toFixed(2)} of reading + writing${synced ? ' + fsync' : ''} alone)`);
       }
       for (const peer of peers) {
-        const ours = outputPath(dir, tvrName(backends[0]!, true), workload);
+        const ours = outputPath(dir, tvrName(backends[0]!, false), workload);
         if (existsSync(ours)) console.log(`  max |tvr - ${peer}| over every element: ${(await maxDifference(ours, outputPath(dir, peer, workload))).toExponential(2)}`);
       }
       console.log('');

@@ -57,7 +57,7 @@ export class TensorReader {
   #closed = false;
 
   /** `headers`: the checkpoints whose files will be read; their recorded identities are checked on open. */
-  constructor(headers: readonly CheckpointHeader[] = [], options: TensorReaderOptions = {}) {
+  constructor(headers: readonly Pick<CheckpointHeader, 'files'>[] = [], options: TensorReaderOptions = {}) {
     for (const header of headers) for (const file of header.files) this.#expected.set(file.path, file);
     this.#maxOpenFiles = Math.max(1, options.maxOpenFiles ?? 16);
     this.#recheckMs = options.recheckMs ?? 1000;

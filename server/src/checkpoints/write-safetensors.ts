@@ -3,6 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beginAtomicOutput } from './atomic-output.ts';
+import type { AtomicOutput } from './atomic-output.ts';
 import { checkOutputTensors, StreamingCheckpointWriter, tensorByteLength } from './write-stream.ts';
 import type { CheckpointWriter, OutputTensor, PlannedFile } from './write-stream.ts';
 
@@ -82,23 +83,41 @@ export async function createSafetensorsWriter(
   tensors: readonly OutputTensor[],
   options: SafetensorsWriterOptions = {},
 ): Promise<CheckpointWriter> {
+  const { output, files, finish } = await beginSafetensorsOutput(destination, tensors, options);
+  return new StreamingCheckpointWriter(output, tensors, files, finish, { sync: options.sync ?? true });
+}
+
+/** Checks the request, claims the temporary and plans the files (shared by the streaming and the placed writers). */
+export async function beginSafetensorsOutput(destination: string, tensors: readonly OutputTensor[], options: SafetensorsWriterOptions): Promise<SafetensorsFiles & { readonly output: AtomicOutput }> {
   checkOutputTensors(tensors);
   if (tensors.some((t) => t.name === '__metadata__')) throw new TypeError('a tensor cannot be named "__metadata__"');
   const metadata = options.metadata ?? {};
   checkMetadata(metadata);
   const sharded = options.maxShardBytes !== undefined;
   if (sharded && !(options.maxShardBytes! > 0)) throw new RangeError(`maxShardBytes must be positive, got ${options.maxShardBytes}`);
-
   const output = await beginAtomicOutput(destination, { isDirectory: sharded, overwrite: options.overwrite ?? false });
-  if (!sharded) {
+  return { output, ...planSafetensorsFiles(output, tensors, metadata, options.maxShardBytes) };
+}
+
+/** The files of a safetensors output inside its temporary, which shard holds each tensor, and what completes the output (the index). */
+export interface SafetensorsFiles {
+  readonly files: readonly PlannedFile[];
+  /** Per tensor, in order: the index of its file. */
+  readonly fileOf: readonly number[];
+  readonly finish: () => Promise<void>;
+}
+
+/** Plans the files: one, or shards of at most `maxShardBytes` plus an index. */
+export function planSafetensorsFiles(output: AtomicOutput, tensors: readonly OutputTensor[], metadata: Readonly<Record<string, string>>, maxShardBytes?: number): SafetensorsFiles {
+  if (maxShardBytes === undefined) {
     const file: PlannedFile = {
       path: output.temporary,
       prefix: safetensorsHeader(tensors, metadata),
       dataBytes: tensors.reduce((sum, t) => sum + tensorByteLength(t), 0),
     };
-    return new StreamingCheckpointWriter(output, tensors, [file], undefined, { sync: options.sync ?? true });
+    return { files: [file], fileOf: tensors.map(() => 0), finish: async () => {} };
   }
-  const shards = planShards(tensors, options.maxShardBytes!);
+  const shards = planShards(tensors, maxShardBytes);
   const names = shards.map((_, i) => shardFileName(i, shards.length));
   const files = shards.map((shard, i): PlannedFile => ({
     path: join(output.temporary, names[i]!),
@@ -112,5 +131,5 @@ export async function createSafetensorsWriter(
     const index = { metadata: { total_size: totalSize }, weight_map: weightMap };
     await writeFile(join(output.temporary, INDEX_FILE), `${JSON.stringify(index, null, 2)}\n`, { flag: 'wx' });
   };
-  return new StreamingCheckpointWriter(output, tensors, files, writeIndex, { sync: options.sync ?? true });
+  return { files, fileOf: shards.flatMap((shard, i) => shard.map(() => i)), finish: writeIndex };
 }

@@ -54,7 +54,7 @@ const DIRECT_BYTES = 256 << 10;
  * 484 MB task arithmetic: the final sync went from about 0.12 s to a few ms, the run
  * from 0.46 s to 0.36 s (syncing every 64 MiB: 0.41 s).
  */
-const SYNC_EVERY = 4 << 20;
+export const SYNC_EVERY = 4 << 20;
 const ENCODE_ELEMENTS = 1 << 20;
 
 export function tensorByteLength(tensor: OutputTensor): number {

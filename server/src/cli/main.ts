@@ -40,9 +40,10 @@ function program(): Command {
     .option('--untrusted', 'the workspace is not trusted: refuse tasks that run an external evaluator command')
     .option('--no-cache', 'evaluate everything again, ignoring and not writing the results cache (.tvr-cache/)')
     .option('--force', 'replace existing outputs even where a save does not say overwrite=true')
+    .option('--sync', 'fsync each output before it is moved into place, so it survives a power loss (slower)')
     .option('--eval-timeout <seconds>', 'time limit of one external evaluator run', positiveNumber, 600)
     .option('--batch-size <n>', 'examples per batch of the built-in evaluator', positiveInteger)
-    .action(async (recipe: string, options: { out?: string; backend: string; json?: boolean; untrusted?: boolean; cache: boolean; force?: boolean; evalTimeout: number; batchSize?: number }) => {
+    .action(async (recipe: string, options: { out?: string; backend: string; json?: boolean; untrusted?: boolean; cache: boolean; force?: boolean; sync?: boolean; evalTimeout: number; batchSize?: number }) => {
       // Loaded on demand: the engine and TensorFlow.js would slow every other command's start.
       const { runCommand } = await import('./run.ts');
       process.exitCode = await runCommand(recipe, {
@@ -52,6 +53,7 @@ function program(): Command {
         untrusted: options.untrusted === true,
         cache: options.cache,
         force: options.force === true,
+        sync: options.sync === true,
         evalTimeout: options.evalTimeout,
         ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
       });

@@ -19,6 +19,8 @@ export interface RunCommandOptions {
   readonly untrusted: boolean;
   readonly cache: boolean;
   readonly force: boolean;
+  /** fsync outputs before they are moved into place. */
+  readonly sync?: boolean;
   /** Seconds an external evaluator may run. */
   readonly evalTimeout?: number;
   readonly batchSize?: number;
@@ -50,6 +52,7 @@ export async function runCommand(recipe: string, options: RunCommandOptions): Pr
       untrusted: options.untrusted,
       cache: options.cache,
       force: options.force,
+      ...(options.sync ? { sync: true } : {}),
       signal: controller.signal,
       onEvent: view.onEvent,
       ...(options.evalTimeout !== undefined ? { externalTimeoutMs: options.evalTimeout * 1000 } : {}),

@@ -42,7 +42,7 @@ export interface PipelineOptions {
  * that keep node values for in-memory top-k selection.
  */
 /** Elements per step of a single-pass tensor (1 MiB of float32 per operand). */
-const STREAM_ELEMENTS = 1 << 18;
+export const STREAM_ELEMENTS = 1 << 18;
 
 export class ChunkBuffers {
   /** The large chunk: tensors with statistics up to this size are kept whole. */

@@ -43,7 +43,15 @@ export type RunEvent =
     readonly tensors: readonly string[];
     readonly message: string;
   }
-  | { readonly type: 'output'; readonly path: string; readonly format: CheckpointFormat; readonly tensors: number; readonly bytes: number }
+  | {
+    readonly type: 'output';
+    readonly path: string;
+    readonly format: CheckpointFormat;
+    readonly tensors: number;
+    readonly bytes: number;
+    /** `streaming`: in order through the chunk pipeline; `placed`: in place by the backend's I/O threads (copies and linear combinations). */
+    readonly writer: 'streaming' | 'placed';
+  }
   | { readonly type: 'done'; readonly outputs: readonly string[]; readonly seconds: number; readonly bytesRead: number; readonly bytesWritten: number }
   | {
     readonly type: 'error';

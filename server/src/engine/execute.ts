@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { tensorByteLength } from '../checkpoints/write-stream.ts';
 import type { CheckpointWriter, OutputTensor } from '../checkpoints/write-stream.ts';
+import { PlacedSafetensorsOutput } from '../checkpoints/write-placed.ts';
 import { createSafetensorsWriter } from '../checkpoints/write-safetensors.ts';
 import { createTfjsWriter } from '../checkpoints/write-tfjs.ts';
 import { TensorReader } from '../checkpoints/tensor-reader.ts';
@@ -14,13 +15,15 @@ import type { SweepPoint, TypedProgram } from '../language/program.ts';
 import { selectBackend } from './backends/registry.ts';
 import type { BackendChoice } from './backends/registry.ts';
 import type { Backend } from './backends/types.ts';
-import { ChunkBuffers, runPipeline } from './compute.ts';
+import { ChunkBuffers, runPipeline, STREAM_ELEMENTS } from './compute.ts';
 import { cancelled, EngineError, lineOf } from './errors.ts';
 import type { RunEvent } from './events.ts';
 import { checkOutputs, resolveOutput } from './outputs.ts';
 import type { OutputTarget } from './outputs.ts';
 import { DEFAULT_CHUNK_ELEMENTS, planSaves } from './plan/build.ts';
+import { linearTensors } from './plan/linear.ts';
 import type { SavePlan, TensorPlan } from './plan/types.ts';
+import { streamInPlace } from './stream-in-place.ts';
 import { namedPoint, provenance, sha256 } from './provenance.ts';
 import { copyTensor, fileSource, plannedReadBytes } from './stream.ts';
 
@@ -42,18 +45,27 @@ export interface RunOptions {
   /** Minimum milliseconds between progress events. Default 100. */
   readonly progressIntervalMs?: number;
   /**
-   * fsync safetensors outputs before they are renamed into place (default true: an output
-   * that appears is complete, even after a crash). false saves that wait, for scratch outputs.
+   * fsync safetensors outputs before they are renamed into place, so an output that
+   * appears is complete even after a power loss. Default false, as for the peers
+   * (safetensors' save_file, torch.save): the rename alone already guarantees that a
+   * crashed or cancelled run leaves no partial output, and the sync's writeback costs a
+   * quarter of a task-arithmetic run's time on the development machine (docs/engine.md).
    */
   readonly sync?: boolean;
 }
 
 export interface RunResult {
   readonly backend: string;
-  readonly outputs: readonly { readonly path: string; readonly format: OutputTarget['format']; readonly tensors: number; readonly bytes: number }[];
+  readonly outputs: readonly { readonly path: string; readonly format: OutputTarget['format']; readonly tensors: number; readonly bytes: number; readonly writer: 'streaming' | 'placed' }[];
   readonly seconds: number;
   readonly bytesRead: number;
   readonly bytesWritten: number;
+}
+
+/** What the run commits or aborts once every output is computed. */
+interface OutputWriter {
+  commit(): Promise<void>;
+  abort(): Promise<void>;
 }
 
 interface Output {
@@ -67,7 +79,9 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
   const emit = options.onEvent ?? (() => {});
   const started = performance.now();
   const chunkElements = options.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
-  const writers: CheckpointWriter[] = [];
+  const writers: OutputWriter[] = [];
+  /** How each output was written: streamed in order through the chunk pipeline, or in place by I/O threads. */
+  const writerKinds: ('streaming' | 'placed')[] = [];
   let backend: Backend | undefined;
   let ownBackend = false;
   let reader: TensorReader | undefined;
@@ -105,7 +119,9 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       point: namedPoint(program, point),
     });
 
-    reader = new TensorReader(program.loads.map((l) => l.header).filter((h): h is CheckpointHeader => h !== undefined));
+    const headers = program.loads.map((l) => l.header).filter((h): h is CheckpointHeader => h !== undefined);
+    reader = new TensorReader(headers);
+    const inputFiles = headers.flatMap((h) => h.files);
     buffers = new ChunkBuffers(backend, chunkElements);
     const source = fileSource(reader);
     const interval = options.progressIntervalMs ?? 100;
@@ -123,8 +139,40 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       noticeIntegers(output, emit);
       const dtypes = new Map(output.tensors.map((t) => [t.name, t.dtype]));
       const metadata = await provenance({ program, root: program.saves[i]!.node, plan: output.plan, point, recipeHash });
-      const writer = await createWriter(output, metadata, (options.overwrite ?? false) || output.plan.overwrite, options.sync ?? true);
+      const overwrite = (options.overwrite ?? false) || output.plan.overwrite;
+      const sync = options.sync ?? false;
+      const tensorWritten = (tensor: TensorPlan) => {
+        progress(tensor, true);
+        emit({
+          type: 'tensor',
+          output: output.target.destination,
+          tensor: tensor.name,
+          dtype: dtypes.get(tensor.name)!,
+          shape: tensor.shape,
+          how: tensor.kind,
+          passes: tensor.kind === 'computed' ? tensor.passes.length : 1,
+        });
+      };
+      const linear = backend.streamLinear && output.target.format !== 'tfjs-layers' ? linearTensors(output.plan) : undefined;
+      if (linear) {
+        // Copies and linear combinations only: the backend's threads read, combine and write chunks in place.
+        const placed = await PlacedSafetensorsOutput.create(output.target.destination, output.tensors, { metadata, overwrite, sync, ...(output.target.format === 'safetensors-sharded' ? { maxShardBytes: output.plan.shardBytes! } : {}) });
+        writers.push(placed);
+        writerKinds.push('placed');
+        await streamInPlace(backend, output.plan, linear, placed, inputFiles, {
+          chunkElements: Math.min(chunkElements, STREAM_ELEMENTS),
+          ...(options.signal ? { signal: options.signal } : {}),
+          onRead: (bytes, tensor) => {
+            bytesDone += bytes;
+            progress(tensor, false);
+          },
+          onTensor: tensorWritten,
+        }, where);
+        continue;
+      }
+      const writer = await createWriter(output, metadata, overwrite, sync);
       writers.push(writer);
+      writerKinds.push('streaming');
       await runPipeline(output.plan.tensors, backend, buffers, source, {
         writeFloat32: (tensor, values) => {
           where.tensor = tensor.name;
@@ -141,19 +189,8 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
           progress(tensor, false);
         },
         onTensor: (tensor) => {
-          if (tensor.kind === 'copied') {
-            bytesDone += tensor.input.entry.byteLength;
-          }
-          progress(tensor, true);
-          emit({
-            type: 'tensor',
-            output: output.target.destination,
-            tensor: tensor.name,
-            dtype: dtypes.get(tensor.name)!,
-            shape: tensor.shape,
-            how: tensor.kind,
-            passes: tensor.kind === 'computed' ? tensor.passes.length : 1,
-          });
+          if (tensor.kind === 'copied') bytesDone += tensor.input.entry.byteLength;
+          tensorWritten(tensor);
         },
       });
     }
@@ -162,11 +199,11 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       where.output = outputs[i]!;
       where.tensor = undefined;
       await writer.commit();
-      emit({ type: 'output', path: outputs[i]!.target.destination, format: outputs[i]!.target.format, tensors: outputs[i]!.tensors.length, bytes: outputs[i]!.bytes });
+      emit({ type: 'output', path: outputs[i]!.target.destination, format: outputs[i]!.target.format, tensors: outputs[i]!.tensors.length, bytes: outputs[i]!.bytes, writer: writerKinds[i]! });
     }
     const result: RunResult = {
       backend: backend.name,
-      outputs: outputs.map((o) => ({ path: o.target.destination, format: o.target.format, tensors: o.tensors.length, bytes: o.bytes })),
+      outputs: outputs.map((o, i) => ({ path: o.target.destination, format: o.target.format, tensors: o.tensors.length, bytes: o.bytes, writer: writerKinds[i]! })),
       seconds: (performance.now() - started) / 1000,
       bytesRead: bytesDone,
       bytesWritten: outputs.reduce((sum, o) => sum + o.bytes, 0),

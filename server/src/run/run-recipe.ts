@@ -56,6 +56,8 @@ export interface RecipeRunOptions {
   readonly cache?: boolean;
   /** Replace existing outputs even where a save does not say overwrite=true. */
   readonly force?: boolean;
+  /** fsync outputs before they are moved into place (RunOptions.sync). */
+  readonly sync?: boolean;
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: RecipeEvent) => void;
   readonly externalTimeoutMs?: number;
@@ -426,6 +428,7 @@ async function writeSaves(
       point,
       recipeText: context.text,
       overwrite: options.force ?? false,
+      ...(options.sync ? { sync: true } : {}),
       ...(options.outDir !== undefined ? { outDir: options.outDir } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       onEvent: (event) => {

@@ -2,10 +2,12 @@
 safetensors, tensor by tensor) and in torch the way the task-vectors reference code
 works (whole state dicts in memory). Prints one JSON line: seconds of work, CPU seconds (all threads) and peak RSS.
 
-usage: engine_peers.py numpy|torch ta|ties OUT BASE FT1 FT2 ... --lam L --density D
+usage: engine_peers.py numpy|torch ta|ties OUT BASE FT1 FT2 ... --lam L --density D [--fsync]
+(--fsync: fsync the output before exiting, as `tvr run --sync` does before its rename)
 """
 import argparse
 import json
+import os
 import resource
 import struct
 import time
@@ -69,6 +71,9 @@ def run_numpy(args):
                 agree = (np.sign(flat) == elected) & (flat != 0)
                 merged = (flat * agree).sum(axis=0) / np.maximum(agree.sum(axis=0), 1)
                 (b + args.lam * merged.reshape(b.shape).astype(np.float32)).astype(np.float32).tofile(out)
+        if args.fsync:
+            out.flush()
+            os.fsync(out.fileno())
 
 
 def run_torch(args):
@@ -128,6 +133,7 @@ def main():
     parser.add_argument("ft", nargs="+")
     parser.add_argument("--lam", type=float, default=0.4)
     parser.add_argument("--density", type=float, default=0.2)
+    parser.add_argument("--fsync", action="store_true")
     args = parser.parse_args()
     if args.peer == "torch":
         import torch  # noqa: F401  (imported before timing, like numpy below)

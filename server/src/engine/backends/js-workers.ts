@@ -7,6 +7,8 @@
 // 4 x 1 GB task arithmetic). Chunk buffers live in the shared memory of a WebAssembly
 // module, so a linear combination that runs on the calling thread runs its SIMD loop
 // (kernels/lin-wasm.ts, bit-identical to the JavaScript loop, 2.5x faster) in place.
+// Whole outputs of copies and linear combinations bypass all this: `streamLinear` runs
+// them on I/O threads that read, combine and write chunks themselves (io-threads.ts).
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { compileKernel, sourceOf } from '../kernels/codegen.ts';
@@ -14,12 +16,15 @@ import { createLinKernels, linearTerms } from '../kernels/lin-wasm.ts';
 import { combineSlices, runChunkHere, runSlice } from '../kernels/run.ts';
 import type { SliceResult } from '../kernels/run.ts';
 import { workerUrl } from '../../worker-url.ts';
+import { streamLinear } from './io-threads.ts';
 import type { Kernel } from '../plan/types.ts';
 import type { Backend, ChunkJob, ChunkTotals } from './types.ts';
 import type { SliceReply, SliceRequest } from './worker-protocol.ts';
 
 /** Below this many elements a chunk runs inline (a worker round trip costs ~50-100 us). */
 const INLINE_BELOW = 1 << 16;
+/** I/O threads for linear outputs, one per core up to this (measured on 2 cores only: 3 or 4 threads there were 10-30% slower than 2). */
+const MAX_IO_THREADS = 4;
 /** Slices start on multiples of this, so threads never share a cache line of output. */
 const SLICE_ALIGN = 64;
 
@@ -104,6 +109,8 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
       if (failed) throw failed.reason;
       return combineSlices(job.kernel, [...settled.map((r) => (r as PromiseFulfilledResult<SliceResult>).value), own], job.kept);
     },
+    // Each I/O thread reads, combines and writes whole chunks; beyond a few of them the memory bus, not the cores, sets the pace.
+    streamLinear: (stream) => streamLinear(stream, Math.min(threads, MAX_IO_THREADS)),
     async close(): Promise<void> {
       const closing = pool.splice(0);
       for (const t of closing) t.worker.removeAllListeners('exit');

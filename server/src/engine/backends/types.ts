@@ -1,6 +1,7 @@
 // One interface every backend implements: evaluate a kernel (elementwise program plus
 // reductions) over one chunk of input values.
 import type { Kernel } from '../plan/types.ts';
+import type { LinearStream } from './io-threads.ts';
 
 export type BackendName = 'js' | 'js-workers' | 'tfjs-wasm' | 'tfjs-cpu' | 'tfjs-node' | 'tfjs-node-gpu';
 
@@ -30,5 +31,11 @@ export interface Backend {
   /** Takes back buffers from `allocate` for reuse (a backend may serve many runs); they must not be used afterwards. */
   release?(buffers: readonly Float32Array[]): void;
   run(job: ChunkJob): Promise<ChunkTotals>;
+  /**
+   * Optional: streams an output made only of copies and linear combinations straight from
+   * the input files into the output's files, on threads of its own (js-workers). Without
+   * it the engine runs such outputs through `run` like any other.
+   */
+  streamLinear?(stream: LinearStream): Promise<void>;
   close(): Promise<void>;
 }
