@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { readResultsFile } from '../../server/src/results/file.ts';
+import type { RunEvent } from '../../server/src/engine/events.ts';
 import type { RecipeRunEvent } from '../../server/src/results/schema.ts';
 import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
 import { expectedAddChoice, expectedMetrics, makeScenario, multiAt, MULTI_RECIPE, writeRecipe, writeSafetensorsModels } from '../unit/run/scenario.ts';
@@ -74,20 +75,23 @@ describe('tvr run (built CLI)', () => {
   });
 
   it('--json prints only JSON lines: run-start, progress, points, chosen, results, the engine\'s save events, run-done', async () => {
-    const recipe = writeRecipe(dir, 'json.tvr', MULTI_RECIPE.replace('out/multi', 'out/json'));
-    const { code, stdout, stderr } = await runTvr(['run', recipe, '--json', '--no-cache'], dir);
+    const recipe = writeRecipe(dir, 'json.tvr', `${MULTI_RECIPE.replace('out/multi', 'out/json')}save(forget, "out/json-forget.safetensors")\n`);
+    const { code, stdout, stderr } = await runTvr(['run', recipe, '--json', '--no-cache', '--sync'], dir);
     assert.equal(code, 0, stderr);
-    const events = stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as RecipeRunEvent | { type: string });
+    const events = stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as RecipeRunEvent | RunEvent);
     const types = events.map((e) => e.type);
     assert.equal(types[0], 'run-start');
     assert.equal(types.at(-1), 'run-done');
     assert.equal(types.filter((t) => t === 'point').length, 10);
     assert.equal(types.filter((t) => t === 'chosen').length, 2);
-    for (const t of ['evaluation-progress', 'results', 'start', 'output', 'done']) assert.ok(types.includes(t), t);
+    for (const t of ['evaluation-progress', 'results', 'start', 'output', 'done'] as const) assert.ok(types.includes(t), t);
     const done = events.at(-1) as Extract<RecipeRunEvent, { type: 'run-done' }>;
     assert.equal(done.resultsFile, join(dir, 'json.results.json'));
     const last = events.filter((e): e is Extract<RecipeRunEvent, { type: 'results' }> => e.type === 'results').at(-1)!;
     assert.equal(last.results.status, 'done');
+    // A TensorFlow.js output streams through the pipeline; a safetensors output of a linear combination is written in place.
+    const outputs = events.filter((e): e is Extract<RunEvent, { type: 'output' }> => e.type === 'output');
+    assert.deepEqual(outputs.map((o) => [basename(o.path), o.writer]), [['json', 'streaming'], ['json-forget.safetensors', 'placed']]);
   });
 
   it('Ctrl-C cancels: exit 130, results file cancelled, no outputs, the evaluator stopped', async () => {

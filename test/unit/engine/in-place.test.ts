@@ -1,6 +1,6 @@
 // Outputs written in place by I/O threads (js-workers, outputs of copies and linear
 // combinations): the same bytes as the chunk pipeline of the reference backend, for every
-// dtype, single and sharded, with integer tensors copied, in chunks smaller than the
+// dtype, single and sharded, synced or not, with integer tensors copied, in chunks smaller than the
 // tensors; only such outputs take that path; and its failures are the pipeline's: an
 // input changed since it was checked, a cancelled run, a full disk, each with a precise
 // error and nothing left behind.
@@ -38,21 +38,21 @@ describe('outputs written in place by I/O threads', () => {
   };
 
   /** base + 0.7 (a - base) - 0.3 (b - base), and a plain copy of `a` into `dtype`, run on `backend`. */
-  const run = async (dir: string, backend: BackendName, inputs: readonly string[], options: { sharded?: boolean; dtype?: Dtype } = {}) => {
+  const run = async (dir: string, backend: BackendName, inputs: readonly string[], options: { sharded?: boolean; dtype?: Dtype; sync?: boolean } = {}) => {
     const pb = new ProgramBuilder(join(dir, 'recipe.tvr'));
     const [base, a, b] = await Promise.all(inputs.map((p, i) => pb.load(p, i)));
     const edit = pb.combine([[1, base!], [0.7, pb.diff(a!, base!)], [-0.3, pb.diff(b!, base!)]], 'model');
     pb.save(edit, join(dir, backend, options.sharded ? 'edit' : 'edit.safetensors'), { ...(options.sharded ? { shardBytes: 3000 } : {}), ...(options.dtype ? { dtype: options.dtype } : {}) });
     pb.save(a!, join(dir, backend, 'copy.safetensors'), { dtype: options.dtype ?? 'F16' });
-    const result = await runProgram(pb.program(), { backend, recipeText: 'in place', chunkElements: CHUNK });
+    const result = await runProgram(pb.program(), { backend, recipeText: 'in place', chunkElements: CHUNK, ...(options.sync ? { sync: true } : {}) });
     return { result, edit: readSafetensorsOutput(join(dir, backend, options.sharded ? 'edit' : 'edit.safetensors')), copy: readSafetensorsOutput(join(dir, backend, 'copy.safetensors')) };
   };
 
-  const CASES: readonly { name: string; dtype: FixtureDtype; sharded?: boolean; shardedInputs?: boolean; out?: Dtype }[] = [
+  const CASES: readonly { name: string; dtype: FixtureDtype; sharded?: boolean; shardedInputs?: boolean; out?: Dtype; sync?: boolean }[] = [
     { name: 'f32', dtype: 'F32' },
     { name: 'f16', dtype: 'F16' },
     { name: 'bf16', dtype: 'BF16' },
-    { name: 'f32 into a sharded output', dtype: 'F32', sharded: true },
+    { name: 'f32 into a sharded output, synced', dtype: 'F32', sharded: true, sync: true },
     { name: 'bf16 from sharded inputs, saved as f16', dtype: 'BF16', shardedInputs: true, out: 'F16' },
   ];
   for (const c of CASES) {
@@ -60,7 +60,7 @@ describe('outputs written in place by I/O threads', () => {
       const dir = join(fixture.dir, c.name.replaceAll(' ', '-'));
       mkdirSync(dir);
       const inputs = models(c.dtype).map((m, i) => (c.shardedInputs ? writeShardedSafetensors(join(dir, `in${i}`), m, { shards: 2 }) : writeSafetensors(join(dir, `in${i}.safetensors`), m)));
-      const options = { ...(c.sharded ? { sharded: true } : {}), ...(c.out ? { dtype: c.out } : {}) };
+      const options = { ...(c.sharded ? { sharded: true } : {}), ...(c.out ? { dtype: c.out } : {}), ...(c.sync ? { sync: true } : {}) };
       const placed = await run(dir, 'js-workers', inputs, options);
       const streamed = await run(dir, 'js', inputs, options);
       assert.deepEqual(placed.result.outputs.map((o) => o.writer), ['placed', 'placed']);
