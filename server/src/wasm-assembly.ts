@@ -47,8 +47,15 @@ export const F64_ADD = [0xa0];
 export const F64X2_PROMOTE_LOW = simd(95);
 export const F64X2_ADD = simd(240);
 export const F64X2_MUL = simd(242);
-/** Moves lanes 2 and 3 (bytes 8..15) of the top v128 into lanes 0 and 1. */
+/** Moves lanes 2 and 3 (bytes 8..15) of the top v128 into lanes 0 and 1 (a shuffle: the v128 must be on the stack twice). */
 export const HIGH_TO_LOW = simd(13, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+export const F64X2_SPLAT = simd(20);
+/** Two float64 lanes rounded to float32 lanes 0 and 1 (2 and 3 zero). */
+export const F32X4_DEMOTE_ZERO = simd(94);
+/** The low halves of two vectors, side by side (two demoted pairs into one float32 vector). */
+export const LOW_HALVES = simd(13, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+/** The ceiling of the engine's shared memory in pages (4 GiB, address space only): modules importing it declare the same. */
+export const MAXIMUM_PAGES = 65536;
 
 export interface FunctionModule {
   readonly exportName: string;

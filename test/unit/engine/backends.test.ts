@@ -1,6 +1,7 @@
 // Every backend present computes the same outputs as the reference (`js`), for every
 // chunk size: tiny chunks force multi-chunk tensors and multi-pass statistics; DARE
-// masks are bit-identical everywhere, and so is everything the JS loops compute.
+// masks are bit-identical everywhere, and so is everything the JS loops and the
+// WebAssembly kernels compute.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -84,7 +85,7 @@ describe('backends and chunk sizes agree', () => {
     }
   });
 
-  test('the JS loops give bit-identical results for every chunk size, statistics included', () => {
+  test('the JS loops (js) and the WebAssembly kernels (js-workers) give bit-identical results for every chunk size, statistics included', () => {
     const reference = results.get('js chunk default')!;
     for (const [run, outputs] of results) {
       if (!run.startsWith('js')) continue;

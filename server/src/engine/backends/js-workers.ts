@@ -7,6 +7,9 @@
 // 4 x 1 GB task arithmetic). Chunk buffers live in the shared memory of a WebAssembly
 // module, so a linear combination that runs on the calling thread runs its SIMD loop
 // (kernels/lin-wasm.ts, bit-identical to the JavaScript loop, 2.5x faster) in place.
+// Other kernels without random draws (trims, TIES merges, statistics) run as WebAssembly
+// SIMD loops too (kernels/wasm-kernel.ts: TIES 2.5x faster), on every thread: each has a
+// scratch region of the shared memory for params, sums and histograms.
 // Whole outputs of copies and linear combinations bypass all this: `streamLinear` runs
 // them on I/O threads that read, combine and write chunks themselves (io-threads.ts).
 import { availableParallelism } from 'node:os';
@@ -14,12 +17,13 @@ import { Worker } from 'node:worker_threads';
 import { compileKernel, sourceOf } from '../kernels/codegen.ts';
 import { createLinKernels, linearTerms } from '../kernels/lin-wasm.ts';
 import { combineSlices, runChunkHere, runSlice } from '../kernels/run.ts';
+import { createWasmKernels, WASM_SCRATCH_BYTES } from '../kernels/wasm-kernel.ts';
 import type { SliceResult } from '../kernels/run.ts';
 import { workerUrl } from '../../worker-url.ts';
 import { streamLinear } from './io-threads.ts';
 import type { Kernel } from '../plan/types.ts';
 import type { Backend, ChunkJob, ChunkTotals } from './types.ts';
-import type { SliceReply, SliceRequest } from './worker-protocol.ts';
+import type { KernelThreadData, SliceReply, SliceRequest } from './worker-protocol.ts';
 
 /** Below this many elements a chunk runs inline (a worker round trip costs ~50-100 us). */
 const INLINE_BELOW = 1 << 16;
@@ -43,15 +47,23 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
   let nextId = 0;
   let failure: Error | undefined;
   const lin = createLinKernels();
-  /** On this thread: a linear combination through the WebAssembly loop where it can, else the JavaScript loop. */
+  /** A scratch region of the shared memory for a thread's WebAssembly kernels (params, sums, histograms). */
+  const scratch = () => lin?.allocate(WASM_SCRATCH_BYTES / 4);
+  const ownScratch = scratch();
+  const wasm = lin && ownScratch ? createWasmKernels(lin.memory, ownScratch) : undefined;
+  /** Every buffer of the job lies in the shared memory, where the WebAssembly kernels work. */
+  const inMemory = (job: ChunkJob) => lin !== undefined && [...job.inputs, job.output, ...job.kept].every((a) => a === null || lin.owns(a));
+  /** On this thread: a linear combination through its WebAssembly loop, other kernels through theirs, else the JavaScript loop. */
   const runHere = (job: ChunkJob): ChunkTotals => {
     const terms = lin && job.output ? linearTerms(job.kernel) : undefined;
     if (terms && lin!.run(terms.slots.map((s) => job.inputs[s]!), terms.coefs.map((c) => job.params[c]!), job.output!, job.length)) return [];
-    return runChunkHere(job);
+    return runChunkHere(job, inMemory(job) ? wasm : undefined);
   };
 
   const spawn = (): Thread => {
-    const worker = new Worker(workerUrl(new URL('./engine-kernels.worker.ts', import.meta.url)));
+    const region = scratch();
+    const data: KernelThreadData | undefined = lin && region ? { memory: lin.memory, scratch: { byteOffset: region.byteOffset, byteLength: region.byteLength } } : undefined;
+    const worker = new Worker(workerUrl(new URL('./engine-kernels.worker.ts', import.meta.url)), data ? { workerData: data } : {});
     const thread: Thread = { worker, pending: new Map() };
     worker.unref();
     const failAll = (error: Error): void => {
@@ -93,16 +105,17 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
       if (job.length < INLINE_BELOW || !shared || (threads <= 2 && memoryBound(job.kernel))) return runHere(job);
       while (pool.length < threads - 1) pool.push(spawn());
       const source = sourceOf(job.kernel);
+      const owned = inMemory(job);
       const step = Math.ceil(job.length / threads / SLICE_ALIGN) * SLICE_ALIGN;
       const slices: Promise<SliceResult>[] = [];
       // Workers take the first slices; this thread computes the last one meanwhile.
       let from = 0;
       for (const thread of pool) {
         if (from + step >= job.length) break;
-        slices.push(post(thread, { source, kernel: job.kernel, inputs: job.inputs, output: job.output, kept: job.kept, from, to: from + step, start: job.start, params: job.params }));
+        slices.push(post(thread, { source, kernel: job.kernel, inputs: job.inputs, output: job.output, kept: job.kept, from, to: from + step, start: job.start, params: job.params, inMemory: owned }));
         from += step;
       }
-      const own = runSlice(compileKernel(source), job.kernel, job.inputs, job.output, from, job.length, job.start, job.params, job.kept);
+      const own = runSlice(compileKernel(source), job.kernel, job.inputs, job.output, from, job.length, job.start, job.params, job.kept, owned ? wasm : undefined);
       // Every slice settles before this returns or throws: the buffers may be reused right after.
       const settled = await Promise.allSettled(slices);
       const failed = settled.find((r) => r.status === 'rejected');

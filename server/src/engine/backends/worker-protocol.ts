@@ -13,6 +13,14 @@ export interface SliceRequest {
   readonly to: number;
   readonly start: number;
   readonly params: Float64Array;
+  /** Every buffer lies in the engine's WebAssembly memory: the thread may run the WebAssembly kernel. */
+  readonly inMemory: boolean;
+}
+
+/** What a kernel thread starts with: the engine's shared WebAssembly memory and its own scratch region in it. */
+export interface KernelThreadData {
+  readonly memory: unknown;
+  readonly scratch: { readonly byteOffset: number; readonly byteLength: number };
 }
 
 export type SliceReply =

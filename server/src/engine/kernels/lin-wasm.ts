@@ -8,7 +8,7 @@
 // reads and the writer takes the output from where the loop stored it: no copies.
 // Assembled from opcodes (server/src/wasm-assembly.ts), one small module per number of terms.
 import {
-  F64, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, functionModule, get, HIGH_TO_LOW, I32, I32_ADD, I32_GE_U, I32_SHL, set, simd,
+  F32X4_DEMOTE_ZERO, F64, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, F64X2_SPLAT, functionModule, LOW_HALVES, MAXIMUM_PAGES, get, HIGH_TO_LOW, I32, I32_ADD, I32_GE_U, I32_SHL, set, simd,
   uleb, V128, webAssembly, type WasmMemory,
 } from '../../wasm-assembly.ts';
 import type { Kernel, ParamRef } from '../plan/types.ts';
@@ -16,10 +16,6 @@ import type { Kernel, ParamRef } from '../plan/types.ts';
 /** v128.load / v128.store with memarg (alignment hint 2^4, offset 0). */
 const V128_LOAD = simd(0, 4, 0);
 const V128_STORE = simd(11, 4, 0);
-const F64X2_SPLAT = simd(20);
-const F32X4_DEMOTE_ZERO = simd(94);
-/** The low halves of two vectors, side by side (two demoted pairs into one float32 vector). */
-const LOW_HALVES = simd(13, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
 
 /** Elements per loop step. */
 const LIN_STEP = 4;
@@ -83,12 +79,14 @@ interface SharedWasmMemory extends WasmMemory {
 }
 
 const PAGE = 65536;
-/** The memory's ceiling: 4 GiB, reserved as address space only (pages count once touched). */
-const MAXIMUM_PAGES = 65536;
 
 export interface LinKernels {
+  /** The shared memory every buffer lives in (other kernels and threads import it). */
+  readonly memory: WasmMemory;
   /** A float32 buffer in the module's shared memory, 16-byte aligned; undefined once the memory is full. */
   allocate(length: number): Float32Array | undefined;
+  /** Whether a view lies in this memory (was made by `allocate`, or on its buffer). */
+  owns(view: Float32Array): boolean;
   /** Takes back a buffer from `allocate` (others are ignored); the next allocation of its size reuses it. */
   release(buffer: Float32Array): void;
   /**
@@ -127,6 +125,8 @@ export function createLinKernels(): LinKernels | undefined {
   const free = new Map<number, number[]>();
   const sizeOf = (length: number) => Math.ceil((length * 4) / 16) * 16;
   return {
+    memory,
+    owns,
     allocate(length) {
       const bytes = sizeOf(length);
       const reused = free.get(bytes)?.pop();

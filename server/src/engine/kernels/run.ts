@@ -5,6 +5,7 @@ import type { ChunkJob, ChunkTotals } from '../backends/types.ts';
 import type { Kernel } from '../plan/types.ts';
 import { compileKernel, sourceOf } from './codegen.ts';
 import type { KernelFn } from './codegen.ts';
+import type { WasmKernels } from './wasm-kernel.ts';
 
 export interface SliceResult {
   readonly sums: Float64Array;
@@ -14,7 +15,9 @@ export interface SliceResult {
 
 /**
  * Runs elements [from, to) of a chunk. `kept[r]` is the chunk-sized buffer of each `values`
- * reduction; histograms are allocated per slice and returned.
+ * reduction; histograms are allocated per slice and returned. With `wasm` (every buffer in
+ * its memory), the WebAssembly loop takes the elements it can and the JavaScript loop the
+ * last few.
  */
 export function runSlice(
   fn: KernelFn,
@@ -26,10 +29,12 @@ export function runSlice(
   start: number,
   params: Float64Array,
   kept: readonly (Float32Array | null)[],
+  wasm?: WasmKernels,
 ): SliceResult {
   const sums = new Float64Array(kernel.reductions.length);
   const hists = kernel.reductions.map((r) => (histogramBins(r.kind) > 0 ? new Uint32Array(histogramBins(r.kind)) : null));
-  fn(inputs, output, from, to, start, params, sums, kernel.reductions.map((r, i) => (r.kind === 'values' ? kept[i]! : hists[i]!)));
+  const done = wasm ? wasm.run(kernel, inputs, output, from, to, params, kept, sums, hists) : 0;
+  fn(inputs, output, from + done, to, start, params, sums, kernel.reductions.map((r, i) => (r.kind === 'values' ? kept[i]! : hists[i]!)));
   return { sums, hists };
 }
 
@@ -47,8 +52,8 @@ export function combineSlices(kernel: Kernel, slices: readonly SliceResult[], ke
   });
 }
 
-/** Compiles and runs the whole chunk here. */
-export function runChunkHere(job: ChunkJob): ChunkTotals {
+/** Compiles and runs the whole chunk here (through `wasm` when given: every buffer must be in its memory). */
+export function runChunkHere(job: ChunkJob, wasm?: WasmKernels): ChunkTotals {
   const fn = compileKernel(sourceOf(job.kernel));
-  return combineSlices(job.kernel, [runSlice(fn, job.kernel, job.inputs, job.output, 0, job.length, job.start, job.params, job.kept)], job.kept);
+  return combineSlices(job.kernel, [runSlice(fn, job.kernel, job.inputs, job.output, 0, job.length, job.start, job.params, job.kept, wasm)], job.kept);
 }
