@@ -6,10 +6,10 @@ import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fixtureDir, makeModel, perturbModel, writeSafetensors, writeShardedSafetensors } from '../../helpers/checkpoint-fixtures.ts';
-import { EngineError, runProgram } from '../../../server/src/engine/index.ts';
+import { runProgram } from '../../../server/src/engine/index.ts';
 import type { RunEvent } from '../../../server/src/engine/index.ts';
 import type { LoadNode } from '../../../server/src/language/program.ts';
-import { listTree, ProgramBuilder } from './helpers.ts';
+import { fails, listTree, ProgramBuilder } from './helpers.ts';
 
 // 2 MiB each: read straight from the file, not from a read-ahead window.
 const SPECS = ['first', 'second', 'third', 'fourth', 'fifth'].map((name) => ({ name, shape: [512, 1024] }));
@@ -32,14 +32,6 @@ describe('failures', () => {
     const f = await pb.load(ft, 3);
     outputs.forEach((out, i) => pb.save(pb.combine([[1, b], [0.5 + i, pb.ties([pb.diff(f, b)], 0.5)]], 'model'), out, { overwrite, line: 5 + i }));
     return { pb, b, f };
-  };
-
-  const fails = async (run: Promise<unknown>, check: (e: EngineError) => void): Promise<void> => {
-    await assert.rejects(run, (e: unknown) => {
-      assert.ok(e instanceof EngineError, `an EngineError, got ${String(e)}`);
-      check(e);
-      return true;
-    });
   };
 
   test('an input truncated mid-run: an error naming the tensor, the file and the load, and no output', async () => {

@@ -1,9 +1,11 @@
 // Building typed programs as plain data (what the checker would produce), reading
 // outputs back with an independent parser, and float64 reference implementations of
 // every merge method, written from the papers rather than from the engine's code.
+import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readCheckpointHeader } from '../../../server/src/checkpoints/read-header.ts';
+import { EngineError } from '../../../server/src/engine/errors.ts';
 import type { Dtype } from '../../../server/src/checkpoints/types.ts';
 import { constant } from '../../../server/src/language/poly.ts';
 import type { Poly } from '../../../server/src/language/poly.ts';
@@ -183,6 +185,15 @@ function decode(dtype: string, bytes: Uint8Array): Float64Array {
     }
   }
   return out;
+}
+
+/** Asserts that `run` rejects with an EngineError, then runs `check` on it. */
+export async function fails(run: Promise<unknown>, check: (e: EngineError) => void): Promise<void> {
+  await assert.rejects(run, (e: unknown) => {
+    assert.ok(e instanceof EngineError, `an EngineError, got ${String(e)}`);
+    check(e);
+    return true;
+  });
 }
 
 /** Files left in a directory tree (to prove a failed run left nothing). */

@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fixtureDir, makeModel, perturbModel, writeSafetensors, writeShardedSafetensors } from '../../helpers/checkpoint-fixtures.ts';
 import type { FixtureDtype, FixtureModel } from '../../helpers/checkpoint-fixtures.ts';
-import { EngineError, runProgram } from '../../../server/src/engine/index.ts';
+import { runProgram } from '../../../server/src/engine/index.ts';
 import type { BackendName, RunEvent } from '../../../server/src/engine/index.ts';
 import type { Dtype } from '../../../server/src/checkpoints/types.ts';
 import type { LoadNode, WeightNode } from '../../../server/src/language/program.ts';
-import { listTree, ProgramBuilder, readSafetensorsOutput } from './helpers.ts';
+import { fails, listTree, ProgramBuilder, readSafetensorsOutput } from './helpers.ts';
 
 /** A float tensor over several chunks of CHUNK elements, one smaller than a chunk, a scalar, an integer buffer, an empty tensor. */
 const specs = (dtype: FixtureDtype) => [
@@ -114,14 +114,6 @@ describe('outputs written in place by I/O threads', () => {
       const loads: LoadNode[] = [await pb.load(inputs[0]!, 2), await pb.load(victim ?? inputs[1]!, 3)];
       pb.save(pb.combine([[1, loads[0]!], [0.5, pb.diff(loads[1]!, loads[0]!)]], 'model'), out, { line: 5 });
       return pb;
-    };
-
-    const fails = async (run: Promise<unknown>, check: (e: EngineError) => void): Promise<void> => {
-      await assert.rejects(run, (e: unknown) => {
-        assert.ok(e instanceof EngineError, `an EngineError, got ${String(e)}`);
-        check(e);
-        return true;
-      });
     };
 
     test('an input that changed since it was checked: an input error naming the tensor, the file and the load; nothing left', async () => {

@@ -3,14 +3,19 @@ import type { FileIdentity } from '../../checkpoints/types.ts';
 import type { TensorPlacement } from '../../checkpoints/write-placed.ts';
 import type { LinearTensor } from '../plan/linear.ts';
 
-export interface IoThreadData {
+/** The work of a linear stream: what to compute, from which files, into which. */
+export interface LinearStreamJob {
   readonly tensors: readonly LinearTensor[];
   readonly placements: readonly TensorPlacement[];
-  /** The output's files (temporaries, already at their final size), by placement file index. */
+  /** The output's files (temporaries, already at their final size: PlacedSafetensorsOutput.paths), by placement file index. */
   readonly outputs: readonly string[];
   /** The input files as their headers recorded them: a file that changed since is an error. */
   readonly inputs: readonly FileIdentity[];
+  /** Elements per chunk and operand. */
   readonly chunkElements: number;
+}
+
+export interface IoThreadData extends LinearStreamJob {
   /** Int32 [next chunk to take, cancelled flag], shared by every thread of the run. */
   readonly control: SharedArrayBuffer;
 }

@@ -6,22 +6,13 @@
 // at its next chunk; the caller then aborts the output.
 import { Worker } from 'node:worker_threads';
 import { CheckpointError } from '../../checkpoints/types.ts';
-import type { CheckpointErrorCode, FileIdentity } from '../../checkpoints/types.ts';
-import type { TensorPlacement } from '../../checkpoints/write-placed.ts';
+import type { CheckpointErrorCode } from '../../checkpoints/types.ts';
 import { workerUrl } from '../../worker-url.ts';
 import { linearChunks } from '../plan/linear.ts';
-import type { LinearTensor } from '../plan/linear.ts';
 import { CANCELLED } from './io-threads-protocol.ts';
-import type { ErrorReport, IoThreadData, IoThreadReport } from './io-threads-protocol.ts';
+import type { ErrorReport, IoThreadData, IoThreadReport, LinearStreamJob } from './io-threads-protocol.ts';
 
-export interface LinearStream {
-  readonly tensors: readonly LinearTensor[];
-  readonly placements: readonly TensorPlacement[];
-  /** The output's files, already at their final size (PlacedSafetensorsOutput.paths). */
-  readonly outputs: readonly string[];
-  readonly inputs: readonly FileIdentity[];
-  /** Elements per chunk and operand. */
-  readonly chunkElements: number;
+export interface LinearStream extends LinearStreamJob {
   readonly signal?: AbortSignal;
   /** Input bytes read; the tensor the progress is in. */
   readonly onRead?: (bytes: number, tensor: number) => void;

@@ -99,42 +99,27 @@ export function wasmKernelBytes(kernel: Kernel): Uint8Array<ArrayBuffer> | undef
   const prologue: number[] = [];
   const body: number[] = [];
 
-  // Constants, made once.
-  const constants = new Map<number, number>();
-  const splat = (value: number): number => {
-    let local = constants.get(value);
-    if (local === undefined) {
-      local = locals.add(V128);
-      constants.set(value, local);
-      prologue.push(...i32Const(value), ...I32X4_SPLAT, ...set(local));
-    }
-    return local;
+  /** A v128 local computed once, before the loop, by `code` (a value per key). */
+  const hoisted = (code: (key: number) => number[]) => {
+    const made = new Map<number, number>();
+    return (key: number): number => {
+      let local = made.get(key);
+      if (local === undefined) {
+        local = locals.add(V128);
+        made.set(key, local);
+        prologue.push(...code(key), ...set(local));
+      }
+      return local;
+    };
   };
+  const splat = hoisted((value) => [...i32Const(value), ...I32X4_SPLAT]);
   const ABS = splat(0x7fffffff);
   const ZERO = splat(0);
   const ONE = splat(1);
   const paramF64 = (ref: number) => [...get(PARAMS), ...F64_LOAD.slice(0, 2), ...uleb(ref * 8)];
-  const coefficients = new Map<number, number>();
-  const coefficient = (ref: number): number => {
-    let local = coefficients.get(ref);
-    if (local === undefined) {
-      local = locals.add(V128);
-      coefficients.set(ref, local);
-      prologue.push(...paramF64(ref), ...F64X2_SPLAT, ...set(local));
-    }
-    return local;
-  };
-  const thresholds = new Map<number, number>();
+  const coefficient = hoisted((ref) => [...paramF64(ref), ...F64X2_SPLAT]);
   /** The float32 bits of a param, in every lane (the JavaScript loop's `f[0] = p; q = u[0] | 0`). */
-  const thresholdBits = (ref: number): number => {
-    let local = thresholds.get(ref);
-    if (local === undefined) {
-      local = locals.add(V128);
-      thresholds.set(ref, local);
-      prologue.push(...paramF64(ref), ...F32_DEMOTE_F64, ...I32_REINTERPRET_F32, ...I32X4_SPLAT, ...set(local));
-    }
-    return local;
-  };
+  const thresholdBits = hoisted((ref) => [...paramF64(ref), ...F32_DEMOTE_F64, ...I32_REINTERPRET_F32, ...I32X4_SPLAT]);
 
   const value = new Map<number, number>();
   const low = locals.add(V128);
