@@ -11,8 +11,8 @@
 // size times the operands, never by the model size.
 import type { Backend, ChunkTotals } from './backends/types.ts';
 import { cancelled } from './errors.ts';
-import { histogramBins, resolveStep } from './plan/resolve.ts';
-import type { ReductionTotal } from './plan/resolve.ts';
+import { histogramBins, resolveStep, selectionOf } from './plan/resolve.ts';
+import type { ReductionTotal, Selection } from './plan/resolve.ts';
 import type { ComputedTensor, CopiedTensor, InputSlot, Reduction, TensorPlan } from './plan/types.ts';
 
 /** Where input values come from: files (through the TensorReader) or memory. */
@@ -201,8 +201,18 @@ export async function runPipeline(tensors: readonly TensorPlan[], backend: Backe
         });
       }
       if (step.chunk === step.chunks - 1) {
+        // In-memory top-k selections go to the backend together, which may run them on several threads.
+        const selections: Selection[] = [];
         for (const { step: statStep, reductions } of pass.steps) {
-          resolveStep(tensor.stats[statStep.stat]!, statStep.step, reductions.map((r) => totals[r]!), params);
+          const stat = tensor.stats[statStep.stat]!;
+          const stepTotals = reductions.map((r) => totals[r]!);
+          const selection = backend.selectTopK ? selectionOf(stat, statStep.step, stepTotals) : undefined;
+          if (selection) selections.push(selection);
+          else resolveStep(stat, statStep.step, stepTotals, params);
+        }
+        if (selections.length > 0) {
+          const thresholds = await backend.selectTopK!(selections);
+          selections.forEach((s, j) => { params[s.threshold] = thresholds[j]!; });
         }
       }
     }

@@ -6,16 +6,21 @@ import { compileKernel } from '../kernels/codegen.ts';
 import { runSlice } from '../kernels/run.ts';
 import { createWasmKernels } from '../kernels/wasm-kernel.ts';
 import type { WasmMemory } from '../../wasm-assembly.ts';
-import type { KernelThreadData, SliceRequest, SliceReply } from './worker-protocol.ts';
+import { selectInMemory } from '../plan/resolve.ts';
+import type { KernelReply, KernelRequest, KernelThreadData } from './worker-protocol.ts';
 
 const port = parentPort;
 if (!port) throw new Error('engine-kernels.worker.ts must run as a worker thread');
 const data = workerData as KernelThreadData | undefined;
 const wasm = data ? createWasmKernels(data.memory as WasmMemory, data.scratch) : undefined;
 
-port.on('message', (request: SliceRequest) => {
-  let reply: SliceReply;
+port.on('message', (request: KernelRequest) => {
+  let reply: KernelReply;
   try {
+    if (request.kind === 'select') {
+      port.postMessage({ id: request.id, threshold: selectInMemory(request.values, request.k, request.top ?? undefined) } satisfies KernelReply);
+      return;
+    }
     const fn = compileKernel(request.source);
     const { sums, hists } = runSlice(fn, request.kernel, request.inputs, request.output, request.from, request.to, request.start, request.params, request.kept, request.inMemory ? wasm : undefined);
     reply = { id: request.id, sums, hists };

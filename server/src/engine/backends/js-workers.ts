@@ -23,17 +23,20 @@ import { workerUrl } from '../../worker-url.ts';
 import { streamLinear } from './io-threads.ts';
 import type { Kernel } from '../plan/types.ts';
 import type { Backend, ChunkJob, ChunkTotals } from './types.ts';
-import type { KernelThreadData, SliceReply, SliceRequest } from './worker-protocol.ts';
+import { selectInMemory } from '../plan/resolve.ts';
+import type { KernelReply, KernelRequest, KernelThreadData, SliceRequest } from './worker-protocol.ts';
 
 /** Below this many elements a chunk runs inline (a worker round trip costs ~50-100 us). */
 const INLINE_BELOW = 1 << 16;
 /** I/O threads for linear outputs, one per core up to this (measured on 2 cores only: 3 or 4 threads there were 10-30% slower than 2). */
 const MAX_IO_THREADS = 4;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /** Slices start on multiples of this, so threads never share a cache line of output. */
 const SLICE_ALIGN = 64;
 
 interface Pending {
-  readonly resolve: (result: SliceResult) => void;
+  readonly resolve: (reply: KernelReply) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -71,26 +74,30 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
       for (const p of thread.pending.values()) p.reject(error);
       thread.pending.clear();
     };
-    worker.on('message', (reply: SliceReply) => {
+    worker.on('message', (reply: KernelReply) => {
       const pending = thread.pending.get(reply.id);
       if (!pending) return;
       thread.pending.delete(reply.id);
       if (thread.pending.size === 0) worker.unref();
       if ('error' in reply) pending.reject(new Error(`kernel failed in a worker thread: ${reply.error}`));
-      else pending.resolve({ sums: reply.sums, hists: reply.hists });
+      else pending.resolve(reply);
     });
     worker.on('error', (error) => failAll(error));
     worker.on('exit', (code) => failAll(new Error(`a worker thread exited (code ${code})`)));
     return thread;
   };
 
-  const post = (thread: Thread, request: Omit<SliceRequest, 'id'>): Promise<SliceResult> =>
+  const post = (thread: Thread, request: DistributiveOmit<KernelRequest, 'id'>): Promise<KernelReply> =>
     new Promise((resolve, reject) => {
       const id = nextId++;
       thread.pending.set(id, { resolve, reject });
       thread.worker.ref();
-      thread.worker.postMessage({ ...request, id } satisfies SliceRequest);
+      thread.worker.postMessage({ ...request, id } as KernelRequest);
     });
+  const postSlice = async (thread: Thread, request: Omit<SliceRequest, 'id' | 'kind'>): Promise<SliceResult> => {
+    const reply = (await post(thread, { ...request, kind: 'slice' })) as { sums: Float64Array; hists: (Uint32Array | null)[] };
+    return { sums: reply.sums, hists: reply.hists };
+  };
 
   return {
     name: 'js-workers',
@@ -112,7 +119,7 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
       let from = 0;
       for (const thread of pool) {
         if (from + step >= job.length) break;
-        slices.push(post(thread, { source, kernel: job.kernel, inputs: job.inputs, output: job.output, kept: job.kept, from, to: from + step, start: job.start, params: job.params, inMemory: owned }));
+        slices.push(postSlice(thread, { source, kernel: job.kernel, inputs: job.inputs, output: job.output, kept: job.kept, from, to: from + step, start: job.start, params: job.params, inMemory: owned }));
         from += step;
       }
       const own = runSlice(compileKernel(source), job.kernel, job.inputs, job.output, from, job.length, job.start, job.params, job.kept, owned ? wasm : undefined);
@@ -124,6 +131,19 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
     },
     // Each I/O thread reads, combines and writes whole chunks; beyond a few of them the memory bus, not the cores, sets the pace.
     streamLinear: (stream) => streamLinear(stream, Math.min(threads, MAX_IO_THREADS)),
+    // The top-k selections of a pass, spread over the threads: job i on thread i mod threads (0: this one).
+    async selectTopK(jobs) {
+      if (failure) throw failure;
+      const shared = jobs.every((j) => j.values.buffer instanceof SharedArrayBuffer);
+      if (jobs.length < 2 || threads < 2 || !shared) return jobs.map((j) => selectInMemory(j.values, j.k, j.top));
+      while (pool.length < threads - 1) pool.push(spawn());
+      const remote = jobs.map((j, i) => (i % threads === 0 ? undefined : post(pool[(i % threads) - 1]!, { kind: 'select', values: j.values, k: j.k, top: j.top ?? null })));
+      const local = jobs.map((j, i) => (i % threads === 0 ? selectInMemory(j.values, j.k, j.top) : 0));
+      const settled = await Promise.allSettled(remote.map((p) => p ?? Promise.resolve(undefined)));
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return settled.map((r, i) => (remote[i] ? ((r as PromiseFulfilledResult<KernelReply>).value as { threshold: number }).threshold : local[i]!));
+    },
     async close(): Promise<void> {
       const closing = pool.splice(0);
       for (const t of closing) t.worker.removeAllListeners('exit');

@@ -22,6 +22,13 @@ export interface ChunkJob {
 /** Per reduction of the kernel: a float64 sum, histogram counts (65,536 bins), or the kept values buffer. */
 export type ChunkTotals = readonly (number | Uint32Array | Float32Array)[];
 
+/** The k-th largest |x| of `values`; `top`: the top-11-bit histogram the kernel took, if any. */
+export interface TopKSelection {
+  readonly values: Float32Array;
+  readonly k: number;
+  readonly top?: ArrayLike<number>;
+}
+
 export interface Backend {
   readonly name: BackendName;
   /** Where it computes, for messages: `2 worker threads`, `tfjs wasm (SIMD)`, `CUDA GPU`. */
@@ -37,5 +44,11 @@ export interface Backend {
    * it the engine runs such outputs through `run` like any other.
    */
   streamLinear?(stream: LinearStream): Promise<void>;
+  /**
+   * Optional: the in-memory top-k thresholds of a pass (plan/resolve.ts selectInMemory,
+   * the same results), several at once on different threads (js-workers). Without it the
+   * engine selects one after another on the calling thread.
+   */
+  selectTopK?(jobs: readonly TopKSelection[]): Promise<number[]>;
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@
 import type { Kernel } from '../plan/types.ts';
 
 export interface SliceRequest {
+  readonly kind: 'slice';
   readonly id: number;
   readonly source: string;
   readonly kernel: Kernel;
@@ -23,6 +24,18 @@ export interface KernelThreadData {
   readonly scratch: { readonly byteOffset: number; readonly byteLength: number };
 }
 
-export type SliceReply =
+/** An in-memory top-k selection (plan/resolve.ts selectInMemory) of values in shared memory. */
+export interface SelectRequest {
+  readonly kind: 'select';
+  readonly id: number;
+  readonly values: Float32Array;
+  readonly k: number;
+  readonly top: ArrayLike<number> | null;
+}
+
+export type KernelRequest = SliceRequest | SelectRequest;
+
+export type KernelReply =
   | { readonly id: number; readonly sums: Float64Array; readonly hists: (Uint32Array | null)[] }
+  | { readonly id: number; readonly threshold: number }
   | { readonly id: number; readonly error: string };

@@ -1,7 +1,7 @@
 // Turns the reductions of a finished pass into the params the next passes use:
 // exact top-k thresholds by radix selection over float32 bit patterns, SLERP
 // coefficients, the random baseline's norm-matching scale.
-import type { Stat, StatStep } from './types.ts';
+import type { ParamRef, Stat, StatStep } from './types.ts';
 
 export const HIST_BINS = 65536;
 /** Bins of a `hist-top` histogram: the top 11 bits of |x| (sign cleared). */
@@ -29,14 +29,31 @@ export function floatFromBits(bits: number): number {
   return scratchF32[0]!;
 }
 
+/** An in-memory top-k selection: the k-th largest |x| of `values` goes into param `threshold`. */
+export interface Selection {
+  readonly values: Float32Array;
+  readonly k: number;
+  /** The top-11-bit histogram the kernel took with the values, if it did. */
+  readonly top?: Counts;
+  readonly threshold: ParamRef;
+}
+
+/** The `values` step of a top-k statistic as a selection that may run on any thread; undefined for every other step. */
+export function selectionOf(stat: Stat, step: StatStep['step'], totals: readonly ReductionTotal[]): Selection | undefined {
+  if (stat.kind !== 'topk' || step !== 'values') return undefined;
+  const top = totals[1] as Counts | undefined;
+  return { values: totals[0] as Float32Array, k: stat.k, threshold: stat.threshold, ...(top ? { top } : {}) };
+}
+
 /** Writes the params a statistic step resolves. `totals` are the step's reductions, in order. */
 export function resolveStep(stat: Stat, step: StatStep['step'], totals: readonly ReductionTotal[], params: Float64Array): void {
+  const selection = selectionOf(stat, step, totals);
+  if (selection) {
+    params[selection.threshold] = selectInMemory(selection.values, selection.k, selection.top);
+    return;
+  }
   switch (stat.kind) {
     case 'topk': {
-      if (step === 'values') {
-        params[stat.threshold] = selectInMemory(totals[0] as Float32Array, stat.k, totals[1] as Counts | undefined);
-        return;
-      }
       const hist = totals[0] as Counts;
       if (step === 'hist-hi') {
         const { bucket, rank } = selectHigh(hist, stat.k);
