@@ -44,7 +44,7 @@ describe('outputs written in place by I/O threads', () => {
     const edit = pb.combine([[1, base!], [0.7, pb.diff(a!, base!)], [-0.3, pb.diff(b!, base!)]], 'model');
     pb.save(edit, join(dir, backend, options.sharded ? 'edit' : 'edit.safetensors'), { ...(options.sharded ? { shardBytes: 3000 } : {}), ...(options.dtype ? { dtype: options.dtype } : {}) });
     pb.save(a!, join(dir, backend, 'copy.safetensors'), { dtype: options.dtype ?? 'F16' });
-    const result = await runProgram(pb.program(), { backend, recipeText: 'in place', chunkElements: CHUNK, ...(options.sync ? { sync: true } : {}) });
+    const result = await runProgram(pb.program(), { backend, recipeText: 'in place', chunkElements: CHUNK, placedMinBytes: 0, ...(options.sync ? { sync: true } : {}) });
     return { result, edit: readSafetensorsOutput(join(dir, backend, options.sharded ? 'edit' : 'edit.safetensors')), copy: readSafetensorsOutput(join(dir, backend, 'copy.safetensors')) };
   };
 
@@ -94,10 +94,12 @@ describe('outputs written in place by I/O threads', () => {
       ['slerp.safetensors', pb.slerp(a!, b!, 0.5), 'streaming'],
     ];
     for (const [name, node] of table) pb.save(node, join(dir, 'out', name));
-    const { outputs } = await runProgram(pb.program(), { backend: 'js-workers', recipeText: 'which' });
+    const { outputs } = await runProgram(pb.program(), { backend: 'js-workers', recipeText: 'which', placedMinBytes: 0 });
     assert.deepEqual(outputs.map((o) => o.writer), table.map(([, , writer]) => writer));
-    const onJs = await runProgram({ ...pb.program(), saves: pb.saves.slice(0, 1).map((s) => ({ ...s, path: join(dir, 'js', 'sum.safetensors') })) }, { backend: 'js', recipeText: 'which' });
+    const onJs = await runProgram({ ...pb.program(), saves: pb.saves.slice(0, 1).map((s) => ({ ...s, path: join(dir, 'js', 'sum.safetensors') })) }, { backend: 'js', recipeText: 'which', placedMinBytes: 0 });
     assert.equal(onJs.outputs[0]!.writer, 'streaming', 'the reference backend always runs the pipeline');
+    const small = await runProgram({ ...pb.program(), saves: pb.saves.slice(0, 1).map((s) => ({ ...s, path: join(dir, 'small', 'sum.safetensors') })) }, { backend: 'js-workers', recipeText: 'which' });
+    assert.equal(small.outputs[0]!.writer, 'streaming', 'an output too small to repay starting threads runs the pipeline (PLACED_MIN_BYTES)');
   });
 
   describe('failures', () => {
@@ -124,7 +126,7 @@ describe('outputs written in place by I/O threads', () => {
       const pb = await program(join(outDir, 'edit.safetensors'), victim);
       truncateSync(victim, readFileSync(victim).length - 100);
       const events: RunEvent[] = [];
-      await fails(runProgram(pb.program(), { backend: 'js-workers', recipeText: 'x', onEvent: (e) => events.push(e) }), (e) => {
+      await fails(runProgram(pb.program(), { backend: 'js-workers', recipeText: 'x', placedMinBytes: 0, onEvent: (e) => events.push(e) }), (e) => {
         assert.equal(e.code, 'input');
         assert.equal(e.file, victim);
         assert.equal(e.range?.start.line, 3, 'the load of the changed file');
@@ -145,6 +147,7 @@ describe('outputs written in place by I/O threads', () => {
       await fails(runProgram(pb.program(), {
         backend: 'js-workers',
         recipeText: 'x',
+        placedMinBytes: 0,
         chunkElements: 4096,
         signal: controller.signal,
         onEvent: (e) => {
@@ -165,7 +168,7 @@ describe('outputs written in place by I/O threads', () => {
       t.after(() => execFileSync('umount', [mount]));
       for (const backend of ['js-workers', 'js'] as const) {
         const pb = await program(join(mount, `${backend}.safetensors`));
-        await fails(runProgram(pb.program(), { backend, recipeText: 'x' }), (e) => {
+        await fails(runProgram(pb.program(), { backend, recipeText: 'x', placedMinBytes: 0 }), (e) => {
           assert.equal(e.code, 'output', backend);
           assert.match(e.message, /no space left on device \(ENOSPC\)/, backend);
           assert.match(e.message, /nothing was left behind/, backend);
