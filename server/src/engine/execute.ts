@@ -75,8 +75,9 @@ export interface RunResult {
   readonly bytesWritten: number;
 }
 
-/** What the run commits or aborts once every output is computed. */
+/** What the run commits or aborts once every output is computed, and how it was written: in order through the chunk pipeline, or in place by I/O threads. */
 interface OutputWriter {
+  readonly kind: 'streaming' | 'placed';
   commit(): Promise<void>;
   abort(): Promise<void>;
 }
@@ -93,8 +94,6 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
   const started = performance.now();
   const chunkElements = options.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
   const writers: OutputWriter[] = [];
-  /** How each output was written: streamed in order through the chunk pipeline, or in place by I/O threads. */
-  const writerKinds: ('streaming' | 'placed')[] = [];
   let backend: Backend | undefined;
   let ownBackend = false;
   let reader: TensorReader | undefined;
@@ -171,8 +170,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       if (linear) {
         // Copies and linear combinations only: the backend's threads read, combine and write chunks in place.
         const placed = await PlacedSafetensorsOutput.create(output.target.destination, output.tensors, { metadata, overwrite, sync, ...(output.target.format === 'safetensors-sharded' ? { maxShardBytes: output.plan.shardBytes! } : {}) });
-        writers.push(placed);
-        writerKinds.push('placed');
+        writers.push({ kind: 'placed', commit: () => placed.commit(), abort: () => placed.abort() });
         await streamInPlace(backend, output.plan, linear, placed, inputFiles, {
           chunkElements: Math.min(chunkElements, STREAM_ELEMENTS),
           ...(options.signal ? { signal: options.signal } : {}),
@@ -185,8 +183,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
         continue;
       }
       const writer = await createWriter(output, metadata, overwrite, sync);
-      writers.push(writer);
-      writerKinds.push('streaming');
+      writers.push({ kind: 'streaming', commit: () => writer.commit(), abort: () => writer.abort() });
       await runPipeline(output.plan.tensors, backend, buffers, source, {
         writeFloat32: (tensor, values) => {
           where.tensor = tensor.name;
@@ -213,11 +210,11 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       where.output = outputs[i]!;
       where.tensor = undefined;
       await writer.commit();
-      emit({ type: 'output', path: outputs[i]!.target.destination, format: outputs[i]!.target.format, tensors: outputs[i]!.tensors.length, bytes: outputs[i]!.bytes, writer: writerKinds[i]! });
+      emit({ type: 'output', path: outputs[i]!.target.destination, format: outputs[i]!.target.format, tensors: outputs[i]!.tensors.length, bytes: outputs[i]!.bytes, writer: writer.kind });
     }
     const result: RunResult = {
       backend: backend.name,
-      outputs: outputs.map((o, i) => ({ path: o.target.destination, format: o.target.format, tensors: o.tensors.length, bytes: o.bytes, writer: writerKinds[i]! })),
+      outputs: outputs.map((o, i) => ({ path: o.target.destination, format: o.target.format, tensors: o.tensors.length, bytes: o.bytes, writer: writers[i]!.kind })),
       seconds: (performance.now() - started) / 1000,
       bytesRead: bytesDone,
       bytesWritten: outputs.reduce((sum, o) => sum + o.bytes, 0),
