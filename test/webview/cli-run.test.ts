@@ -125,6 +125,7 @@ describe('the run command\'s child process', () => {
     const request = { node: 'node', cli: '/ext/dist/tvr.mjs', recipe: '/w/a.tvr', backend: 'gpu', env: {} } as const;
     assert.deepEqual(cliArguments({ ...request, trusted: true }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu']);
     assert.deepEqual(cliArguments({ ...request, trusted: false }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu', '--untrusted']);
+    assert.deepEqual(cliArguments({ ...request, trusted: true, syncOutputs: true }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu', '--sync']);
   });
 
   it('streams results events into the webview as they arrive; other lines go to the log', async () => {

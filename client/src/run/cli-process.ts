@@ -19,6 +19,8 @@ export interface CliRunRequest {
   readonly backend: RunBackend;
   /** False in an untrusted workspace: the CLI then refuses external evaluator commands. */
   readonly trusted: boolean;
+  /** fsync outputs before they appear (`--sync`). */
+  readonly syncOutputs?: boolean;
   readonly env: NodeJS.ProcessEnv;
 }
 
@@ -49,7 +51,7 @@ export const defaultCancelTimings: CancelTimings = { interruptMs: 5000, terminat
 const drainMs = 2000;
 
 export function cliArguments(request: CliRunRequest): string[] {
-  return [request.cli, 'run', request.recipe, '--json', '--backend', request.backend, ...(request.trusted ? [] : ['--untrusted'])];
+  return [request.cli, 'run', request.recipe, '--json', '--backend', request.backend, ...(request.trusted ? [] : ['--untrusted']), ...(request.syncOutputs ? ['--sync'] : [])];
 }
 
 function delay(ms: number): Promise<void> {

@@ -41,6 +41,7 @@ interface RunState {
 }
 
 const backendSetting = 'run.backend';
+const syncSetting = 'run.syncOutputs';
 
 /** The recipe a command invocation means: its argument, else the active .tvr editor. */
 function recipeUri(target: unknown): vscode.Uri | undefined {
@@ -125,13 +126,14 @@ export class RecipeRunner implements vscode.Disposable {
     const name = basename(recipe);
     const trusted = vscode.workspace.isTrusted;
     const backend = configuredBackend(uri);
+    const syncOutputs = vscode.workspace.getConfiguration('tvr', uri).get<boolean>(syncSetting, false) === true;
     const state: RunState = { progress: initialProgress, failure: undefined, resultsFile: undefined, finalStatus: undefined, report: undefined };
 
     panels.show(recipe);
     panels.post(recipe, { type: 'progress', message: `starting ${name}`, fraction: 0 });
     output.info(`run ${recipe} (backend ${backend}${trusted ? '' : ', untrusted workspace: external evaluators refused'})`);
     const cli = new CliRun(
-      { node: process.execPath, cli: this.#options.cli, recipe, backend, trusted, env: process.env },
+      { node: process.execPath, cli: this.#options.cli, recipe, backend, trusted, syncOutputs, env: process.env },
       { onEvent: (event) => this.#onEvent(recipe, state, event), onText: (line, stream) => (stream === 'stderr' ? output.warn(line) : output.info(line)) },
     );
     const finished = this.#supervise(recipe, name, cli, state);
