@@ -1,24 +1,11 @@
 // Outputs appear whole or not at all: everything is written under a temporary name
 // in the destination's directory (same file system, so rename is atomic) and renamed
 // into place on commit. Temporaries are removed on abort, on error, and at exit.
-import { rmSync } from 'node:fs';
 import { link, lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
+import { forgetAtExit, removeAtExit } from '../exit-cleanup.ts';
 import { checkpointError, writeFailure } from './errors.ts';
-
-const liveTemporaries = new Set<string>();
-let exitHookInstalled = false;
-
-function track(path: string): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const temporary of liveTemporaries) rmSync(temporary, { recursive: true, force: true });
-    });
-  }
-  liveTemporaries.add(path);
-}
 
 /** Names a directory output may hold; anything else makes `overwrite` refuse to delete it. */
 const OUTPUT_FILE = /^(model\.safetensors|model\.safetensors\.index\.json|model-\d+-of-\d+\.safetensors|model\.json|group\d+-shard\d+of\d+\.bin)$/;
@@ -69,12 +56,12 @@ export async function beginAtomicOutput(destination: string, options: { isDirect
     throw writeFailure(error, parent, 'create the output directory');
   }
   const temporary = join(parent, `.${basename(target)}.tvr-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  track(temporary);
+  removeAtExit(temporary);
   if (options.isDirectory) {
     try {
       await mkdir(temporary);
     } catch (error) {
-      liveTemporaries.delete(temporary);
+      forgetAtExit(temporary);
       throw writeFailure(error, temporary, 'create a temporary output directory');
     }
   }
@@ -91,7 +78,7 @@ export async function commitAtomicOutput(output: AtomicOutput): Promise<void> {
       await linkOrRename(temporary, destination);
     } else if (output.isDirectory && (await existing(destination))) {
       const old = `${temporary}-old`;
-      track(old);
+      removeAtExit(old);
       await rename(destination, old);
       try {
         await rename(temporary, destination);
@@ -100,11 +87,11 @@ export async function commitAtomicOutput(output: AtomicOutput): Promise<void> {
         throw error;
       }
       await rm(old, { recursive: true, force: true });
-      liveTemporaries.delete(old);
+      forgetAtExit(old);
     } else {
       await rename(temporary, destination);
     }
-    liveTemporaries.delete(temporary);
+    forgetAtExit(temporary);
   } catch (error) {
     await discardAtomicOutput(output);
     if ((error as NodeJS.ErrnoException).code === 'EEXIST' || (error as NodeJS.ErrnoException).code === 'ENOTEMPTY') {
@@ -131,5 +118,5 @@ async function linkOrRename(temporary: string, destination: string): Promise<voi
 /** Removes the temporary (idempotent). */
 export async function discardAtomicOutput(output: AtomicOutput): Promise<void> {
   await rm(output.temporary, { recursive: true, force: true }).catch(() => undefined);
-  liveTemporaries.delete(output.temporary);
+  forgetAtExit(output.temporary);
 }

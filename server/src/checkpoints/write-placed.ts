@@ -11,7 +11,7 @@ import type { AtomicOutput } from './atomic-output.ts';
 import { writeFailure } from './errors.ts';
 import { beginSafetensorsOutput } from './write-safetensors.ts';
 import type { SafetensorsWriterOptions } from './write-safetensors.ts';
-import { SYNC_EVERY, tensorByteLength } from './write-stream.ts';
+import { BackgroundSync, tensorByteLength } from './write-stream.ts';
 import type { OutputTensor } from './write-stream.ts';
 
 /** Where one tensor's bytes go: a file of the output and the byte offset in it. */
@@ -23,10 +23,8 @@ export interface TensorPlacement {
 interface OpenFile {
   readonly path: string;
   readonly handle: FileHandle;
-  written: number;
-  syncedTo: number;
-  /** The background sync in flight, if any; its failure fails the commit. */
-  syncing: Promise<void> | undefined;
+  /** Background syncs while the threads write (when syncing); a failure fails the commit. */
+  readonly background: BackgroundSync | undefined;
 }
 
 export class PlacedSafetensorsOutput {
@@ -36,7 +34,6 @@ export class PlacedSafetensorsOutput {
   readonly #files: OpenFile[];
   readonly #finish: () => Promise<void>;
   readonly #sync: boolean;
-  #syncFailure: unknown;
   #state: 'open' | 'done' | 'failed' = 'open';
 
   private constructor(output: AtomicOutput, tensors: readonly OutputTensor[], placements: readonly TensorPlacement[], files: OpenFile[], finish: () => Promise<void>, sync: boolean) {
@@ -55,7 +52,7 @@ export class PlacedSafetensorsOutput {
     try {
       for (const file of files) {
         const handle = await open(file.path, 'wx');
-        opened.push({ path: file.path, handle, written: 0, syncedTo: 0, syncing: undefined });
+        opened.push({ path: file.path, handle, background: (options.sync ?? true) ? new BackgroundSync(handle) : undefined });
         await handle.write(file.prefix, 0, file.prefix.length, 0);
         await handle.truncate(file.prefix.length + file.dataBytes);
       }
@@ -84,19 +81,11 @@ export class PlacedSafetensorsOutput {
   }
 
   /**
-   * Notes `bytes` more written to file `file` by some thread. With sync on, a background
-   * datasync starts whenever none is running and SYNC_EVERY more bytes were written, so
-   * the device writes data out while the rest is computed and the final sync is short.
+   * Notes `bytes` more written to file `file` by some thread. With sync on, background
+   * datasyncs write the data out while the rest is computed, so the final sync is short.
    */
   wrote(file: number, bytes: number): void {
-    const f = this.#files[file]!;
-    f.written += bytes;
-    if (!this.#sync || f.syncing || f.written - f.syncedTo < SYNC_EVERY || this.#state !== 'open') return;
-    f.syncedTo = f.written;
-    f.syncing = f.handle.datasync().then(
-      () => { f.syncing = undefined; },
-      (error: unknown) => { this.#syncFailure ??= writeFailure(error, this.destination, `write ${basename(f.path)} to disk (nothing was left behind)`); f.syncing = undefined; },
-    );
+    if (this.#state === 'open') this.#files[file]!.background?.wrote(bytes);
   }
 
   /** Syncs (unless sync is off), closes, writes the index of a sharded output, and moves the output into place. */
@@ -104,9 +93,8 @@ export class PlacedSafetensorsOutput {
     if (this.#state !== 'open') throw new Error(`${this.destination} is already ${this.#state === 'done' ? 'committed' : 'aborted'}`);
     try {
       await Promise.all(this.#files.map(async (f) => {
-        await f.syncing;
-        if (this.#syncFailure) throw this.#syncFailure;
         try {
+          await f.background?.settle();
           if (this.#sync) await f.handle.sync();
         } catch (error) {
           throw writeFailure(error, this.destination, `write ${basename(f.path)} to disk (nothing was left behind)`);
@@ -127,7 +115,7 @@ export class PlacedSafetensorsOutput {
     if (this.#state === 'done') return;
     this.#state = 'failed';
     await Promise.allSettled(this.#files.map(async (f) => {
-      await f.syncing;
+      await f.background?.settle().catch(() => undefined);
       await f.handle.close();
     }));
     await discardAtomicOutput(this.#output);

@@ -87,6 +87,8 @@ interface Output {
   readonly target: OutputTarget;
   readonly tensors: readonly OutputTensor[];
   readonly bytes: number;
+  /** Input bytes its plan reads. */
+  readonly readBytes: number;
 }
 
 export async function runProgram(program: TypedProgram, options: RunOptions = {}): Promise<RunResult> {
@@ -107,7 +109,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
     const outputs = plans.map((plan): Output => {
       const target = resolveOutput(plan, program, options.outDir);
       const tensors = plan.tensors.map((t): OutputTensor => ({ name: t.name, dtype: target.format === 'tfjs-layers' && t.kind === 'computed' ? 'F32' : t.dtype, shape: t.shape }));
-      return { plan, target, tensors, bytes: tensors.reduce((sum, t) => sum + tensorByteLength(t), 0) };
+      return { plan, target, tensors, bytes: tensors.reduce((sum, t) => sum + tensorByteLength(t), 0), readBytes: plannedReadBytes(plan) };
     });
     await checkOutputs(program, plans, outputs.map((o) => o.target), options.overwrite ?? false);
 
@@ -120,7 +122,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       reason = selected.reason;
     }
     const recipeHash = sha256(options.recipeText ?? (await readRecipe(program.file)));
-    const bytesTotal = plans.reduce((sum, plan) => sum + plannedReadBytes(plan), 0);
+    const bytesTotal = outputs.reduce((sum, o) => sum + o.readBytes, 0);
     emit({
       type: 'start',
       backend: backend.name,
@@ -165,7 +167,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
           passes: tensor.kind === 'computed' ? tensor.passes.length : 1,
         });
       };
-      const worthThreads = plannedReadBytes(output.plan) >= (options.placedMinBytes ?? PLACED_MIN_BYTES);
+      const worthThreads = output.readBytes >= (options.placedMinBytes ?? PLACED_MIN_BYTES);
       const linear = backend.streamLinear && worthThreads && output.target.format !== 'tfjs-layers' ? linearTensors(output.plan) : undefined;
       if (linear) {
         // Copies and linear combinations only: the backend's threads read, combine and write chunks in place.

@@ -3,7 +3,6 @@
 // computes the model into memory and runs the task's network; an external evaluator gets
 // the model as a checkpoint file (the loaded file itself, or one written for it) and
 // prints metrics. Nothing is computed, read or loaded when every answer is cached.
-import { rmSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -19,6 +18,7 @@ import { TfjsNetwork } from '../engine/evaluation/tfjs-network.ts';
 import type { TfRuntime } from '../engine/evaluation/tfjs-runtime.ts';
 import { materializeWith, type MaterializeContext, type MaterializedTensor } from '../engine/materialize.ts';
 import { planSave } from '../engine/plan/build.ts';
+import { forgetAtExit, removeAtExit } from '../exit-cleanup.ts';
 import { tvrVersion } from '../version.ts';
 import type { SweepPoint, TaskValue, WeightNode } from '../language/program.ts';
 import type { MetricName, Metrics } from '../results/schema.ts';
@@ -27,24 +27,15 @@ import type { ResultsCache } from './cache.ts';
 import { pointFor, structureAt } from './nodes.ts';
 
 /** Temporary checkpoints for external commands: removed after use, or at exit if tvr stops first. */
-const liveTemporaries = new Set<string>();
-let exitHookInstalled = false;
-
 async function temporaryDirectory(): Promise<string> {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const dir of liveTemporaries) rmSync(dir, { recursive: true, force: true });
-    });
-  }
   const dir = await mkdtemp(join(tmpdir(), 'tvr-eval-'));
-  liveTemporaries.add(dir);
+  removeAtExit(dir);
   return dir;
 }
 
 async function removeTemporary(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
-  liveTemporaries.delete(dir);
+  forgetAtExit(dir);
 }
 
 /** Checkpoint files written for external commands during one evaluate call. */

@@ -124,10 +124,7 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
       }
       const own = runSlice(compileKernel(source), job.kernel, job.inputs, job.output, from, job.length, job.start, job.params, job.kept, owned ? wasm : undefined);
       // Every slice settles before this returns or throws: the buffers may be reused right after.
-      const settled = await Promise.allSettled(slices);
-      const failed = settled.find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      return combineSlices(job.kernel, [...settled.map((r) => (r as PromiseFulfilledResult<SliceResult>).value), own], job.kept);
+      return combineSlices(job.kernel, [...(await allSettledOrThrow(slices)), own], job.kept);
     },
     // Each I/O thread reads, combines and writes whole chunks; beyond a few of them the memory bus, not the cores, sets the pace.
     streamLinear: (stream) => streamLinear(stream, Math.min(threads, MAX_IO_THREADS)),
@@ -139,10 +136,8 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
       while (pool.length < threads - 1) pool.push(spawn());
       const remote = jobs.map((j, i) => (i % threads === 0 ? undefined : post(pool[(i % threads) - 1]!, { kind: 'select', values: j.values, k: j.k, top: j.top ?? null })));
       const local = jobs.map((j, i) => (i % threads === 0 ? selectInMemory(j.values, j.k, j.top) : 0));
-      const settled = await Promise.allSettled(remote.map((p) => p ?? Promise.resolve(undefined)));
-      const failed = settled.find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      return settled.map((r, i) => (remote[i] ? ((r as PromiseFulfilledResult<KernelReply>).value as { threshold: number }).threshold : local[i]!));
+      const replies = await allSettledOrThrow(remote.map((p) => p ?? Promise.resolve(undefined)));
+      return replies.map((reply, i) => (reply ? (reply as { threshold: number }).threshold : local[i]!));
     },
     async close(): Promise<void> {
       const closing = pool.splice(0);
@@ -150,6 +145,17 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
       await Promise.all(closing.map((t) => t.worker.terminate()));
     },
   };
+}
+
+/**
+ * The values once every promise has settled, or the first failure: work posted to threads
+ * uses shared buffers, which may be reused only when no thread works on them any more.
+ */
+async function allSettledOrThrow<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /** Only loads and linear combinations: the loop runs at memory speed whatever the thread count. */
