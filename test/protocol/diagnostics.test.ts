@@ -6,8 +6,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import {
-  DiagnosticSeverity, DiagnosticTag, DidChangeWatchedFilesNotification, FileChangeType, type Diagnostic,
+  DiagnosticSeverity, DiagnosticTag, DidChangeWatchedFilesNotification, FileChangeType, HoverRequest, type Diagnostic,
 } from 'vscode-languageserver-protocol/node';
+import { HeaderCache } from '../../server/src/checkpoints/read-header.ts';
+import { analyzeFile } from '../../server/src/language/analysis.ts';
 import { serverOnRecipeWorkspace } from '../helpers/lsp-client.ts';
 import { positionAt, unmark } from '../helpers/text-markers.ts';
 
@@ -134,6 +136,29 @@ describe('diagnostics over the protocol', () => {
     const versions = server.client.published.filter((p) => p.uri === name).map((p) => p.version!);
     assert.ok(versions.length < typed.length / 2, `expected debounced analyses, got versions ${versions.join(', ')}`);
     assert.deepEqual(versions, [...versions].sort((a, b) => a - b), 'published versions never go backwards');
+  });
+
+  it('labels diagnostics with the version analysed when an edit lands while headers are read', async () => {
+    const name = uri('racing.tvr');
+    const texts = [
+      `${loads}x = base\nsave(x, "o.safetensors")\n`,
+      // Many checkpoints to look up keep the analysis waiting on the disk a while.
+      `${loads}x = sci + toxic\nsave(x, "o.safetensors")\n${Array.from({ length: 40 }, (_, i) => `save(load("absent${i}.safetensors"), "o${i}.safetensors")\n`).join('')}`,
+      `${loads}x = mean(sci, toxic)\nsave(x, "o.safetensors")\n`,
+    ];
+    await server.client.openAndDiagnose(name, texts[0]!, 1);
+    const whole = (text: string) => ({ range: { start: { line: 0, character: 0 }, end: positionAt(text, text.length) } });
+    // The hover starts the analysis of version 2 at once; version 3 arrives while it reads headers.
+    await server.client.change(name, 2, [{ ...whole(texts[0]!), text: texts[1]! }]);
+    const hover = server.client.connection.sendRequest(HoverRequest.type, { textDocument: { uri: name }, position: { line: 3, character: 0 } });
+    await server.client.change(name, 3, [{ ...whole(texts[1]!), text: texts[2]! }]);
+    await hover;
+    await server.client.diagnostics(name, 3);
+    await new Promise((resolve) => setTimeout(resolve, 400)); // any later publication of version 3
+    for (const p of server.client.published.filter((p) => p.uri === name)) {
+      const expected = await analyzeFile(texts[p.version! - 1]!, join(dir, 'racing.tvr'), new HeaderCache());
+      assert.deepEqual(p.diagnostics.map((d) => d.code), expected.diagnostics.map((d) => d.code), `diagnostics published as version ${p.version}`);
+    }
   });
 
   it('re-checks open recipes when a checkpoint changes on disk (watched-files notification)', async () => {

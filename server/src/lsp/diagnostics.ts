@@ -3,8 +3,7 @@ import type { FeatureContext } from './context.ts';
 import { toLspDiagnostic } from './convert.ts';
 
 export function registerDiagnostics({ connection, workspace }: FeatureContext): void {
-  workspace.onAnalysis((uri, analysis) => {
-    const version = workspace.documents.get(uri)?.version;
-    void connection.sendDiagnostics({ uri, ...(version !== undefined ? { version } : {}), diagnostics: analysis.diagnostics.map((d) => toLspDiagnostic(analysis, d, uri)) });
+  workspace.onAnalysis((uri, analysis, version) => {
+    void connection.sendDiagnostics({ uri, version, diagnostics: analysis.diagnostics.map((d) => toLspDiagnostic(analysis, d, uri)) });
   });
 }

@@ -13,6 +13,9 @@ export interface WorkspaceOptions {
   readonly debounceMs: number;
 }
 
+/** `version` is the document version the analysis was computed from. */
+export type AnalysisListener = (uri: string, analysis: Analysis, version: number) => void;
+
 interface Entry {
   readonly version: number;
   readonly analysis: Promise<Analysis>;
@@ -28,7 +31,7 @@ export class RecipeWorkspace {
   readonly #entries = new Map<string, Entry>();
   /** Per document, the checkpoint lookups its latest analysis used: the next one starts from them. */
   readonly #lookups = new Map<string, ReadonlyMap<string, CheckpointLookup>>();
-  readonly #listeners: ((uri: string, analysis: Analysis) => void)[] = [];
+  readonly #listeners: AnalysisListener[] = [];
   readonly #log: (message: string) => void;
 
   constructor(connection: Connection, options: WorkspaceOptions) {
@@ -43,8 +46,8 @@ export class RecipeWorkspace {
     this.documents.listen(connection);
   }
 
-  /** Called with every finished analysis (diagnostics are published from here). */
-  onAnalysis(listener: (uri: string, analysis: Analysis) => void): void {
+  /** Called with every finished analysis of a still-current version (diagnostics are published from here). */
+  onAnalysis(listener: AnalysisListener): void {
     this.#listeners.push(listener);
   }
 
@@ -85,27 +88,29 @@ export class RecipeWorkspace {
     return entry;
   }
 
+  // TextDocuments updates a document in place, so its version and text are read once, at
+  // the start: an edit landing while headers are read must not relabel this analysis.
   async #run(document: TextDocument): Promise<Analysis> {
     const started = performance.now();
-    const analysis = await this.#analyze(document);
-    const current = this.documents.get(document.uri);
-    if (current?.version === document.version) {
+    const { uri, version } = document;
+    const analysis = await this.#analyze(uri, document.getText());
+    if (this.documents.get(uri)?.version === version) {
       for (const listener of this.#listeners) {
         try {
-          listener(document.uri, analysis);
+          listener(uri, analysis, version);
         } catch (error) {
           this.#log(`analysis listener failed: ${(error as Error).stack ?? error}`);
         }
       }
     }
-    this.#log(`analysed ${document.uri} v${document.version} in ${(performance.now() - started).toFixed(1)} ms`);
+    this.#log(`analysed ${uri} v${version} in ${(performance.now() - started).toFixed(1)} ms`);
     return analysis;
   }
 
   /** An edit costs one analysis: the previous analysis' headers are reused once revalidated. */
-  async #analyze(document: TextDocument): Promise<Analysis> {
-    const { analysis, lookups } = await analyzeFileIncrementally(document.getText(), uriToPath(document.uri), this.headers, this.#lookups.get(document.uri));
-    this.#lookups.set(document.uri, lookups);
+  async #analyze(uri: string, text: string): Promise<Analysis> {
+    const { analysis, lookups } = await analyzeFileIncrementally(text, uriToPath(uri), this.headers, this.#lookups.get(uri));
+    this.#lookups.set(uri, lookups);
     return analysis;
   }
 }
