@@ -2,11 +2,11 @@
 // implementation: length prefix, UTF-8 JSON object, no duplicate keys, known dtypes,
 // integer shapes, offsets contiguous from 0, spans matching shape x dtype, and a data
 // buffer that ends exactly at the end of the file.
-import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { DTYPE_BYTES, isDtype, ALL_DTYPES } from './dtypes.ts';
 import { checkpointError, readFailure } from './errors.ts';
+import { openRegularFile } from './open-input.ts';
 import { describeJson, isJsonObject, JsonNumber, parseJsonValueAt, readJsonString, skipJsonSpace, StrictJsonError } from './strict-json.ts';
 import type { JsonValue } from './strict-json.ts';
 import type { CheckpointHeader, Dtype, TensorEntry } from './types.ts';
@@ -252,18 +252,16 @@ function checkedEntry(file: string, name: string, dtype: Dtype, shape: number[],
 export async function readSafetensorsHeader(path: string): Promise<CheckpointHeader> {
   const file = resolve(path);
   let handle;
+  let stats;
   try {
-    handle = await open(file, 'r');
+    ({ handle, stats } = await openRegularFile(file, 'a .safetensors file'));
   } catch (error) {
     throw readFailure(error, file, 'open the checkpoint');
   }
   try {
-    let stats;
     let prefix: Uint8Array;
     let json: Uint8Array;
     try {
-      stats = await handle.stat();
-      if (stats.isDirectory()) throw checkpointError('unreadable', file, 'is a directory, not a .safetensors file');
       prefix = await readExactly(handle, 0, Math.min(8, stats.size));
       const n = headerLengthOf(file, prefix, stats.size);
       json = await readExactly(handle, 8, n);

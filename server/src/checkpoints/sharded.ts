@@ -2,9 +2,9 @@
 // beside it. Every shard header is read and validated, and the map must agree with
 // the shards exactly: each tensor in the shard the index names, nothing unlisted,
 // nothing in two shards, and no shard path outside the index's directory.
-import { open } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { checkpointError, readFailure } from './errors.ts';
+import { openRegularFile } from './open-input.ts';
 import { readSafetensorsHeader } from './safetensors.ts';
 import { describeJson, isJsonObject, JsonNumber, parseStrictJson, StrictJsonError } from './strict-json.ts';
 import type { JsonObject, JsonValue } from './strict-json.ts';
@@ -23,10 +23,8 @@ async function readIndexJson(file: string): Promise<IndexFile> {
   let bytes: Uint8Array;
   let identity: FileIdentity;
   try {
-    const handle = await open(file, 'r');
+    const { handle, stats } = await openRegularFile(file, 'an index file');
     try {
-      const stats = await handle.stat();
-      if (stats.isDirectory()) throw checkpointError('unreadable', file, 'is a directory, not an index file');
       if (stats.size > MAX_INDEX_BYTES) throw checkpointError('bad-index', file, `index is ${stats.size} bytes, more than the ${MAX_INDEX_BYTES}-byte limit`);
       identity = { path: file, size: stats.size, mtimeMs: stats.mtimeMs };
       bytes = await handle.readFile();

@@ -2,10 +2,11 @@
 // groups; each group's bytes are its shard files concatenated in order, and its
 // weights are laid out back to back in that byte stream, so a weight may straddle two
 // shard files (it then gets `segments`).
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { DTYPE_BYTES } from './dtypes.ts';
 import { checkpointError, readFailure } from './errors.ts';
+import { openRegularFile } from './open-input.ts';
 import type { CheckpointHeader, Dtype, FileIdentity, TensorEntry, TensorSegment } from './types.ts';
 
 const MAX_MODEL_JSON_BYTES = 100_000_000;
@@ -106,11 +107,14 @@ export async function readTfjsHeader(modelJsonPath: string): Promise<CheckpointH
   let identity: FileIdentity;
   let text: string;
   try {
-    const stats = await stat(file);
-    if (stats.isDirectory()) throw checkpointError('unreadable', file, 'is a directory, not a TensorFlow.js model.json');
-    if (stats.size > MAX_MODEL_JSON_BYTES) throw checkpointError('bad-manifest', file, `file is ${stats.size} bytes, more than the ${MAX_MODEL_JSON_BYTES}-byte limit`);
-    identity = { path: file, size: stats.size, mtimeMs: stats.mtimeMs };
-    text = await readFile(file, 'utf8');
+    const { handle, stats } = await openRegularFile(file, 'a TensorFlow.js model.json');
+    try {
+      if (stats.size > MAX_MODEL_JSON_BYTES) throw checkpointError('bad-manifest', file, `file is ${stats.size} bytes, more than the ${MAX_MODEL_JSON_BYTES}-byte limit`);
+      identity = { path: file, size: stats.size, mtimeMs: stats.mtimeMs };
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
   } catch (error) {
     throw readFailure(error, file, 'read the model JSON');
   }

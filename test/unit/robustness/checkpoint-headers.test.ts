@@ -4,7 +4,8 @@
 // checker must report `bad-checkpoint` on the path (or nothing, when the mutation left a
 // valid file), never throw, never hang; hovers and completions on the result still work.
 import assert from 'node:assert/strict';
-import { copyFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, copyFileSync, cpSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
@@ -227,6 +228,25 @@ describe('checking recipes that load broken checkpoints', () => {
       writeFileSync(join(dir, folder, 'model.json'), text);
       await checkLoad(`${folder}/model.json`, ['bad-checkpoint', 'file-not-found']);
     }), { numRuns: 300 });
+  });
+
+  it('refuses a named pipe at once instead of waiting for a writer', { timeout: 10_000 }, async (t) => {
+    mkdirSync(join(dir, 'piped'));
+    const pipes = ['pipe.safetensors', 'pipe.safetensors.index.json', 'piped/model.json'];
+    for (const pipe of pipes) execFileSync('mkfifo', [join(dir, pipe)]);
+    // Were a read left waiting on a pipe, a writer showing up releases it (and the process).
+    t.after(() => {
+      for (const pipe of pipes) {
+        try {
+          closeSync(openSync(join(dir, pipe), constants.O_WRONLY | constants.O_NONBLOCK));
+        } catch { /* no reader waiting: nothing to release */ }
+      }
+    });
+    for (const pipe of pipes) {
+      const analysis = await analyzeFile(`m = load("${pipe}")\nsave(m, "out/o.safetensors")\n`, join(dir, 'r.tvr'), new HeaderCache());
+      assert.deepEqual(analysis.diagnostics.map((d) => d.code), ['bad-checkpoint'], pipe);
+      assert.match(analysis.diagnostics[0]!.message, /is not a regular file \(a pipe, socket or device\)/);
+    }
   });
 
   it('reports a checkpoint that is a directory, a pickle, or an empty file', async () => {
