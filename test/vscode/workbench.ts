@@ -260,9 +260,19 @@ export class Workbench {
 
   /** Opens the quick fixes at the cursor (Ctrl+.), returns their titles, and applies the one titled `title`. */
   async applyQuickFix(title: string): Promise<string[]> {
-    await this.page.keyboard.press('Control+.');
     const actions = this.page.locator('.action-widget .monaco-list-row.action');
-    await actions.first().waitFor();
+    // Ctrl+. pressed before the editor has asked the server for code actions opens nothing
+    // (seen on a loaded machine while the light bulb already showed): ask again until it opens.
+    await waitUntil('the quick fix menu', async () => {
+      await this.page.keyboard.press('Control+.');
+      try {
+        await actions.first().waitFor({ timeout: 3000 });
+        return true;
+      } catch (error) {
+        await this.page.keyboard.press('Escape');
+        throw error;
+      }
+    }, serverTimeoutMs);
     const titles = await actions.evaluateAll((nodes) => nodes.map((node) => node.getAttribute('aria-label') ?? ''));
     const wanted = actions.filter({ hasText: title });
     if ((await wanted.count()) === 0) throw new Error(`no quick fix titled ${JSON.stringify(title)}; offered: ${titles.join(' | ')}`);
