@@ -39,7 +39,8 @@ function onlyCheckpointErrors(parse: () => void): number {
   return performance.now() - started;
 }
 
-const PER_CASE_MS = 250;
+/** A hang guard, not a speed target: a case parses in well under a millisecond, but a GC pause on a loaded machine can take a few hundred. */
+const PER_CASE_MS = 1000;
 
 describe('mutated headers', () => {
   it('random byte flips, insertions and truncations only ever raise CheckpointError', () => {
