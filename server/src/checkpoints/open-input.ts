@@ -6,7 +6,8 @@ import { constants, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { checkpointError } from './errors.ts';
 
-const READ_WITHOUT_WAITING = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+/** Flags that open a file for reading without waiting for a FIFO's writer. */
+export const READ_WITHOUT_WAITING = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
 
 /**
  * Opens `file` for reading when it is a regular file; `expected` completes the message

@@ -9,6 +9,7 @@ import type { Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { decodeToFloat32, DTYPE_BYTES, isFloatDtype } from './dtypes.ts';
 import { checkpointError, readFailure } from './errors.ts';
+import { READ_WITHOUT_WAITING } from './open-input.ts';
 import type { FloatDtype } from './dtypes.ts';
 import type { CheckpointHeader, FileIdentity, TensorEntry, TensorSegment } from './types.ts';
 
@@ -154,7 +155,7 @@ export class TensorReader {
     try {
       if (file.fd === undefined) {
         if (file.ready) throw new Error(`${file.path} is being opened asynchronously; do not mix sync and async reads of one file`);
-        file.fd = openSync(file.path, 'r');
+        file.fd = openSync(file.path, READ_WITHOUT_WAITING);
       }
       if (Date.now() - file.checkedAt > this.#recheckMs) {
         file.checkedAt = Date.now();
@@ -177,7 +178,7 @@ export class TensorReader {
   async #fdOf(file: OpenFile, entry: TensorEntry): Promise<number> {
     if (file.fd !== undefined) return file.fd;
     if (!file.ready) {
-      file.ready = openAsync(file.path, 'r');
+      file.ready = openAsync(file.path, READ_WITHOUT_WAITING);
       file.ready.then((fd) => { file.fd = fd; }, () => { if (this.#open.get(file.path) === file) this.#open.delete(file.path); });
     }
     try {

@@ -1,9 +1,12 @@
 // Provenance written into every output's metadata (safetensors `__metadata__`, tfjs
 // `userDefinedMetadata`): what made it, from what, with which seeds and sweep point.
 import { createHash } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
-import type { CheckpointHeader } from '../checkpoints/types.ts';
+import type { FileHandle } from 'node:fs/promises';
+import { checkpointError, readFailure } from '../checkpoints/errors.ts';
+import { openRegularFile } from '../checkpoints/open-input.ts';
+import { CheckpointError, type CheckpointHeader } from '../checkpoints/types.ts';
 import type { LoadNode, SweepPoint, TypedProgram, WeightNode } from '../language/program.ts';
+import { EngineError } from './errors.ts';
 import type { SavePlan } from './plan/types.ts';
 import { tvrVersion } from '../version.ts';
 
@@ -33,32 +36,46 @@ export function namedPoint(program: TypedProgram, point: SweepPoint): Record<str
 /**
  * The bytes that define a checkpoint's layout, hashed: a safetensors file's length prefix
  * and JSON header; a sharded checkpoint's index then every shard's header; a tfjs model.json.
+ * A file changed since it was checked is caught by the tensor reads that follow (which name
+ * the tensor); here each file must only still be a regular file. Throws CheckpointError.
  */
 export async function headerHash(header: CheckpointHeader): Promise<string> {
   const hash = createHash('sha256');
+  const layoutBytes = async (path: string, whole: boolean): Promise<Uint8Array> => {
+    let opened;
+    try {
+      opened = await openRegularFile(path, whole ? 'a checkpoint manifest' : 'a .safetensors file');
+    } catch (error) {
+      throw readFailure(error, path, 'open the checkpoint');
+    }
+    const { handle, stats } = opened;
+    try {
+      return whole ? await handle.readFile() : await safetensorsHeaderBytes(handle, path, stats.size);
+    } catch (error) {
+      throw readFailure(error, path, 'read the header');
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  };
   if (header.format === 'safetensors') {
-    hash.update(await safetensorsHeaderBytes(header.path));
+    hash.update(await layoutBytes(header.path, false));
   } else {
-    hash.update(await readFile(header.path));
+    hash.update(await layoutBytes(header.path, true));
     if (header.format === 'safetensors-sharded') {
-      for (const file of header.files) if (file.path !== header.path) hash.update(await safetensorsHeaderBytes(file.path));
+      for (const file of header.files) if (file.path !== header.path) hash.update(await layoutBytes(file.path, false));
     }
   }
   return hash.digest('hex');
 }
 
-async function safetensorsHeaderBytes(path: string): Promise<Uint8Array> {
-  const handle = await open(path, 'r');
-  try {
-    const prefix = new Uint8Array(8);
-    await handle.read(prefix, 0, 8, 0);
-    const length = Number(new DataView(prefix.buffer).getBigUint64(0, true));
-    const bytes = new Uint8Array(8 + length);
-    await handle.read(bytes, 0, bytes.length, 0);
-    return bytes;
-  } finally {
-    await handle.close();
-  }
+async function safetensorsHeaderBytes(handle: FileHandle, path: string, size: number): Promise<Uint8Array> {
+  const prefix = new Uint8Array(8);
+  await handle.read(prefix, 0, 8, 0);
+  const length = Number(new DataView(prefix.buffer).getBigUint64(0, true));
+  if (!(8 + length <= size)) throw checkpointError('truncated', path, `header length ${length} runs past the end of the ${size}-byte file`);
+  const bytes = new Uint8Array(8 + length);
+  await handle.read(bytes, 0, bytes.length, 0);
+  return bytes;
 }
 
 function loadsOf(root: WeightNode): LoadNode[] {
@@ -91,7 +108,14 @@ export interface ProvenanceInput {
 export async function provenance(input: ProvenanceInput): Promise<Record<string, string>> {
   const inputs = [];
   for (const load of loadsOf(input.root)) {
-    inputs.push({ path: load.path, header_sha256: load.header ? await headerHash(load.header) : null });
+    let hashed: string | null = null;
+    try {
+      if (load.header) hashed = await headerHash(load.header);
+    } catch (error) {
+      const file = error instanceof CheckpointError ? error.file : load.path;
+      throw new EngineError('input', `${load.path} (loaded at line ${load.range.start.line + 1}): ${(error as Error).message}`, { file, range: load.range, cause: error });
+    }
+    inputs.push({ path: load.path, header_sha256: hashed });
   }
   return {
     [PROVENANCE_KEYS.version]: tvrVersion,

@@ -2,7 +2,8 @@
 // cancelled run, an output that would replace an input or an existing file. Every
 // failure names what went wrong and leaves no output and no temporary behind.
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fixtureDir, makeModel, perturbModel, writeSafetensors, writeShardedSafetensors } from '../../helpers/checkpoint-fixtures.ts';
@@ -60,6 +61,28 @@ describe('failures', () => {
     });
     const error = events.at(-1);
     assert.ok(error?.type === 'error' && error.tensor === 'fifth' && error.file === victim);
+    assert.deepEqual(listTree(outDir), [], 'no output, no temporary');
+  });
+
+  test('an input replaced by a named pipe after it was checked: an input error at once, not a wait for a writer', { timeout: 10_000 }, async (t) => {
+    const victim = writeSafetensors(join(fixture.dir, 'piped.safetensors'), perturbModel(makeModel(SPECS, { seed: 1 }), { seed: 6, scale: 0.1 }));
+    const outDir = join(fixture.dir, 'piped-out');
+    mkdirSync(outDir);
+    const { pb } = await program([join(outDir, 'a.safetensors')], false, victim);
+    rmSync(victim);
+    execFileSync('mkfifo', [victim]);
+    // Were a read left waiting on the pipe, a writer showing up releases it (and the process).
+    t.after(() => {
+      try {
+        closeSync(openSync(victim, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch { /* no reader waiting */ }
+    });
+    await fails(runProgram(pb.program(), { backend: 'js', recipeText: 'x' }), (e) => {
+      assert.equal(e.code, 'input');
+      assert.equal(e.file, victim);
+      assert.equal(e.range?.start.line, 3, 'the load of the replaced file');
+      assert.match(e.message, /piped\.safetensors.*is not a regular file \(a pipe, socket or device\)/);
+    });
     assert.deepEqual(listTree(outDir), [], 'no output, no temporary');
   });
 
