@@ -27,7 +27,7 @@ export const diagnosticCodes = {
   'foreign-base': 'A task vector built on one base model applied to another model.',
   'non-float-tensors': 'Integer or bool tensors, copied unchanged rather than combined.',
   'file-not-found': 'A checkpoint or data file that does not exist.',
-  'bad-checkpoint': 'A checkpoint that is malformed, truncated or unsupported.',
+  'bad-checkpoint': 'A checkpoint that is malformed, truncated or unsupported, or a path that is not a regular file (a named pipe or a device is refused without being read).',
   'output-is-input': 'A save path that is also an input of the recipe.',
   'unsaved-sweep': 'A value that depends on a sweep is saved without an evaluation to choose the point.',
   'missing-evaluation-data': 'A task whose data file is missing or malformed.',
