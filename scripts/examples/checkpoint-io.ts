@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { readCheckpointHeader } from '../../server/src/checkpoints/read-header.ts';
 import { TensorReader } from '../../server/src/checkpoints/tensor-reader.ts';
 import { createTfjsWriter } from '../../server/src/checkpoints/write-tfjs.ts';
+import { writeWhole } from '../../server/src/checkpoints/write-stream.ts';
 import { ENCODER_LAYERS, HEAD_LAYER, modelTopology, namedTensors } from './network.ts';
 import type { Dense, Network } from './network.ts';
 import { IMAGE_SIZE } from './sources.ts';
@@ -61,13 +62,9 @@ export async function writeNetwork(dir: string, network: Network, metadata: Reco
     metadata,
     overwrite: true,
   });
-  try {
-    for (const t of tensors) await writer.writeFloat32(t.values);
-    await writer.commit();
-  } catch (error) {
-    await writer.abort();
-    throw error;
-  }
+  await writeWhole(writer, async (w) => {
+    for (const t of tensors) await w.writeFloat32(t.values);
+  });
 }
 
 /** One split of an evaluation file (docs/examples-data.md) as images and labels. */

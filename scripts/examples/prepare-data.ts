@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createSafetensorsWriter, safetensorsHeader } from '../../server/src/checkpoints/write-safetensors.ts';
-import type { OutputTensor } from '../../server/src/checkpoints/write-stream.ts';
+import { writeWhole, type OutputTensor } from '../../server/src/checkpoints/write-stream.ts';
 import { IMAGE_SIZE } from './sources.ts';
 import { buildTasks, loadSources } from './tasks.ts';
 import type { Task } from './tasks.ts';
@@ -82,13 +82,9 @@ export async function writeEvaluationFiles(tasks: readonly Task[], dataDir: stri
     if (written) {
       const parts = evaluationTensors(task);
       const writer = await createSafetensorsWriter(path, parts.map((p) => p.tensor), { metadata: evaluationMetadata(task), overwrite: true });
-      try {
-        for (const p of parts) await writer.writeBytes(p.bytes);
-        await writer.commit();
-      } catch (error) {
-        await writer.abort();
-        throw error;
-      }
+      await writeWhole(writer, async (w) => {
+        for (const p of parts) await w.writeBytes(p.bytes);
+      });
     }
     prepared.push({ task, path, bytes: bytes.length, written });
   }

@@ -3,7 +3,8 @@
 // dtype code and writers, so tests built on these files truly check the readers.
 // Every tensor comes back with the exact float64 values stored, for independent
 // reference computations.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRng } from '../../scripts/examples/random.ts';
@@ -39,6 +40,23 @@ export function isFixtureFloat(dtype: FixtureDtype): boolean {
 export function fixtureDir(): { readonly dir: string; readonly cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'tvr-'));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Creates named pipes at `paths`; `release` opens each for writing, which frees a reader
+ * left waiting on it (and lets the process exit) should the code under test block.
+ */
+export function namedPipes(paths: readonly string[]): { readonly release: () => void } {
+  for (const path of paths) execFileSync('mkfifo', [path]);
+  return {
+    release: () => {
+      for (const path of paths) {
+        try {
+          closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+        } catch { /* no reader waiting: nothing to release */ }
+      }
+    },
+  };
 }
 
 /** mulberry32, the examples' generator: deterministic values in [0, 1). */

@@ -36,6 +36,17 @@ export interface CheckpointWriter {
   abort(): Promise<void>;
 }
 
+/** Feeds the writer with `fill`, then commits; on any failure the output is aborted (nothing is left) and the error rethrown. */
+export async function writeWhole(writer: CheckpointWriter, fill: (writer: CheckpointWriter) => Promise<void>): Promise<void> {
+  try {
+    await fill(writer);
+    await writer.commit();
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+}
+
 /** One file of the output, inside the temporary location. */
 export interface PlannedFile {
   readonly path: string;

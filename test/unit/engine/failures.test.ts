@@ -2,11 +2,10 @@
 // cancelled run, an output that would replace an input or an existing file. Every
 // failure names what went wrong and leaves no output and no temporary behind.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fixtureDir, makeModel, perturbModel, writeSafetensors, writeShardedSafetensors } from '../../helpers/checkpoint-fixtures.ts';
+import { fixtureDir, makeModel, namedPipes, perturbModel, writeSafetensors, writeShardedSafetensors } from '../../helpers/checkpoint-fixtures.ts';
 import { runProgram } from '../../../server/src/engine/index.ts';
 import type { RunEvent } from '../../../server/src/engine/index.ts';
 import type { LoadNode } from '../../../server/src/language/program.ts';
@@ -70,13 +69,7 @@ describe('failures', () => {
     mkdirSync(outDir);
     const { pb } = await program([join(outDir, 'a.safetensors')], false, victim);
     rmSync(victim);
-    execFileSync('mkfifo', [victim]);
-    // Were a read left waiting on the pipe, a writer showing up releases it (and the process).
-    t.after(() => {
-      try {
-        closeSync(openSync(victim, constants.O_WRONLY | constants.O_NONBLOCK));
-      } catch { /* no reader waiting */ }
-    });
+    t.after(namedPipes([victim]).release);
     await fails(runProgram(pb.program(), { backend: 'js', recipeText: 'x' }), (e) => {
       assert.equal(e.code, 'input');
       assert.equal(e.file, victim);

@@ -4,14 +4,13 @@
 // checker must report `bad-checkpoint` on the path (or nothing, when the mutation left a
 // valid file), never throw, never hang; hovers and completions on the result still work.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { closeSync, constants, copyFileSync, cpSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { HeaderCache } from '../../../server/src/checkpoints/read-header.ts';
 import { analyzeFile } from '../../../server/src/language/analysis.ts';
-import { fixtureDir, rawSafetensors } from '../../helpers/checkpoint-fixtures.ts';
+import { fixtureDir, namedPipes, rawSafetensors } from '../../helpers/checkpoint-fixtures.ts';
 import { runEveryQuery } from '../../helpers/recipe-fuzz.ts';
 import { writeRecipeWorkspace } from '../../helpers/recipe-fixtures.ts';
 
@@ -233,15 +232,7 @@ describe('checking recipes that load broken checkpoints', () => {
   it('refuses a named pipe at once instead of waiting for a writer', { timeout: 10_000 }, async (t) => {
     mkdirSync(join(dir, 'piped'));
     const pipes = ['pipe.safetensors', 'pipe.safetensors.index.json', 'piped/model.json'];
-    for (const pipe of pipes) execFileSync('mkfifo', [join(dir, pipe)]);
-    // Were a read left waiting on a pipe, a writer showing up releases it (and the process).
-    t.after(() => {
-      for (const pipe of pipes) {
-        try {
-          closeSync(openSync(join(dir, pipe), constants.O_WRONLY | constants.O_NONBLOCK));
-        } catch { /* no reader waiting: nothing to release */ }
-      }
-    });
+    t.after(namedPipes(pipes.map((pipe) => join(dir, pipe))).release);
     for (const pipe of pipes) {
       const analysis = await analyzeFile(`m = load("${pipe}")\nsave(m, "out/o.safetensors")\n`, join(dir, 'r.tvr'), new HeaderCache());
       assert.deepEqual(analysis.diagnostics.map((d) => d.code), ['bad-checkpoint'], pipe);
