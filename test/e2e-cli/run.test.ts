@@ -3,46 +3,16 @@
 // metrics, prints a table, or JSON lines with --json; Ctrl-C cancels cleanly; a recipe
 // with errors or an external command in an untrusted run is refused; `tvr doctor`.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readResultsFile } from '../../server/src/results/file.ts';
 import type { RunEvent } from '../../server/src/engine/events.ts';
 import type { RecipeRunEvent } from '../../server/src/results/schema.ts';
 import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
+import { root, runTvr } from '../helpers/tvr-cli.ts';
 import { expectedAddChoice, expectedMetrics, makeScenario, multiAt, MULTI_RECIPE, writeRecipe, writeSafetensorsModels } from '../unit/run/scenario.ts';
 import type { Scenario } from '../unit/run/scenario.ts';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const tvr = join(root, 'bin/tvr');
-
-interface Outcome {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runTvr(args: readonly string[], cwd: string, options: { readonly onStdoutLine?: (line: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(tvr, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let partial = '';
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      stdout += chunk;
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) options.onStdoutLine?.(line, child);
-    });
-    child.stderr.on('data', (chunk: string) => { stderr += chunk; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('tvr run (built CLI)', () => {
   const { dir, cleanup } = fixtureDir();

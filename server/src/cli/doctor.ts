@@ -1,12 +1,10 @@
 // `tvr doctor`: what this machine can compute with. Each engine backend, usable or not
 // and the exact reason; which one `auto` picks; the backend networks are evaluated on;
 // the Node version; whether the optional GPU package is installed.
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { doctor } from '../engine/backends/registry.ts';
 import type { DoctorReport } from '../engine/backends/registry.ts';
 import { tfRuntimeFor } from '../engine/evaluation/tfjs-runtime.ts';
+import { ownPackageDir } from '../own-packages.ts';
 
 export interface DoctorJson extends DoctorReport {
   readonly node: { readonly version: string; readonly platform: string; readonly arch: string };
@@ -27,24 +25,13 @@ export async function doctorReport(): Promise<DoctorJson> {
   } catch (error) {
     evaluation = { reason: (error as Error).message };
   }
-  const gpuPath = resolvePackage(GPU_PACKAGE);
+  const gpuPath = ownPackageDir(GPU_PACKAGE);
   return {
     ...report,
     node: { version: process.versions.node, platform: process.platform, arch: process.arch },
     gpuPackage: { name: GPU_PACKAGE, installed: gpuPath !== undefined, ...(gpuPath ? { path: gpuPath } : {}) },
     evaluation,
   };
-}
-
-function resolvePackage(name: string): string | undefined {
-  for (const base of [join(process.cwd(), 'package.json'), fileURLToPath(import.meta.url)]) {
-    try {
-      return createRequire(base).resolve(`${name}/package.json`);
-    } catch {
-      // not installed there
-    }
-  }
-  return undefined;
 }
 
 export async function doctorCommand(options: { readonly json: boolean }): Promise<number> {

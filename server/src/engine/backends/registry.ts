@@ -1,11 +1,12 @@
 // Which backends exist here, which one `auto` picks and why, and the exact reason a
 // backend cannot be used (what `tvr doctor` prints). The native TensorFlow packages
-// are optional: they are looked up at run time in the user's node_modules (from the
-// working directory) and beside tvr itself, and a failure to load is a reason, not a crash.
+// are optional: they are looked up at run time in tvr's own node_modules only (never the
+// workspace's: docs/security.md), and a failure to load is a reason, not a crash.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadOwnPackage } from '../../own-packages.ts';
 import { EngineError } from '../errors.ts';
 import { createJsBackend } from './js.ts';
 import { createJsWorkersBackend } from './js-workers.ts';
@@ -89,7 +90,7 @@ async function probeNew(name: BackendName): Promise<Probe> {
     }
     case 'tfjs-node':
     case 'tfjs-node-gpu': {
-      const loaded = loadOptional(`@tensorflow/${name}`);
+      const loaded = loadOwnPackage(`@tensorflow/${name}`);
       if (!loaded.ok) return loaded;
       const tf = loaded.value as Tf;
       await activate(tf, 'tensorflow');
@@ -115,30 +116,6 @@ export function wasmDirectory(): string {
   for (const dir of [here, join(here, '..')]) if (existsSync(join(dir, 'tfjs-backend-wasm-simd.wasm'))) return `${dir}/`;
   const pkg = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm/package.json');
   return `${join(dirname(pkg), 'dist')}/`;
-}
-
-/** Loads an optional package from the working directory's node_modules, else from tvr's own. */
-export function loadOptional(pkg: string): { ok: true; value: unknown } | { ok: false; reason: string } {
-  const bases = [join(process.cwd(), 'package.json'), fileURLToPath(import.meta.url)];
-  let notFound = true;
-  const failures: string[] = [];
-  for (const base of bases) {
-    const require = createRequire(base);
-    let resolved: string;
-    try {
-      resolved = require.resolve(pkg);
-    } catch {
-      continue;
-    }
-    notFound = false;
-    try {
-      return { ok: true, value: require(resolved) };
-    } catch (error) {
-      failures.push(`${resolved}: ${messageOf(error)}`);
-    }
-  }
-  if (notFound) return { ok: false, reason: `${pkg} is not installed (an optional dependency; its install downloads libtensorflow, which needs network access)` };
-  return { ok: false, reason: `${pkg} is installed but failed to load: ${failures.join('; ')}` };
 }
 
 function messageOf(error: unknown): string {

@@ -2,7 +2,8 @@
 // the engine's choice (the same one when the engine runs on tfjs), else the fastest tfjs
 // CPU path, since the engine's own loops cannot run networks.
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { chooseBackend, loadOptional, wasmDirectory } from '../backends/registry.ts';
+import { loadOwnPackage } from '../../own-packages.ts';
+import { chooseBackend, wasmDirectory } from '../backends/registry.ts';
 import type { Tf } from '../backends/tfjs.ts';
 import type { BackendName } from '../backends/types.ts';
 
@@ -47,7 +48,7 @@ async function create(name: TfjsBackendName, reason: string): Promise<TfRuntime>
     // The engine's probe says whether the native package loads (and finds a GPU); it brings
     // its own tfjs, core and layers, in one namespace.
     await chooseBackend(name);
-    const loaded = loadOptional(`@tensorflow/${name}`);
+    const loaded = loadOwnPackage(`@tensorflow/${name}`);
     if (!loaded.ok) throw new Error(loaded.reason);
     const tf = loaded.value as Tf & { loadLayersModel: TfRuntime['loadLayersModel'] };
     return { name, tf, loadLayersModel: (handler) => tf.loadLayersModel(handler), tfBackend: TF_BACKEND[name], reason };

@@ -1,0 +1,48 @@
+// Optional packages (the native TensorFlow bindings) are code, so they load only from tvr's
+// own installation: never from the recipe's folder or the working directory, which an
+// untrusted workspace controls (docs/security.md).
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The folder tvr is installed in: the nearest folder above this module whose package.json names tvr. */
+export function tvrInstallation(from: string = fileURLToPath(import.meta.url)): string {
+  for (let dir = dirname(from); ; dir = dirname(dir)) {
+    if (namesTvr(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`tvr's installation (a package.json named "tvr") was not found above ${from}`);
+  }
+}
+
+function namesTvr(manifest: string): boolean {
+  if (!existsSync(manifest)) return false;
+  try {
+    return (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'tvr';
+  } catch {
+    return false;
+  }
+}
+
+/** Where an optional package sits in tvr's own node_modules, or undefined when it is not installed there. */
+export function ownPackageDir(pkg: string): string | undefined {
+  const dir = join(tvrInstallation(), 'node_modules', pkg);
+  return existsSync(join(dir, 'package.json')) ? dir : undefined;
+}
+
+export type OptionalLoad = { ok: true; value: unknown } | { ok: false; reason: string };
+
+/**
+ * Loads an optional package from tvr's own node_modules by absolute path (a bare name would
+ * make Node search node_modules folders above the caller); a failure is a reason, not a crash.
+ */
+export function loadOwnPackage(pkg: string): OptionalLoad {
+  const dir = ownPackageDir(pkg);
+  if (!dir) {
+    return { ok: false, reason: `${pkg} is not installed in tvr's folder ${tvrInstallation()} (an optional dependency; its install downloads libtensorflow, which needs network access; packages in the recipe's folder or the working directory are never loaded)` };
+  }
+  try {
+    return { ok: true, value: createRequire(join(dir, 'package.json'))(dir) };
+  } catch (error) {
+    return { ok: false, reason: `${pkg} is installed (${dir}) but failed to load: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
