@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { readCheckpointHeader } from '../checkpoints/read-header.ts';
 import { tensorNorms } from '../checkpoints/statistics.ts';
 import { isFloat } from '../language/shapes.ts';
+import { visibleControls } from '../display-text.ts';
 import { formatBytes, formatCount } from '../language/ide/describe.ts';
 
 export interface InspectOptions {
@@ -32,12 +33,14 @@ export async function inspectCommand(path: string, other: string | undefined, op
     }, null, 2)}\n`);
     return 0;
   }
-  const nameWidth = Math.min(60, Math.max(4, ...tensors.map((t) => t.name.length)));
+  // Names (and metadata) come from the file: shown with their control characters escaped.
+  const shown = new Map(tensors.map((t) => [t.name, visibleControls(t.name)]));
+  const nameWidth = Math.min(60, Math.max(4, ...[...shown.values()].map((name) => name.length)));
   const header1 = `${'name'.padEnd(nameWidth)}  ${'dtype'.padEnd(7)}  ${'shape'.padEnd(18)}${norms ? `  ${'norm'.padStart(11)}` : ''}${other ? `  ${'diff norm'.padStart(11)}` : ''}`;
   const lines = [header1, '-'.repeat(header1.length)];
   for (const t of tensors) {
     const n = normOf.get(t.name);
-    lines.push(`${t.name.padEnd(nameWidth)}  ${t.dtype.padEnd(7)}  ${`[${t.shape.join(', ')}]`.padEnd(18)}${norms ? `  ${(n ? n.norm.toPrecision(6) : '-').padStart(11)}` : ''}${other ? `  ${(n?.differenceNorm !== undefined ? n.differenceNorm.toPrecision(6) : '-').padStart(11)}` : ''}`);
+    lines.push(`${shown.get(t.name)!.padEnd(nameWidth)}  ${t.dtype.padEnd(7)}  ${`[${t.shape.join(', ')}]`.padEnd(18)}${norms ? `  ${(n ? n.norm.toPrecision(6) : '-').padStart(11)}` : ''}${other ? `  ${(n?.differenceNorm !== undefined ? n.differenceNorm.toPrecision(6) : '-').padStart(11)}` : ''}`);
   }
   lines.push('');
   lines.push(`${header.format}, ${tensors.length} tensors, ${formatCount(parameters)} float parameters, ${formatBytes(header.totalBytes)} of tensor data in ${header.files.length} file${header.files.length === 1 ? '' : 's'}`);
@@ -45,6 +48,6 @@ export async function inspectCommand(path: string, other: string | undefined, op
   if (norms && norms.skipped.length > 0) lines.push(`not in norms (integer/bool): ${norms.skipped.map((s) => `${s.name} (${s.dtype})`).join(', ')}`);
   const metadata = Object.entries(header.metadata);
   if (metadata.length > 0) lines.push(`metadata: ${metadata.map(([k, v]) => `${k}=${v.length > 60 ? `${v.slice(0, 57)}...` : v}`).join(', ')}`);
-  process.stdout.write(`${lines.join('\n')}\n`);
+  process.stdout.write(`${lines.map(visibleControls).join('\n')}\n`);
   return 0;
 }

@@ -2,8 +2,9 @@
 // point; one column per sweep variable), which spreadsheets and data frames read
 // directly. RFC 4180: comma-separated, CRLF line ends, fields quoted when they hold a
 // comma, quote or line break. Pure, with no Node imports, so the webview's export uses
-// it too. Text from the recipe (model and task names) that a spreadsheet would run as a
-// formula (= + - @ tab CR at the start) gets a leading apostrophe: names stay data.
+// it too. Text that a spreadsheet would run as a formula (`looksLikeFormula`) gets a
+// leading apostrophe: names stay data.
+import { looksLikeFormula } from '../display-text.ts';
 import type { Metrics, PointValues, RunResults, SimilarityMatrix, TaskInfo } from './schema.ts';
 
 type Cell = string | number | boolean | undefined;
@@ -26,7 +27,7 @@ export function csvField(value: Cell): string {
   if (value === undefined) return '';
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : '';
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  const text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  const text = looksLikeFormula(value) ? `'${value}` : value;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

@@ -1,22 +1,23 @@
 // Results as Markdown (for the README's example tables): per evaluation, the chosen
-// sweep values, then the same tasks x models table as the terminal shows.
+// sweep values, then the same tasks x models table as the terminal shows. Every name and
+// value from the results file is escaped (`display-text.ts`): a file cannot add markup.
+import { markdownCode, markdownFence, markdownText } from '../display-text.ts';
 import { pointText } from './csv.ts';
 import type { EvaluationResult, RunResults } from './schema.ts';
 import { evaluationTable, sweepSummary } from './table.ts';
 
 export function evaluationMarkdown(e: EvaluationResult): string {
-  const chosen = e.chosen.map((c) => `\`${c.model}\`${pointText(c.point) ? ` at ${pointText(c.point).replaceAll('; ', ', ')}` : ''}`).join('; ');
+  const chosen = e.chosen.map((c) => `${markdownCode(c.model)}${pointText(c.point) ? ` at ${markdownText(pointText(c.point).replaceAll('; ', ', '))}` : ''}`).join('; ');
   const [header, ...rows] = evaluationTable(e);
-  const escape = (cell: string): string => cell.replaceAll('|', '\\|');
   const align = header!.map((_, i) => (i < 3 ? '---' : '---:'));
   const sweeps = sweepSummary(e);
   return [
-    `Objective \`${e.objective}\`: ${e.objectiveDescription}. Chosen on the validation split: ${chosen}. Test split:`,
+    `Objective ${markdownCode(e.objective)}: ${markdownText(e.objectiveDescription)}. Chosen on the validation split: ${chosen}. Test split:`,
     '',
-    `| ${header!.map(escape).join(' | ')} |`,
+    `| ${header!.map(markdownText).join(' | ')} |`,
     `| ${align.join(' | ')} |`,
-    ...rows.map((r) => `| ${r.map(escape).join(' | ')} |`),
-    ...(sweeps.length > 0 ? ['', 'Validation metric along each sweep (the chosen point in brackets):', '', '```text', ...sweeps.map((l) => l.trimStart()), '```'] : []),
+    ...rows.map((r) => `| ${r.map(markdownText).join(' | ')} |`),
+    ...(sweeps.length > 0 ? ['', 'Validation metric along each sweep (the chosen point in brackets):', '', markdownFence(sweeps.map((l) => l.trimStart()).join('\n'), 'text')] : []),
   ].join('\n');
 }
 
@@ -27,9 +28,9 @@ export function resultsMarkdown(results: RunResults): string {
     parts.push([
       'Cosine similarity of the task vectors (norms in the last column):',
       '',
-      `| | ${s.vectors.join(' | ')} | norm |`,
+      `| | ${s.vectors.map(markdownText).join(' | ')} | norm |`,
       `|---|${s.vectors.map(() => '---:').join('|')}|---:|`,
-      ...s.vectors.map((v, i) => `| ${v} | ${s.cosine[i]!.map((c) => c.toFixed(2)).join(' | ')} | ${s.norms[i]!.toFixed(2)} |`),
+      ...s.vectors.map((v, i) => `| ${markdownText(v)} | ${s.cosine[i]!.map((c) => c.toFixed(2)).join(' | ')} | ${s.norms[i]!.toFixed(2)} |`),
     ].join('\n'));
   }
   return parts.join('\n\n');

@@ -2,7 +2,9 @@
 // test metrics at the chosen point (absolute, normalized, change against the base),
 // targets and controls marked, the chosen sweep values and why, and a sparkline of
 // each task's validation metric along a one-dimensional sweep. Then the similarity
-// of the task vectors, the outputs written, and the notes.
+// of the task vectors, the outputs written, and the notes. Strings from the results (names,
+// paths, notes) have their control characters escaped: the table draws only what tvr writes.
+import { withVisibleControls } from '../display-text.ts';
 import { pointText } from './csv.ts';
 import type { EvaluationResult, Metrics, MetricName, RunResults, SweepPointResult, TaskInfo } from './schema.ts';
 
@@ -13,7 +15,8 @@ export interface TableOptions {
 
 const SPARKS = '▁▂▃▄▅▆▇█';
 
-export function renderResults(results: RunResults, options: TableOptions = {}): string {
+export function renderResults(fromFile: RunResults, options: TableOptions = {}): string {
+  const results = withVisibleControls(fromFile);
   const style = options.style ?? ((_: string, text: string) => text);
   const out: string[] = [];
   for (const evaluation of results.evaluations) out.push(...renderEvaluation(evaluation, style), '');

@@ -1,5 +1,6 @@
 // Human descriptions of values for hover and completion: what the headers tell
 // (tensors, parameters, dtypes, sizes), and, for vectors, norms and similarities.
+import { markdownCode, markdownFence, markdownText } from '../../display-text.ts';
 import type { Analysis } from '../analysis.ts';
 import type { Binding } from '../names.ts';
 import * as P from '../poly.ts';
@@ -25,7 +26,7 @@ export function describeBinding(analysis: Analysis, binding: Binding, env: Descr
   const value = analysis.checked.values.get(binding);
   const type = value ? typeName(value) : 'unknown';
   const source = analysis.text.slice(binding.statement.value.start, binding.statement.value.end).replace(/\s+/g, ' ');
-  const lines = [`**${binding.name}**: ${type}`, '```tvr\n' + `${binding.name} = ${source.length > 120 ? `${source.slice(0, 117)}...` : source}` + '\n```'];
+  const lines = [`**${binding.name}**: ${type}`, markdownFence(`${binding.name} = ${source.length > 120 ? `${source.slice(0, 117)}...` : source}`, 'tvr')];
   if (!value) return lines.join('\n\n');
   if (isWeights(value)) {
     lines.push(modelFacts(value.node));
@@ -35,9 +36,9 @@ export function describeBinding(analysis: Analysis, binding: Binding, env: Descr
     lines.push(scalarDetail(analysis, value.poly));
   } else if (value.type === 'task') {
     const t = value.task;
-    lines.push(`Data: \`${t.data}\`  \nMetric: ${t.metric}  \nHead from: ${t.head.name ?? 'a model'}${t.finetuned !== t.head ? `  \nFine-tuned reference: ${t.finetuned.name ?? 'a model'}` : ''}${t.command ? `  \nExternal evaluator: \`${t.command}\`` : ''}`);
+    lines.push(`Data: ${markdownCode(t.data)}  \nMetric: ${t.metric}  \nHead from: ${t.head.name ?? 'a model'}${t.finetuned !== t.head ? `  \nFine-tuned reference: ${t.finetuned.name ?? 'a model'}` : ''}${t.command ? `  \nExternal evaluator: ${markdownCode(t.command)}` : ''}`);
   } else if (value.type === 'string') {
-    lines.push(`"${value.value}"`);
+    lines.push(markdownCode(JSON.stringify(value.value)));
   }
   return lines.join('\n\n');
 }
@@ -80,7 +81,7 @@ function modelFacts(node: WeightNode): string {
   const load = rootLoad(node);
   if (load?.header && load === node) {
     const bytes = load.header.files.reduce((a, f) => a + f.size, 0);
-    facts.push(`${formatFormat(load.header.format)}, ${formatBytes(bytes)}${load.header.files.length > 1 ? ` in ${load.header.files.length} files` : ''}: \`${load.path}\``);
+    facts.push(`${formatFormat(load.header.format)}, ${formatBytes(bytes)}${load.header.files.length > 1 ? ` in ${load.header.files.length} files` : ''}: ${markdownCode(load.path)}`);
   }
   return facts.join('  \n');
 }
@@ -98,10 +99,10 @@ function vectorFacts(analysis: Analysis, binding: Binding, env: DescribeEnvironm
   if (stats.status === 'computing') {
     return [`L2 norm: being computed (${Math.round(stats.fraction * 100)}%), streaming the checkpoints in the background.`];
   }
-  if (stats.status === 'unavailable') return [`L2 norm: not available: ${stats.reason}.`];
+  if (stats.status === 'unavailable') return [`L2 norm: not available: ${markdownText(stats.reason)}.`];
   const { norm, tensors, parameters } = stats.value;
   const out = [`**L2 norm ${formatNumber(norm)}** over ${formatCount(parameters)} parameters`];
-  const shown = tensors.slice(0, 5).map((t) => `| \`${t.name}\` | ${formatNumber(t.norm)} | ${formatCount(t.elements)} |`);
+  const shown = tensors.slice(0, 5).map((t) => `| ${markdownCode(t.name, 'table-cell')} | ${formatNumber(t.norm)} | ${formatCount(t.elements)} |`);
   if (shown.length > 0) {
     out.push(['| tensor (largest first) | norm | elements |', '|---|---:|---:|', ...shown, ...(tensors.length > 5 ? [`| ... ${tensors.length - 5} more | | |`] : [])].join('\n'));
   }

@@ -1,6 +1,7 @@
 // Hover: bindings (type, tensors, norms, similarities), built-in functions and their
 // parameters, and checkpoint paths.
 import { dirname, resolve } from 'node:path';
+import { markdownCode } from '../../display-text.ts';
 import type { Analysis } from '../analysis.ts';
 import { stringValue } from '../tokens.ts';
 import { builtinByName } from '../builtins.ts';
@@ -38,7 +39,7 @@ export function hover(analysis: Analysis, offset: number, env: DescribeEnvironme
     const load = analysis.checked.program.loads.find((l) => l.path === path);
     if (load?.header) {
       const bytes = load.header.files.reduce((a, f) => a + f.size, 0);
-      return { contents: `\`${load.path}\`\n\n${load.header.format}, ${load.header.tensors.size} tensors, ${bytes.toLocaleString('en-US')} bytes`, span: context.string };
+      return { contents: `${markdownCode(load.path)}\n\n${load.header.format}, ${load.header.tensors.size} tensors, ${bytes.toLocaleString('en-US')} bytes`, span: context.string };
     }
   }
   return undefined;
