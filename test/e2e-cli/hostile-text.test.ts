@@ -45,4 +45,18 @@ describe('terminal output with hostile names (built CLI)', () => {
     assert.ok(source.includes(visibleControls(path)), source);
     assert.equal(carets.indexOf('^') - carets.indexOf('|'), source.indexOf(`"${visibleControls(path)}"`) - source.indexOf('|'), `carets under the path:\n${source}\n${carets}`);
   });
+
+  it('tvr check: a long line is cut around the span, the carets still under it', async () => {
+    const padding = Array.from({ length: 400 }, (_, i) => `${i % 10}`).join(' + ');
+    writeFileSync(join(dir, 'long.tvr'), `x = ${padding} + undefined_thing + ${padding}\n`);
+    const { code, stdout } = await runTvr(['check', 'long.tvr'], dir);
+    assert.equal(code, 1);
+    const lines = stdout.split('\n');
+    const source = lines.find((l) => l.includes('undefined_thing') && l.includes('|'))!;
+    const carets = lines[lines.indexOf(source) + 1]!;
+    assert.ok(source.length < 300, `printed ${source.length} characters`);
+    assert.match(source, /\| \.\.\..*\.\.\.$/);
+    assert.equal(carets.indexOf('^'), source.indexOf('undefined_thing'));
+    assert.equal(carets.trimEnd().length - carets.indexOf('^'), 'undefined_thing'.length);
+  });
 });

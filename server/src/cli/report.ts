@@ -29,11 +29,14 @@ export function renderDiagnostic(displayPath: string, analysis: Analysis, d: Dia
   const { start, end } = analysis.lines.range(d.span);
   const lineNumber = String(start.line + 1);
   const gutter = ' '.repeat(lineNumber.length);
-  const raw = analysis.lines.lineText(start.line);
-  const source = visibleControls(raw);
-  const column = (character: number): number => visibleControls(raw.slice(0, character)).length;
+  const line = analysis.lines.lineText(start.line);
+  const spanEnd = end.line === start.line ? Math.max(end.character, start.character + 1) : line.length;
+  const shown = excerpt(line, start.character, spanEnd);
+  const source = visibleControls(shown.text);
+  // Columns of the printed line: escapes widen what precedes a character.
+  const column = (character: number): number => visibleControls(shown.text.slice(0, shown.column(character))).length;
   const caretStart = column(start.character);
-  const caretEnd = end.line === start.line ? Math.max(column(end.character), caretStart + 1) : source.length;
+  const caretEnd = Math.max(column(spanEnd), caretStart + 1);
   const carets = ' '.repeat(caretStart) + '^'.repeat(Math.max(1, caretEnd - caretStart));
   const path = visibleControls(displayPath);
   const out = [
@@ -49,4 +52,23 @@ export function renderDiagnostic(displayPath: string, analysis: Analysis, d: Dia
   }
   for (const fix of d.fixes ?? []) out.push(`${gutter} ${style('blue', '=')} help: ${visibleControls(fix.title)}`);
   return out.join('\n');
+}
+
+/** Characters shown each side of a diagnostic's span; a longer line is cut, marked with `...`. */
+const CONTEXT = 80;
+
+/**
+ * The part of a source line to print: all of it when short, else the span (at most 2 x CONTEXT
+ * of it) with CONTEXT characters around it, so a one-line 5 MB recipe prints one short line.
+ * `column` maps a column of the line to one of the excerpt (clamped to it).
+ */
+export function excerpt(line: string, start: number, end: number): { text: string; column: (character: number) => number } {
+  if (line.length <= 3 * CONTEXT) return { text: line, column: (c) => c };
+  const from = Math.max(0, start - CONTEXT);
+  const to = Math.min(line.length, Math.min(end, start + 2 * CONTEXT) + CONTEXT);
+  const lead = from > 0 ? '...' : '';
+  return {
+    text: `${lead}${line.slice(from, to)}${to < line.length ? '...' : ''}`,
+    column: (c) => lead.length + Math.min(Math.max(c, from), to) - from,
+  };
 }
