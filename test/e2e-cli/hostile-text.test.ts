@@ -59,4 +59,14 @@ describe('terminal output with hostile names (built CLI)', () => {
     assert.equal(carets.indexOf('^'), source.indexOf('undefined_thing'));
     assert.equal(carets.trimEnd().length - carets.indexOf('^'), 'undefined_thing'.length);
   });
+
+  it('tvr inspect --norms: tensors holding NaN or Infinity are named as such', async () => {
+    const model = makeModel([{ name: 'fine', shape: [3] }, { name: 'nan', shape: [3] }, { name: 'inf', shape: [3] }], { seed: 2 });
+    model.tensors[1]!.values[0] = Number.NaN;
+    model.tensors[2]!.values[2] = Number.POSITIVE_INFINITY;
+    writeSafetensors(join(dir, 'nonfinite.safetensors'), model);
+    const { code, stdout, stderr } = await runTvr(['inspect', 'nonfinite.safetensors', '--norms'], dir);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /^norm not finite \(the tensor holds NaN or infinite values\): nan, inf$/m);
+  });
 });

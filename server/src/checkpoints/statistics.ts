@@ -272,7 +272,11 @@ export function combinationNormSquared(gram: Float64Array, m: number, coefficien
   for (let i = 0; i < m; i++) {
     const ci = coefficients[i] ?? 0;
     if (ci === 0) continue;
-    for (let j = 0; j < m; j++) sum += ci * (coefficients[j] ?? 0) * gram[i * m + j]!;
+    for (let j = 0; j < m; j++) {
+      const cj = coefficients[j] ?? 0;
+      // Skipped, not multiplied by 0: an entry of a vector holding infinity is infinite, and 0 * Infinity is NaN.
+      if (cj !== 0) sum += ci * cj * gram[i * m + j]!;
+    }
   }
   return Math.max(0, sum);
 }
@@ -292,6 +296,8 @@ export interface TensorNormsResult {
   readonly skipped: readonly { readonly name: string; readonly dtype: Dtype }[];
   readonly norm: number;
   readonly differenceNorm?: number;
+  /** Tensors whose norm (or difference norm) is NaN or infinite: they hold NaN or infinite values. Say so; never print NaN alone. */
+  readonly nonFinite: readonly string[];
 }
 
 /** L2 norm of each float tensor of `path` and, given `relativeTo`, of its difference from it (`tvr inspect`). */
@@ -313,7 +319,8 @@ export async function tensorNorms(
     return m === 2 ? { ...base, differenceNorm: Math.sqrt(t.gram[3]!) } : base;
   });
   const norm = Math.sqrt(result.total[0]!);
+  const nonFinite = tensors.filter((t) => !Number.isFinite(t.norm) || (t.differenceNorm !== undefined && !Number.isFinite(t.differenceNorm))).map((t) => t.name);
   return m === 2
-    ? { tensors, skipped: result.skipped, norm, differenceNorm: Math.sqrt(result.total[3]!) }
-    : { tensors, skipped: result.skipped, norm };
+    ? { tensors, skipped: result.skipped, norm, differenceNorm: Math.sqrt(result.total[3]!), nonFinite }
+    : { tensors, skipped: result.skipped, norm, nonFinite };
 }

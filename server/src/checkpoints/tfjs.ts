@@ -7,6 +7,7 @@ import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { DTYPE_BYTES } from './dtypes.ts';
 import { checkpointError, readFailure } from './errors.ts';
 import { openRegularFile } from './open-input.ts';
+import { checkTfjsTopology } from './tfjs-topology.ts';
 import type { CheckpointHeader, Dtype, FileIdentity, TensorEntry, TensorSegment } from './types.ts';
 
 const MAX_MODEL_JSON_BYTES = 100_000_000;
@@ -160,6 +161,7 @@ export async function readTfjsHeader(modelJsonPath: string): Promise<CheckpointH
     files.push(...shards);
     totalBytes += needed;
   }
+  checkTfjsTopology(file, model, tensors.values());
   return {
     path: file,
     format: 'tfjs-layers',

@@ -45,6 +45,7 @@ export async function inspectCommand(path: string, other: string | undefined, op
   lines.push('');
   lines.push(`${header.format}, ${tensors.length} tensors, ${formatCount(parameters)} float parameters, ${formatBytes(header.totalBytes)} of tensor data in ${header.files.length} file${header.files.length === 1 ? '' : 's'}`);
   if (norms) lines.push(`L2 norm ${norms.norm.toPrecision(6)}${other ? `; difference from ${other}: L2 norm ${norms.differenceNorm!.toPrecision(6)}` : ''}`);
+  if (norms && norms.nonFinite.length > 0) lines.push(`norm not finite (the tensor holds NaN or infinite values): ${norms.nonFinite.join(', ')}`);
   if (norms && norms.skipped.length > 0) lines.push(`not in norms (integer/bool): ${norms.skipped.map((s) => `${s.name} (${s.dtype})`).join(', ')}`);
   const metadata = Object.entries(header.metadata);
   if (metadata.length > 0) lines.push(`metadata: ${metadata.map(([k, v]) => `${k}=${v.length > 60 ? `${v.slice(0, 57)}...` : v}`).join(', ')}`);

@@ -10,7 +10,9 @@
 // passes; a larger one is re-read by each pass. Memory is bounded by the large chunk
 // size times the operands, never by the model size.
 import type { Backend, ChunkTotals } from './backends/types.ts';
+import type { Dtype } from '../checkpoints/types.ts';
 import { cancelled } from './errors.ts';
+import { checkFiniteChunk } from './finite.ts';
 import { histogramBins, resolveStep, selectionOf } from './plan/resolve.ts';
 import type { ReductionTotal, Selection } from './plan/resolve.ts';
 import type { ComputedTensor, CopiedTensor, InputSlot, Reduction, TensorPlan } from './plan/types.ts';
@@ -34,6 +36,10 @@ export interface PipelineOptions {
   readonly onBytes?: (bytes: number, tensor: TensorPlan) => void;
   /** A tensor is completely written. */
   readonly onTensor?: (tensor: TensorPlan) => void;
+  /** The dtype a computed tensor is stored as, when not its plan's (a TensorFlow.js output stores float32). */
+  readonly storedDtype?: (tensor: ComputedTensor) => Dtype;
+  /** Values of a chunk written as NaN or infinity because its inputs hold such values (finite inputs giving them fail the run). */
+  readonly onNonFinitePassed?: (tensor: ComputedTensor, count: number) => void;
 }
 
 /**
@@ -182,10 +188,11 @@ export async function runPipeline(tensors: readonly TensorPlan[], backend: Backe
       // The set's output buffer is free once its previous write is done (steps without reads wait here).
       if (final) await setFree[step.set];
       const output = final ? buffers.output(step.set, step.length) : null;
+      const inputs = tensor.inputs.map((_, slot) => (pass.slots.includes(slot) ? buffers.input(step.set, slot, step.length) : null));
       const result = await backend.run({
         kernel: pass.kernel,
         params,
-        inputs: tensor.inputs.map((_, slot) => (pass.slots.includes(slot) ? buffers.input(step.set, slot, step.length) : null)),
+        inputs,
         start: step.start,
         length: step.length,
         output,
@@ -194,6 +201,8 @@ export async function runPipeline(tensors: readonly TensorPlan[], backend: Backe
       if (step.chunks === 1) totals = [...result];
       else accumulate(totals, result);
       if (output) {
+        const passed = checkFiniteChunk(tensor.name, options.storedDtype?.(tensor) ?? tensor.dtype, output, inputs, step.start);
+        if (passed > 0) options.onNonFinitePassed?.(tensor, passed);
         const last = step.chunk === step.chunks - 1;
         setFree[step.set] = chain(async () => {
           await destination.writeFloat32(tensor, output, step.start);

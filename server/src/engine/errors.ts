@@ -9,6 +9,8 @@ export type EngineErrorCode =
   | 'input'
   /** An output could not be written, or would overwrite something it must not. */
   | 'output'
+  /** The run computed NaN or an infinity from finite inputs (an overflow): nothing was written. */
+  | 'non-finite'
   /** The backend asked for cannot be used. */
   | 'backend'
   | 'cancelled'

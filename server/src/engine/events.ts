@@ -36,10 +36,10 @@ export type RunEvent =
     readonly passes: number;
   }
   | {
-    /** Integer/bool tensors copied from the anchor, or left out of a Vector output. */
+    /** Integer/bool tensors copied from the anchor, or left out of a Vector output; NaN or infinite input values passed through. */
     readonly type: 'notice';
     readonly output: string;
-    readonly kind: 'integers-copied' | 'integers-dropped';
+    readonly kind: 'integers-copied' | 'integers-dropped' | 'non-finite-inputs';
     readonly tensors: readonly string[];
     readonly message: string;
   }

@@ -24,6 +24,7 @@ import { DEFAULT_CHUNK_ELEMENTS, planSaves } from './plan/build.ts';
 import { linearTensors } from './plan/linear.ts';
 import type { SavePlan, TensorPlan } from './plan/types.ts';
 import { streamInPlace } from './stream-in-place.ts';
+import { NonFiniteOutputError, nonFiniteEngineError, passedThroughMessage } from './finite.ts';
 import { namedPoint, provenance, sha256 } from './provenance.ts';
 import { copyTensor, fileSource, plannedReadBytes } from './stream.ts';
 
@@ -43,6 +44,12 @@ export interface RunOptions {
   readonly outDir?: string;
   /** Replace existing outputs even where the save does not say `overwrite=true`. */
   readonly overwrite?: boolean;
+  /**
+   * Refuse outputs outside the recipe's folder (or `outDir`), as a recipe run does unless the
+   * user allows it. Off by default: the engine's own callers write elsewhere (the evaluator's
+   * temporary checkpoints).
+   */
+  readonly confineOutputs?: boolean;
   readonly signal?: AbortSignal;
   readonly onEvent?: (event: RunEvent) => void;
   /** Elements per chunk buffer (memory is about 2 x (operands + 1) x 4 x this). */
@@ -111,7 +118,10 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       const tensors = plan.tensors.map((t): OutputTensor => ({ name: t.name, dtype: target.format === 'tfjs-layers' && t.kind === 'computed' ? 'F32' : t.dtype, shape: t.shape }));
       return { plan, target, tensors, bytes: tensors.reduce((sum, t) => sum + tensorByteLength(t), 0), readBytes: plannedReadBytes(plan) };
     });
-    await checkOutputs(program, plans, outputs.map((o) => o.target), options.overwrite ?? false);
+    await checkOutputs(program, plans, outputs.map((o) => o.target), options.overwrite ?? false, {
+      confine: options.confineOutputs === true,
+      ...(options.outDir !== undefined ? { outDir: options.outDir } : {}),
+    });
 
     if (options.backend !== undefined && typeof options.backend === 'object') {
       backend = options.backend;
@@ -152,6 +162,12 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       where.output = output;
       noticeIntegers(output, emit);
       const dtypes = new Map(output.tensors.map((t) => [t.name, t.dtype]));
+      /** Per tensor, values written as NaN or infinity because its inputs hold such values. */
+      const passedThrough = new Map<string, number>();
+      const noticePassedThrough = (): void => {
+        if (passedThrough.size === 0) return;
+        emit({ type: 'notice', output: output.target.destination, kind: 'non-finite-inputs', tensors: [...passedThrough.keys()], message: `${output.target.destination}: ${passedThroughMessage(passedThrough)}` });
+      };
       const metadata = await provenance({ program, root: program.saves[i]!.node, plan: output.plan, point, recipeHash });
       const overwrite = (options.overwrite ?? false) || output.plan.overwrite;
       const sync = options.sync ?? false;
@@ -181,7 +197,9 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
             progress(tensor, false);
           },
           onTensor: tensorWritten,
+          onNonFinitePassed: (tensor, count) => passedThrough.set(tensor.name, (passedThrough.get(tensor.name) ?? 0) + count),
         }, where);
+        noticePassedThrough();
         continue;
       }
       const writer = await createWriter(output, metadata, overwrite, sync);
@@ -197,6 +215,8 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
         },
       }, {
         ...(options.signal ? { signal: options.signal } : {}),
+        storedDtype: (tensor) => dtypes.get(tensor.name)!,
+        onNonFinitePassed: (tensor, count) => passedThrough.set(tensor.name, (passedThrough.get(tensor.name) ?? 0) + count),
         onBytes: (bytes, tensor) => {
           bytesDone += bytes;
           progress(tensor, false);
@@ -206,6 +226,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
           tensorWritten(tensor);
         },
       });
+      noticePassedThrough();
     }
     if (options.signal?.aborted) throw cancelled();
     for (const [i, writer] of writers.entries()) {
@@ -277,6 +298,7 @@ async function createWriter(output: Output, metadata: Record<string, string>, ov
 function asEngineError(error: unknown, where: { tensor?: string | undefined; output?: Output }, signal: AbortSignal | undefined): EngineError {
   if (error instanceof EngineError) return error;
   if (signal?.aborted) return cancelled();
+  if (error instanceof NonFiniteOutputError) return nonFiniteEngineError(error, where.output?.plan.range, where.output?.target.destination);
   const range = where.output?.plan.range;
   const tensor = where.tensor;
   const context = range ? `${lineOf(range)}: ` : '';

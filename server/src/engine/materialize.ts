@@ -7,6 +7,7 @@ import { selectBackend } from './backends/registry.ts';
 import type { BackendChoice } from './backends/registry.ts';
 import type { Backend } from './backends/types.ts';
 import { ChunkBuffers, runPipeline } from './compute.ts';
+import { NonFiniteOutputError, nonFiniteEngineError } from './finite.ts';
 import { DEFAULT_CHUNK_ELEMENTS, planSave } from './plan/build.ts';
 import { copyTensor, fileSource } from './stream.ts';
 import type { TensorMemo } from './evaluation/weights.ts';
@@ -72,7 +73,9 @@ export async function materializeWith(context: MaterializeContext, node: WeightN
         const bytes = context.memo ? await context.memo.bytes(tensor.input, () => readBytes(tensor)) : await readBytes(tensor);
         result.set(tensor.name, { name: tensor.name, shape: tensor.shape, dtype: tensor.dtype, bytes });
       },
-    }, context.signal ? { signal: context.signal } : {});
+    }, { storedDtype: () => 'F32', ...(context.signal ? { signal: context.signal } : {}) });
+  } catch (error) {
+    throw error instanceof NonFiniteOutputError ? nonFiniteEngineError(error, node.range) : error;
   } finally {
     if (!context.buffers) buffers.release();
   }

@@ -1,8 +1,10 @@
 // Where and in which format each save is written, and the checks made before anything
-// runs: an output that is also an input, two saves to one place, an existing output
-// without overwrite.
+// runs: an output outside the recipe's folder, an output that is also an input, two saves
+// to one place, an existing output without overwrite.
 import { lstat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { cleanStaleTemporaries, guardOutput } from '../checkpoints/atomic-output.ts';
+import { isWithin, locate, sameLocation, type IdentityMemo, type PathLocation } from '../checkpoints/locate.ts';
 import type { CheckpointFormat } from '../checkpoints/types.ts';
 import type { LoadNode, TypedProgram } from '../language/program.ts';
 import { EngineError, lineOf } from './errors.ts';
@@ -62,48 +64,83 @@ function relocate(path: string, recipeDir: string, outDir: string): string {
   return resolve(outDir, inside ? rel : basename(path));
 }
 
-/** Every file an input consists of, with the load that reads it. */
-function inputFiles(program: TypedProgram): Map<string, LoadNode> {
-  const files = new Map<string, LoadNode>();
-  for (const load of program.loads) {
-    files.set(resolve(load.path), load);
-    if (!load.header) continue;
-    files.set(resolve(load.header.path), load);
-    for (const f of load.header.files) files.set(resolve(f.path), load);
-  }
-  return files;
+/** A file or folder an input consists of (symlinks followed), with the load that reads it. */
+interface InputLocation {
+  readonly path: string;
+  readonly load: LoadNode;
+  readonly location: PathLocation;
+  /** The folder of a multi-file model rather than one of its files. */
+  readonly modelFolder: boolean;
 }
 
-function covers(destination: string, format: CheckpointFormat, file: string): boolean {
-  if (file === destination) return true;
-  const directoryOutput = format !== 'safetensors';
-  return directoryOutput && file.startsWith(destination + sep);
+async function inputLocations(program: TypedProgram, memo: IdentityMemo): Promise<InputLocation[]> {
+  const wanted: { path: string; load: LoadNode; modelFolder: boolean }[] = [];
+  for (const load of program.loads) {
+    const files = new Set([resolve(load.path), ...(load.header ? [resolve(load.header.path), ...load.header.files.map((f) => resolve(f.path))] : [])]);
+    for (const path of files) wanted.push({ path, load, modelFolder: false });
+    if (load.header && load.header.format !== 'safetensors') wanted.push({ path: dirname(resolve(load.header.path)), load, modelFolder: true });
+  }
+  return Promise.all(wanted.map(async (w) => ({ ...w, location: await locate(w.path, memo) })));
+}
+
+/** Why writing `target` would harm an input, if it would (by identity, symlinks followed). */
+function inputClash(target: PathLocation, format: CheckpointFormat, inputs: readonly InputLocation[], root: PathLocation): InputLocation | undefined {
+  return inputs.find((input) => {
+    if (input.modelFolder) return isWithin(target, input.location) && !(sameLocation(root, input.location) || isWithin(root, input.location));
+    return sameLocation(target, input.location) || (format !== 'safetensors' && isWithin(input.location, target));
+  });
+}
+
+export interface OutputPolicy {
+  /**
+   * Refuse outputs outside the recipe's folder (or `outDir`), as a recipe run does unless
+   * the user allows them. Off by default: the engine's own callers write elsewhere (the
+   * evaluator's temporary checkpoints).
+   */
+  readonly confine?: boolean;
+  /** Outputs are relocated under this folder: they must stay inside it instead. */
+  readonly outDir?: string;
 }
 
 /**
- * Fails before anything runs when an output would replace an input, another output, or
- * an existing file without overwrite (the save's own, or `overwriteAll`).
+ * Fails before anything runs when an output would leave the recipe's folder (or `outDir`),
+ * replace an input, another output, or an existing file without overwrite (the save's own,
+ * or `overwriteAll`). Paths compare by where they lead (symlinks, file identity). First,
+ * what dead runs left in the outputs' folders is cleaned up (an interrupted folder
+ * replacement is rolled back). The inputs are then guarded at commit time too, so a file
+ * swapped in meanwhile is not replaced either.
  */
-export async function checkOutputs(program: TypedProgram, plans: readonly SavePlan[], targets: readonly OutputTarget[], overwriteAll: boolean): Promise<void> {
-  const inputs = inputFiles(program);
-  const seen = new Map<string, SavePlan>();
+export async function checkOutputs(program: TypedProgram, plans: readonly SavePlan[], targets: readonly OutputTarget[], overwriteAll: boolean, policy: OutputPolicy = {}): Promise<void> {
+  const destinations = targets.map((t) => resolve(t.destination));
+  for (const folder of new Set(destinations.map((d) => dirname(d)))) await cleanStaleTemporaries(folder);
+  const memo: IdentityMemo = new Map();
+  const inputs = await inputLocations(program, memo);
+  const rootPath = policy.outDir ?? dirname(program.file);
+  const root = await locate(rootPath, memo);
+  const guarded = new Set(inputs.filter((i) => !i.modelFolder && i.location.identity !== undefined).map((i) => i.location.identity!));
+  const seen: { location: PathLocation; plan: SavePlan; destination: string }[] = [];
   for (const [i, target] of targets.entries()) {
     const plan = plans[i]!;
-    const destination = resolve(target.destination);
-    for (const [file, load] of inputs) {
-      if (covers(destination, target.format, file)) {
-        throw new EngineError('output', `${lineOf(plan.range)}: output ${destination} would overwrite ${file}, an input of this recipe (loaded at ${lineOf(load.range)}); save somewhere else`, { range: plan.range, file: destination });
-      }
+    const destination = destinations[i]!;
+    const location = await locate(destination, memo);
+    const via = location.real === destination ? '' : ` (it leads to ${location.real})`;
+    if (policy.confine === true && !isWithin(location, root)) {
+      throw new EngineError('output', `${lineOf(plan.range)}: output ${destination}${via} is outside ${policy.outDir !== undefined ? 'the output folder' : "the recipe's folder"} ${rootPath}; tvr writes outputs only inside it. Save to a path inside it, or allow outputs elsewhere with --allow-outputs-outside (refused in an untrusted workspace)`, { range: plan.range, file: destination });
     }
-    for (const [other, otherPlan] of seen) {
-      if (other === destination || destination.startsWith(other + sep) || other.startsWith(destination + sep)) {
-        throw new EngineError('output', `${lineOf(plan.range)}: output ${destination} collides with the output of ${lineOf(otherPlan.range)} (${other})`, { range: plan.range, file: destination });
-      }
+    const input = inputClash(location, target.format, inputs, root);
+    if (input) {
+      const what = input.modelFolder ? `would be written inside ${input.path}, the folder of an input model` : `would overwrite ${input.path}, an input of this recipe`;
+      throw new EngineError('output', `${lineOf(plan.range)}: output ${destination}${via} ${what} (loaded at ${lineOf(input.load.range)}); save somewhere else`, { range: plan.range, file: destination });
     }
-    seen.set(destination, plan);
+    const other = seen.find((s) => sameLocation(s.location, location) || isWithin(s.location, location) || isWithin(location, s.location));
+    if (other) {
+      throw new EngineError('output', `${lineOf(plan.range)}: output ${destination} collides with the output of ${lineOf(other.plan.range)} (${other.destination})`, { range: plan.range, file: destination });
+    }
+    seen.push({ location, plan, destination });
     if (!overwriteAll && !plan.overwrite && (await exists(destination))) {
       throw new EngineError('output', `${lineOf(plan.range)}: ${destination} already exists; add overwrite=true to the save to replace it`, { range: plan.range, file: destination });
     }
+    guardOutput(destination, guarded);
   }
 }
 

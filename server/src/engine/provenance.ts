@@ -6,6 +6,7 @@ import { checkpointError, readFailure } from '../checkpoints/errors.ts';
 import { openRegularFile } from '../checkpoints/open-input.ts';
 import { CheckpointError, type CheckpointHeader } from '../checkpoints/types.ts';
 import type { LoadNode, SweepPoint, TypedProgram, WeightNode } from '../language/program.ts';
+import { preOrder } from './plan/walk.ts';
 import { EngineError } from './errors.ts';
 import type { SavePlan } from './plan/types.ts';
 import { tvrVersion } from '../version.ts';
@@ -79,21 +80,7 @@ async function safetensorsHeaderBytes(handle: FileHandle, path: string, size: nu
 }
 
 function loadsOf(root: WeightNode): LoadNode[] {
-  const seen = new Set<number>();
-  const loads: LoadNode[] = [];
-  const visit = (node: WeightNode): void => {
-    if (seen.has(node.id)) return;
-    seen.add(node.id);
-    switch (node.op) {
-      case 'load': loads.push(node); return;
-      case 'combine': node.terms.forEach((t) => visit(t.node)); return;
-      case 'ties': node.inputs.forEach(visit); return;
-      case 'slerp': visit(node.a); visit(node.b); return;
-      default: visit(node.input);
-    }
-  };
-  visit(root);
-  return loads;
+  return [...preOrder([root])].filter((node): node is LoadNode => node.op === 'load');
 }
 
 export interface ProvenanceInput {

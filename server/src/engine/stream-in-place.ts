@@ -12,12 +12,15 @@ import { EngineError } from './errors.ts';
 import type { LinearTensor } from './plan/linear.ts';
 import type { SavePlan, TensorPlan } from './plan/types.ts';
 import { inputError } from './stream.ts';
+import { NonFiniteOutputError } from './finite.ts';
 
 export interface InPlaceOptions {
   readonly chunkElements: number;
   readonly signal?: AbortSignal;
   readonly onRead: (bytes: number, tensor: TensorPlan) => void;
   readonly onTensor: (tensor: TensorPlan) => void;
+  /** Values of a tensor written as NaN or infinity because its inputs hold such values. */
+  readonly onNonFinitePassed?: (tensor: TensorPlan, count: number) => void;
 }
 
 /** Streams `linear` (the plan's tensors as linear combinations) into `placed`; the caller commits or aborts it. */
@@ -33,6 +36,7 @@ export async function streamInPlace(backend: Backend, plan: SavePlan, linear: re
       onRead: (bytes, tensor) => options.onRead(bytes, plan.tensors[tensor]!),
       onWritten: (file, bytes) => placed.wrote(file, bytes),
       onTensor: (tensor) => options.onTensor(plan.tensors[tensor]!),
+      onNonFinitePassed: (tensor, count) => options.onNonFinitePassed?.(plan.tensors[tensor]!, count),
     });
   } catch (error) {
     if (!(error instanceof LinearStreamError)) throw error;
@@ -44,6 +48,7 @@ export async function streamInPlace(backend: Backend, plan: SavePlan, linear: re
       const lin = linear[error.tensor!]!;
       throw inputError(cause, tensor.kind === 'copied' ? tensor.input : tensor.inputs[lin.kind === 'lin' ? lin.slots[error.input ?? 0]! : 0]!);
     }
+    if (error.stage === 'value') throw new NonFiniteOutputError(tensor.name, cause.message);
     if (error.stage === 'write') {
       const file = placed.paths[placed.placements[error.tensor!]!.file]!;
       throw writeFailure(cause, placed.destination, `write ${basename(file)} (nothing was left behind)`);

@@ -3,29 +3,21 @@
 // (input file identities included) for the results cache.
 import { evaluate, sweepIds } from '../language/poly.ts';
 import type { SweepPoint, WeightNode } from '../language/program.ts';
-
-function children(node: WeightNode): readonly WeightNode[] {
-  switch (node.op) {
-    case 'load': return [];
-    case 'combine': return node.terms.map((t) => t.node);
-    case 'ties': return node.inputs;
-    case 'slerp': return [node.a, node.b];
-    default: return [node.input];
-  }
-}
+import { childrenOf, postOrder, preOrder } from '../engine/plan/walk.ts';
 
 const sweepCache = new WeakMap<WeightNode, ReadonlySet<number>>();
 
 /** Ids of the sweeps a node's value depends on. */
-export function sweepsOf(node: WeightNode): ReadonlySet<number> {
-  const known = sweepCache.get(node);
-  if (known) return known;
-  const ids = new Set<number>();
-  if (node.op === 'combine') for (const t of node.terms) for (const id of sweepIds(t.coef)) ids.add(id);
-  if (node.op === 'slerp') for (const id of sweepIds(node.t)) ids.add(id);
-  for (const child of children(node)) for (const id of sweepsOf(child)) ids.add(id);
-  sweepCache.set(node, ids);
-  return ids;
+export function sweepsOf(root: WeightNode): ReadonlySet<number> {
+  // Children first, so each node's set is its own coefficients' plus its children's, known already.
+  for (const node of postOrder([root], childrenOf, (n) => sweepCache.has(n))) {
+    const ids = new Set<number>();
+    if (node.op === 'combine') for (const t of node.terms) for (const id of sweepIds(t.coef)) ids.add(id);
+    if (node.op === 'slerp') for (const id of sweepIds(node.t)) ids.add(id);
+    for (const child of childrenOf(node)) for (const id of sweepCache.get(child)!) ids.add(id);
+    sweepCache.set(node, ids);
+  }
+  return sweepCache.get(root)!;
 }
 
 /**
@@ -35,19 +27,14 @@ export function sweepsOf(node: WeightNode): ReadonlySet<number> {
  */
 export function inferBase(models: readonly WeightNode[]): { readonly node: WeightNode; readonly uses: number } | undefined {
   const counts = new Map<WeightNode, number>();
-  const seen = new Set<WeightNode>();
-  const visit = (node: WeightNode): void => {
-    if (seen.has(node)) return;
-    seen.add(node);
+  for (const node of preOrder(models)) {
     if (node.op === 'combine' && node.kind === 'vector') {
       for (const t of node.terms) {
         const c = t.coef.get('');
         if (t.node.kind === 'model' && t.coef.size === 1 && c !== undefined && c < 0) counts.set(t.node, (counts.get(t.node) ?? 0) + 1);
       }
     }
-    children(node).forEach(visit);
-  };
-  models.forEach(visit);
+  }
   let best: { node: WeightNode; uses: number } | undefined;
   for (const [node, uses] of counts) if (!best || uses > best.uses) best = { node, uses };
   return best;
@@ -56,18 +43,38 @@ export function inferBase(models: readonly WeightNode[]): { readonly node: Weigh
 /**
  * A canonical description of a node's value at `point`: operations, parameters,
  * coefficients evaluated at the point, and for each load its files' identities
- * (path, size, mtime). Equal descriptions mean equal weights.
+ * (path, size, mtime). Equal descriptions mean equal weights. A list of distinct
+ * steps, each naming its inputs by index (the last is the node): a node used many
+ * times (`v2 = v1 + v1`, ...) is described once, so the size grows with the recipe, not with
+ * the number of paths through it.
  */
-export function structureAt(node: WeightNode, point: SweepPoint): unknown {
+export function structureAt(root: WeightNode, point: SweepPoint): unknown {
+  const steps: string[] = [];
+  const indexOfStep = new Map<string, number>();
+  const indexOfNode = new Map<WeightNode, number>();
+  for (const node of postOrder([root])) {
+    const ref = (child: WeightNode): number => indexOfNode.get(child)!;
+    const step = JSON.stringify(describeStep(node, point, ref));
+    let index = indexOfStep.get(step);
+    if (index === undefined) {
+      index = steps.push(step) - 1;
+      indexOfStep.set(step, index);
+    }
+    indexOfNode.set(node, index);
+  }
+  return steps.map((step) => JSON.parse(step) as unknown);
+}
+
+function describeStep(node: WeightNode, point: SweepPoint, ref: (child: WeightNode) => number): unknown {
   switch (node.op) {
     case 'load': return { op: 'load', files: node.header?.files.map((f) => [f.path, f.size, f.mtimeMs]) ?? node.path };
-    case 'combine': return { op: 'combine', terms: node.terms.map((t) => [evaluate(t.coef, point), structureAt(t.node, point)]) };
-    case 'select': return { op: 'select', include: node.include, exclude: node.exclude, input: structureAt(node.input, point) };
-    case 'ties': return { op: 'ties', density: node.density, inputs: node.inputs.map((n) => structureAt(n, point)) };
-    case 'dare': return { op: 'dare', p: node.p, seed: node.seed, input: structureAt(node.input, point) };
-    case 'magnitude_prune': return { op: 'prune', density: node.density, input: structureAt(node.input, point) };
-    case 'slerp': return { op: 'slerp', t: evaluate(node.t, point), a: structureAt(node.a, point), b: structureAt(node.b, point) };
-    case 'random_like': return { op: 'random_like', seed: node.seed, input: structureAt(node.input, point) };
+    case 'combine': return { op: 'combine', terms: node.terms.map((t) => [evaluate(t.coef, point), ref(t.node)]) };
+    case 'select': return { op: 'select', include: node.include, exclude: node.exclude, input: ref(node.input) };
+    case 'ties': return { op: 'ties', density: node.density, inputs: node.inputs.map(ref) };
+    case 'dare': return { op: 'dare', p: node.p, seed: node.seed, input: ref(node.input) };
+    case 'magnitude_prune': return { op: 'prune', density: node.density, input: ref(node.input) };
+    case 'slerp': return { op: 'slerp', t: evaluate(node.t, point), a: ref(node.a), b: ref(node.b) };
+    case 'random_like': return { op: 'random_like', seed: node.seed, input: ref(node.input) };
   }
 }
 

@@ -102,12 +102,16 @@ function planTask(task: TaskValue, role: 'target' | 'control', options: PlanOpti
 }
 
 /** The format of the first checkpoint a head model loads (what gives its topology). */
-function headFormat(node: WeightNode): string | undefined {
-  switch (node.op) {
-    case 'load': return node.header?.format;
-    case 'combine': return node.terms.length > 0 ? headFormat(node.terms[0]!.node) : undefined;
-    case 'ties': return node.inputs.length > 0 ? headFormat(node.inputs[0]!) : undefined;
-    case 'slerp': return headFormat(node.a);
-    default: return headFormat(node.input);
+function headFormat(head: WeightNode): string | undefined {
+  // Down the first input, by a loop: a head may be a chain of thousands of bindings.
+  for (let node: WeightNode | undefined = head; node;) {
+    switch (node.op) {
+      case 'load': return node.header?.format;
+      case 'combine': node = node.terms[0]?.node; break;
+      case 'ties': node = node.inputs[0]; break;
+      case 'slerp': node = node.a; break;
+      default: node = node.input;
+    }
   }
+  return undefined;
 }

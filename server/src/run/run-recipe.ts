@@ -44,6 +44,8 @@ import { taskVectorSimilarity } from './similarity.ts';
 
 export type RecipeEvent = RunEvent | RecipeRunEvent;
 
+const DEFAULT_RESULTS_INTERVAL_MS = 250;
+
 export interface RecipeRunOptions {
   /** Path of the .tvr recipe. */
   readonly recipe: string;
@@ -56,6 +58,8 @@ export interface RecipeRunOptions {
   readonly cache?: boolean;
   /** Replace existing outputs even where a save does not say overwrite=true. */
   readonly force?: boolean;
+  /** Saves may write outside the recipe's folder (or `outDir`): the user allowed it. */
+  readonly allowOutputsOutside?: boolean;
   /** fsync outputs before they are moved into place (RunOptions.sync). */
   readonly sync?: boolean;
   readonly signal?: AbortSignal;
@@ -64,6 +68,12 @@ export interface RecipeRunOptions {
   readonly batchSize?: number;
   /** Memory for input tensors kept across sweep points (default 1 GiB). */
   readonly memoryBytes?: number;
+  /**
+   * Least time between two `results` events (default 250 ms; the last one is always sent).
+   * Each event carries every point so far, so one per point would make a run's output grow
+   * with the square of its points; `point` events report each point as it comes.
+   */
+  readonly resultsIntervalMs?: number;
 }
 
 export interface RecipeRunOutcome {
@@ -133,7 +143,7 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
     throw new RecipeReadError(`cannot read the recipe ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
   }
   const headers = new HeaderCache();
-  const analysis = await analyzeFile(text, file, headers);
+  const analysis = await analyzeFile(text, file, headers, { allowOutputsOutside: options.allowOutputsOutside === true });
   if (analysis.diagnostics.some((d) => d.severity === 'error')) throw new RecipeCheckError(analysis);
   const program = analysis.checked.program;
   const plans = planEvaluations(program, { untrusted: options.untrusted ?? false });
@@ -181,9 +191,14 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
   });
 
   const writer = new ResultsWriter(resultsFile);
-  const publish = (): void => {
+  const interval = options.resultsIntervalMs ?? DEFAULT_RESULTS_INTERVAL_MS;
+  let lastSent = -Infinity;
+  const publish = (final = false): void => {
     results = { ...results, notes: [...notes], counts: { evaluated: evaluator.evaluated, cached: evaluator.cached } };
     writer.update(results);
+    const now = performance.now();
+    if (!final && now - lastSent < interval) return;
+    lastSent = now;
     emit({ type: 'results', results });
   };
   const updateEvaluation = (id: number, change: (e: EvaluationResult) => EvaluationResult): void => {
@@ -209,6 +224,8 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
   publish();
 
   try {
+    // The first write shows the results file can be written (and is not an input): fail before evaluating anything.
+    await writer.flush();
     for (const plan of plans) {
       if (plan.base) notes.push(`evaluation ${plan.id}: the base reference is ${plan.base.name} (subtracted in ${plan.base.uses} task vector${plan.base.uses === 1 ? '' : 's'} of the evaluated models)`);
       else notes.push(`evaluation ${plan.id}: no base model found (no task vector subtracts a model); no base reference or change against the base${plan.statement.objective === 'forget' && plan.statement.controls.length > 0 ? ', and controls do not constrain the forget objective' : ''}`);
@@ -237,14 +254,14 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
     if (evaluator.cached > 0) notes.push(`${evaluator.cached} of ${evaluator.cached + evaluator.evaluated} evaluations came from the results cache (${join(dirname(resultsFile), CACHE_DIRECTORY)}); run with --no-cache to evaluate them again`);
     if (memo.bytesKept > 0) notes.push(`inputs read once into memory across sweep points: ${formatBytes(memo.bytesKept)} (budget ${formatBytes(options.memoryBytes ?? DEFAULT_MEMO_BYTES)})`);
     results = { ...results, status: 'done', finishedAt: new Date().toISOString() };
-    publish();
+    publish(true);
     await writer.flush();
     emit({ type: 'run-done', resultsFile, seconds: (performance.now() - started) / 1000 });
     return { results, resultsFile };
   } catch (error) {
     const cancelled = options.signal?.aborted === true || errorCode(error) === 'cancelled';
     results = { ...results, status: cancelled ? 'cancelled' : 'failed', error: messageOf(error), finishedAt: new Date().toISOString() };
-    publish();
+    publish(true);
     await writer.flush().catch(() => undefined);
     throw error;
   } finally {
@@ -259,7 +276,10 @@ async function checkSaves(program: TypedProgram, options: RecipeRunOptions): Pro
   // Where a save goes does not depend on the sweep point: any point plans it.
   const anyPoint = new Map(program.sweeps.map((s) => [s.id, s.values[0]!]));
   const plans = planSaves(program, anyPoint);
-  await checkOutputs(program, plans, plans.map((p) => resolveOutput(p, program, options.outDir)), options.force ?? false);
+  await checkOutputs(program, plans, plans.map((p) => resolveOutput(p, program, options.outDir)), options.force ?? false, {
+    confine: options.allowOutputsOutside !== true,
+    ...(options.outDir !== undefined ? { outDir: options.outDir } : {}),
+  });
 }
 
 function emptyEvaluation(plan: PlannedEvaluation): EvaluationResult {
@@ -428,6 +448,7 @@ async function writeSaves(
       point,
       recipeText: context.text,
       overwrite: options.force ?? false,
+      confineOutputs: options.allowOutputsOutside !== true,
       ...(options.sync ? { sync: true } : {}),
       ...(options.outDir !== undefined ? { outDir: options.outDir } : {}),
       ...(options.signal ? { signal: options.signal } : {}),

@@ -146,6 +146,20 @@ describe('recipe run (in process)', () => {
     assert.equal(lastResults.type === 'results' && lastResults.results.status, 'done');
   });
 
+  it('sends the whole results at most once per interval, and always the last: the output grows with the points, not their square', async () => {
+    const count = async (resultsIntervalMs: number) => {
+      const seen: RecipeEvent[] = [];
+      await runRecipe({ recipe, force: true, resultsIntervalMs, onEvent: (e) => seen.push(e) });
+      return { results: seen.filter((e) => e.type === 'results'), points: seen.filter((e) => e.type === 'point').length };
+    };
+    const everyTime = await count(0);
+    assert.ok(everyTime.results.length > everyTime.points, `${everyTime.results.length} results events for ${everyTime.points} points`);
+    const throttled = await count(3_600_000);
+    assert.equal(throttled.results.length, 2, 'the first and the last');
+    const last = throttled.results.at(-1)!;
+    assert.ok(last.type === 'results' && last.results.status === 'done' && last.results.evaluations.every((e) => e.points.length > 0));
+  });
+
   it('re-runs from the cache: nothing evaluated, the same results', async () => {
     const again = await runRecipe({ recipe, force: true });
     assert.deepEqual(again.results.counts, { evaluated: 0, cached: first.counts!.evaluated });

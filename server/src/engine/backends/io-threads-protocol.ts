@@ -34,7 +34,11 @@ export interface ErrorReport {
 
 export type IoThreadReport =
   /** Chunks done since the last report, the input bytes they read and the bytes written to each output file. */
-  | { readonly type: 'chunks'; readonly chunks: readonly number[]; readonly bytesRead: number; readonly written: readonly number[] }
+  | {
+    readonly type: 'chunks'; readonly chunks: readonly number[]; readonly bytesRead: number; readonly written: readonly number[];
+    /** [tensor, count]: values written as NaN or infinity because the chunk's inputs hold such values. */
+    readonly nonFinite: readonly (readonly [number, number])[];
+  }
   /** The chunk failed (`input`: the index into its tensor's inputs that failed to read; absent for a write). */
   | { readonly type: 'failed'; readonly chunk: number; readonly input?: number; readonly error: ErrorReport }
   /** No chunk left (or the run was cancelled); every earlier report was sent. */

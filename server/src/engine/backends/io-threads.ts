@@ -20,14 +20,16 @@ export interface LinearStream extends LinearStreamJob {
   readonly onWritten?: (file: number, bytes: number) => void;
   /** A tensor is completely written; called in output order. */
   readonly onTensor?: (tensor: number) => void;
+  /** Values of a tensor written as NaN or infinity because its inputs hold such values. */
+  readonly onNonFinitePassed?: (tensor: number, count: number) => void;
 }
 
-/** Why a linear stream failed: which tensor, which of its inputs (a read), or none (a write). */
+/** Why a linear stream failed: which tensor, which of its inputs (a read), or none (a write, or `value`: a non-finite value computed from finite inputs). */
 export class LinearStreamError extends Error {
   readonly tensor: number | undefined;
   readonly input: number | undefined;
-  readonly stage: 'read' | 'write' | 'internal';
-  constructor(stage: 'read' | 'write' | 'internal', tensor: number | undefined, input: number | undefined, cause: Error) {
+  readonly stage: 'read' | 'write' | 'value' | 'internal';
+  constructor(stage: 'read' | 'write' | 'value' | 'internal', tensor: number | undefined, input: number | undefined, cause: Error) {
     super(cause.message, { cause });
     this.name = 'LinearStreamError';
     this.stage = stage;
@@ -79,6 +81,7 @@ export async function streamLinear(stream: LinearStream, threads: number): Promi
               remaining[chunk.tensor]!--;
               last = chunk.tensor;
             }
+            for (const [tensor, count] of report.nonFinite) stream.onNonFinitePassed?.(tensor, count);
             report.written.forEach((bytes, file) => { if (bytes > 0) stream.onWritten?.(file, bytes); });
             if (last >= 0) stream.onRead?.(report.bytesRead, last);
             announce();
@@ -114,7 +117,7 @@ export async function streamLinear(stream: LinearStream, threads: number): Promi
 }
 
 function errorOf(report: Extract<IoThreadReport, { type: 'failed' }>, tensor: number | undefined): LinearStreamError {
-  const stage = tensor === undefined ? 'internal' : report.input !== undefined || report.error.name === 'CheckpointError' ? 'read' : 'write';
+  const stage = tensor === undefined ? 'internal' : report.error.name === 'NonFiniteOutputError' ? 'value' : report.input !== undefined || report.error.name === 'CheckpointError' ? 'read' : 'write';
   return new LinearStreamError(stage, tensor, report.input, revive(report.error));
 }
 

@@ -9,6 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { CheckpointError } from '../../checkpoints/types.ts';
 import { DTYPE_BYTES, encodeFromFloat32, isFloatDtype } from '../../checkpoints/dtypes.ts';
 import { TensorReader } from '../../checkpoints/tensor-reader.ts';
+import { checkFiniteChunk } from '../finite.ts';
 import { createLinKernels } from '../kernels/lin-wasm.ts';
 import { linearChunks } from '../plan/linear.ts';
 import { CANCELLED, NEXT_CHUNK } from './io-threads-protocol.ts';
@@ -39,9 +40,11 @@ let done: number[] = [];
 let bytesRead = 0;
 let written = data.outputs.map(() => 0);
 let sinceReport = 0;
+let nonFinite: [number, number][] = [];
 const report = () => {
-  post({ type: 'chunks', chunks: done, bytesRead, written });
+  post({ type: 'chunks', chunks: done, bytesRead, written, nonFinite });
   done = [];
+  nonFinite = [];
   bytesRead = 0;
   written = data.outputs.map(() => 0);
   sinceReport = 0;
@@ -73,6 +76,14 @@ try {
       if (!ok) break;
       const values = output.subarray(0, chunk.length);
       combine(tensor.terms.map((t) => views[t.input]!), tensor.terms.map((t) => t.coef), values);
+      let passed: number;
+      try {
+        passed = checkFiniteChunk(tensor.name, tensor.dtype, values, views, chunk.start);
+      } catch (error) {
+        fail(index, undefined, error);
+        break;
+      }
+      if (passed > 0) nonFinite.push([chunk.tensor, passed]);
       const size = DTYPE_BYTES[tensor.dtype];
       if (tensor.dtype === 'F32') {
         bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);

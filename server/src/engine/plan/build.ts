@@ -10,6 +10,7 @@ import type { LoadNode, Range, SaveStatement, SweepPoint, TypedProgram, WeightNo
 import { EngineError, lineOf } from '../errors.ts';
 import { dareKeepThreshold, rngKey } from '../rng.ts';
 import { schedulePasses } from './schedule.ts';
+import { childrenOf, postOrder, preOrder } from './walk.ts';
 import type { ComputedTensor, InputSlot, NodeRef, Op, ParamRef, SavePlan, Stat, TensorPlan } from './types.ts';
 
 const FLOAT_OUTPUTS: readonly Dtype[] = ['F32', 'F16', 'BF16', 'F64'];
@@ -71,61 +72,39 @@ type Coefficient = (poly: Poly, range: Range) => number;
  * Its dtypes set the output dtypes and its integer tensors are copied.
  */
 function anchorOf(node: WeightNode, coefficient: Coefficient, tensor: string): LoadNode | undefined {
+  // A node searched once and found without the tensor has none on any other path either.
+  return firstLoad(preOrder([node], (n) => anchorCandidates(n, coefficient)), tensor);
+}
+
+/** Where an anchor is looked for below a node, best first. */
+function anchorCandidates(node: WeightNode, coefficient: Coefficient): readonly WeightNode[] {
   switch (node.op) {
-    case 'load':
-      return node.header?.tensors.has(tensor) ? node : undefined;
-    case 'select':
-    case 'dare':
-    case 'magnitude_prune':
-    case 'random_like':
-      return anchorOf(node.input, coefficient, tensor);
-    case 'ties':
-      return node.inputs.length > 0 ? anchorOf(node.inputs[0]!, coefficient, tensor) : undefined;
-    case 'slerp':
-      return anchorOf(coefficient(node.t, node.range) <= 0.5 ? node.a : node.b, coefficient, tensor);
-    case 'combine': {
-      const ranked = node.terms
+    case 'load': return [];
+    case 'select': case 'dare': case 'magnitude_prune': case 'random_like': return [node.input];
+    case 'ties': return node.inputs.slice(0, 1);
+    case 'slerp': return [coefficient(node.t, node.range) <= 0.5 ? node.a : node.b];
+    case 'combine':
+      return node.terms
         .map((term, index) => ({ term, index, weight: coefficient(term.coef, node.range) }))
-        .sort((x, y) => Number(y.term.node.kind === 'model') - Number(x.term.node.kind === 'model') || y.weight - x.weight || x.index - y.index);
-      for (const { term } of ranked) {
-        const found = anchorOf(term.node, coefficient, tensor);
-        if (found) return found;
-      }
-      return undefined;
-    }
+        .sort((x, y) => Number(y.term.node.kind === 'model') - Number(x.term.node.kind === 'model') || y.weight - x.weight || x.index - y.index)
+        .map(({ term }) => term.node);
   }
 }
 
-function firstLoadWith(node: WeightNode, tensor: string): LoadNode | undefined {
-  const children = childrenOf(node);
-  if (node.op === 'load') return node.header?.tensors.has(tensor) ? node : undefined;
-  for (const child of children) {
-    const found = firstLoadWith(child, tensor);
-    if (found) return found;
-  }
+function firstLoad(nodes: Iterable<WeightNode>, tensor: string): LoadNode | undefined {
+  for (const node of nodes) if (node.op === 'load' && node.header?.tensors.has(tensor)) return node;
   return undefined;
 }
 
-function childrenOf(node: WeightNode): readonly WeightNode[] {
-  switch (node.op) {
-    case 'load': return [];
-    case 'combine': return node.terms.map((t) => t.node);
-    case 'select': case 'dare': case 'magnitude_prune': case 'random_like': return [node.input];
-    case 'ties': return node.inputs;
-    case 'slerp': return [node.a, node.b];
-  }
+function firstLoadWith(node: WeightNode, tensor: string): LoadNode | undefined {
+  return firstLoad(preOrder([node]), tensor);
 }
 
 function seedsOf(root: WeightNode): SavePlan['seeds'] {
-  const seen = new Set<number>();
   const seeds: { op: 'dare' | 'random_like'; seed: number; range: Range }[] = [];
-  const visit = (node: WeightNode): void => {
-    if (seen.has(node.id)) return;
-    seen.add(node.id);
+  for (const node of preOrder([root])) {
     if (node.op === 'dare' || node.op === 'random_like') seeds.push({ op: node.op, seed: node.seed, range: node.range });
-    childrenOf(node).forEach(visit);
-  };
-  visit(root);
+  }
   return seeds;
 }
 
@@ -172,12 +151,27 @@ class TensorBuilder {
     return this.params.length - 1;
   }
 
-  build(node: WeightNode): NodeRef | null {
+  /**
+   * Builds `root` and what it needs, children first, each weight node once: a chain
+   * thousands of bindings deep costs no stack, and a node used twice is one SSA value.
+   */
+  build(root: WeightNode): NodeRef | null {
+    const order = postOrder([root], (node) => this.inputsNeeded(node), (node) => this.memo.has(node.id));
+    for (const node of order) this.memo.set(node.id, this.buildNew(node));
+    return this.built(root);
+  }
+
+  /** The inputs a node's value for this tensor reads: none where the node lacks the tensor (null, or a failure). */
+  private inputsNeeded(node: WeightNode): readonly WeightNode[] {
+    if (!node.table) this.fail(node, `${describe(node)} has no tensor table (an input could not be read)`);
+    return node.table.has(this.name) ? childrenOf(node) : [];
+  }
+
+  /** The value of a node built earlier (build's dependency order guarantees it). */
+  private built(node: WeightNode): NodeRef | null {
     const known = this.memo.get(node.id);
-    if (known !== undefined) return known;
-    const built = this.buildNew(node);
-    this.memo.set(node.id, built);
-    return built;
+    if (known === undefined) throw new Error(`internal: weight node ${node.id} used before it was built`);
+    return known;
   }
 
   private fail(node: WeightNode, message: string, entry?: TensorEntry): never {
@@ -193,9 +187,9 @@ class TensorBuilder {
     }
     switch (node.op) {
       case 'load': return this.load(node);
-      case 'select': return this.build(node.input);
-      case 'combine': return this.linear(node.terms.map((t) => ({ coef: this.coefficient(t.coef, node.range), arg: this.build(t.node) })));
-      case 'magnitude_prune': return this.trim(node, this.build(node.input), node.density);
+      case 'select': return this.built(node.input);
+      case 'combine': return this.linear(node.terms.map((t) => ({ coef: this.coefficient(t.coef, node.range), arg: this.built(t.node) })));
+      case 'magnitude_prune': return this.trim(node, this.built(node.input), node.density);
       case 'ties': return this.ties(node);
       case 'dare': return this.dare(node);
       case 'slerp': return this.slerp(node);
@@ -266,7 +260,7 @@ class TensorBuilder {
 
   private ties(node: Extract<WeightNode, { op: 'ties' }>): NodeRef | null {
     this.checkDensity(node, node.density);
-    const trimmed = node.inputs.map((input) => this.trim(node, this.build(input), node.density)).filter((r): r is NodeRef => r !== null);
+    const trimmed = node.inputs.map((input) => this.trim(node, this.built(input), node.density)).filter((r): r is NodeRef => r !== null);
     if (trimmed.length === 0) return null;
     // One vector: every non-zero element agrees with its own sign, so the disjoint mean is itself.
     if (trimmed.length === 1) return trimmed[0]!;
@@ -275,7 +269,7 @@ class TensorBuilder {
 
   private dare(node: Extract<WeightNode, { op: 'dare' }>): NodeRef | null {
     if (!(node.p >= 0 && node.p <= 1)) this.fail(node, `drop probability must be between 0 and 1, got ${node.p}`);
-    const arg = this.build(node.input);
+    const arg = this.built(node.input);
     if (arg === null || node.p === 1) return null;
     if (node.p === 0) return arg;
     const key = rngKey(node.seed, this.name, 'dare');
@@ -288,8 +282,8 @@ class TensorBuilder {
 
   private slerp(node: Extract<WeightNode, { op: 'slerp' }>): NodeRef | null {
     const t = this.coefficient(node.t, node.range);
-    const a = this.build(node.a);
-    const b = this.build(node.b);
+    const a = this.built(node.a);
+    const b = this.built(node.b);
     // With a zero side there is no angle: interpolate linearly, as for colinear inputs.
     if (a === null || b === null || t === 0 || t === 1) return this.linear([{ coef: 1 - t, arg: a }, { coef: t, arg: b }]);
     const s0 = this.statParam();
@@ -299,7 +293,7 @@ class TensorBuilder {
   }
 
   private randomLike(node: Extract<WeightNode, { op: 'random_like' }>): NodeRef | null {
-    const source = this.build(node.input);
+    const source = this.built(node.input);
     if (source === null) return null;
     const radius = rngKey(node.seed, this.name, 'normal-radius');
     const angle = rngKey(node.seed, this.name, 'normal-angle');

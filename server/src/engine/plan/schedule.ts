@@ -51,15 +51,28 @@ export function kernelRoots(kernel: Kernel): NodeRef[] {
 export function schedulePasses(nodes: readonly Op[], stats: readonly Stat[], output: NodeRef, resident: boolean): Pass[] {
   const paramReady = new Map<ParamRef, number>();
   const nodeReady = new Map<NodeRef, number>();
-  const readyOf = (n: NodeRef): number => {
-    const known = nodeReady.get(n);
-    if (known !== undefined) return known;
-    const op = nodes[n]!;
-    let ready = 0;
-    for (const p of paramsOf(op)) ready = Math.max(ready, paramReady.get(p) ?? 0);
-    for (const a of argsOf(op)) ready = Math.max(ready, readyOf(a));
-    nodeReady.set(n, ready);
-    return ready;
+  // Children first with an explicit stack: a chain of thousands of nodes costs no call stack.
+  const readyOf = (target: NodeRef): number => {
+    const stack = [target];
+    while (stack.length > 0) {
+      const n = stack.at(-1)!;
+      if (nodeReady.has(n)) {
+        stack.pop();
+        continue;
+      }
+      const op = nodes[n]!;
+      const pending = argsOf(op).filter((a) => !nodeReady.has(a));
+      if (pending.length > 0) {
+        stack.push(...pending);
+        continue;
+      }
+      let ready = 0;
+      for (const p of paramsOf(op)) ready = Math.max(ready, paramReady.get(p) ?? 0);
+      for (const a of argsOf(op)) ready = Math.max(ready, nodeReady.get(a)!);
+      nodeReady.set(n, ready);
+      stack.pop();
+    }
+    return nodeReady.get(target)!;
   };
 
   const scheduled: { pass: number; step: StatStep; reductions: Reduction[] }[] = [];

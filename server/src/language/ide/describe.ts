@@ -101,7 +101,10 @@ function vectorFacts(analysis: Analysis, binding: Binding, env: DescribeEnvironm
   }
   if (stats.status === 'unavailable') return [`L2 norm: not available: ${markdownText(stats.reason)}.`];
   const { norm, tensors, parameters } = stats.value;
-  const out = [`**L2 norm ${formatNumber(norm)}** over ${formatCount(parameters)} parameters`];
+  const nonFinite = tensors.filter((t) => !Number.isFinite(t.norm));
+  const out = [Number.isFinite(norm)
+    ? `**L2 norm ${formatNumber(norm)}** over ${formatCount(parameters)} parameters`
+    : `**L2 norm not finite** over ${formatCount(parameters)} parameters: ${nonFinite.length === 0 ? 'the sum of squares overflows' : `NaN or infinite values in ${nonFinite.slice(0, 3).map((t) => markdownCode(t.name)).join(', ')}${nonFinite.length > 3 ? ` and ${nonFinite.length - 3} more` : ''}`}`];
   const shown = tensors.slice(0, 5).map((t) => `| ${markdownCode(t.name, 'table-cell')} | ${formatNumber(t.norm)} | ${formatCount(t.elements)} |`);
   if (shown.length > 0) {
     out.push(['| tensor (largest first) | norm | elements |', '|---|---:|---:|', ...shown, ...(tensors.length > 5 ? [`| ... ${tensors.length - 5} more | | |`] : [])].join('\n'));

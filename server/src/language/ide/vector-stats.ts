@@ -162,7 +162,9 @@ function quadratic(gram: Float64Array, m: number, a: Float64Array, b: Float64Arr
   let sum = 0;
   for (let i = 0; i < m; i++) {
     if (a[i] === 0) continue;
-    for (let j = 0; j < m; j++) sum += a[i]! * b[j]! * gram[i * m + j]!;
+    // Zero coefficients are skipped on both sides: 0 * Infinity would make every vector of a
+    // Gram group NaN once one checkpoint in it holds an infinite value.
+    for (let j = 0; j < m; j++) if (b[j] !== 0) sum += a[i]! * b[j]! * gram[i * m + j]!;
   }
   return sum;
 }
