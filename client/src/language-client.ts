@@ -10,6 +10,8 @@ export const traceSetting = 'tvr.server.trace';
 /** Sent as `initializationOptions`; in an untrusted workspace the server refuses external evaluator commands. */
 export interface TvrInitializationOptions {
   readonly trusted: boolean;
+  /** The user setting tvr.run.allowOutputsOutside (the server honours it only when trusted). */
+  readonly allowOutputsOutside: boolean;
 }
 
 /** Tells a running server that the workspace trust changed (`tvr/setTrusted`). */
@@ -26,7 +28,10 @@ export function createLanguageClient(serverModule: string, output: vscode.LogOut
     documentSelector: [{ language: 'tvr' }],
     outputChannel: output,
     // Evaluated at each `initialize`, so a restarted server gets the trust of that moment.
-    initializationOptions: (): TvrInitializationOptions => ({ trusted: vscode.workspace.isTrusted }),
+    initializationOptions: (): TvrInitializationOptions => ({
+      trusted: vscode.workspace.isTrusted,
+      allowOutputsOutside: vscode.workspace.getConfiguration('tvr').get<boolean>('run.allowOutputsOutside', false) === true,
+    }),
   };
   return new LanguageClient('tvr', 'tvr language server', serverOptions, clientOptions);
 }

@@ -1,19 +1,48 @@
-// Paths removed when the process exits, whatever ends it: temporaries of outputs being
-// written and of evaluations in flight, so that a run stopped early leaves nothing behind.
-import { rmSync } from 'node:fs';
+// Paths tidied when the process exits, whatever ends it: temporaries of outputs being
+// written and of evaluations in flight are removed, so that a run stopped early leaves
+// nothing behind; an old output moved aside for its replacement is put back if the new
+// one is not in place yet. (A kill -9 runs none of this: the next run in that folder
+// cleans up, see cleanStaleTemporaries in checkpoints/atomic-output.ts.)
+import { lstatSync, renameSync, rmSync } from 'node:fs';
 
-const paths = new Set<string>();
+/** Each path, and where to put it back (a destination left empty), or nothing to remove it. */
+const paths = new Map<string, string | undefined>();
 let hookInstalled = false;
+
+function installHook(): void {
+  if (hookInstalled) return;
+  hookInstalled = true;
+  process.once('exit', () => {
+    for (const [path, restoreTo] of paths) {
+      try {
+        if (restoreTo !== undefined && !existsSync(restoreTo)) renameSync(path, restoreTo);
+        else rmSync(path, { recursive: true, force: true });
+      } catch {
+        // Exiting: what could not be tidied is found by the next run.
+      }
+    }
+  });
+}
+
+function existsSync(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Removes `path` (a file or a directory tree) at exit, unless `forgetAtExit` is called first. */
 export function removeAtExit(path: string): void {
-  if (!hookInstalled) {
-    hookInstalled = true;
-    process.once('exit', () => {
-      for (const p of paths) rmSync(p, { recursive: true, force: true });
-    });
-  }
-  paths.add(path);
+  installHook();
+  paths.set(path, undefined);
+}
+
+/** At exit, moves `path` back to `destination` if nothing is there (else removes it), unless `forgetAtExit` is called first. */
+export function restoreAtExit(path: string, destination: string): void {
+  installHook();
+  paths.set(path, destination);
 }
 
 /** `path` was moved into place or removed already: leave it alone at exit. */

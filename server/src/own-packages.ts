@@ -23,9 +23,23 @@ function namesTvr(manifest: string): boolean {
   }
 }
 
+let installationForTests: string | undefined;
+
+/**
+ * Tests only (in-process): treat `dir` as tvr's installation, so a stand-in package can be
+ * installed in a temporary folder instead of the real node_modules; undefined restores it.
+ */
+export function useInstallationForTests(dir: string | undefined): void {
+  installationForTests = dir;
+}
+
+function installation(): string {
+  return installationForTests ?? tvrInstallation();
+}
+
 /** Where an optional package sits in tvr's own node_modules, or undefined when it is not installed there. */
 export function ownPackageDir(pkg: string): string | undefined {
-  const dir = join(tvrInstallation(), 'node_modules', pkg);
+  const dir = join(installation(), 'node_modules', pkg);
   return existsSync(join(dir, 'package.json')) ? dir : undefined;
 }
 
@@ -38,7 +52,7 @@ export type OptionalLoad = { ok: true; value: unknown } | { ok: false; reason: s
 export function loadOwnPackage(pkg: string): OptionalLoad {
   const dir = ownPackageDir(pkg);
   if (!dir) {
-    return { ok: false, reason: `${pkg} is not installed in tvr's folder ${tvrInstallation()} (an optional dependency; its install downloads libtensorflow, which needs network access; packages in the recipe's folder or the working directory are never loaded)` };
+    return { ok: false, reason: `${pkg} is not installed in tvr's folder ${installation()} (an optional dependency; its install downloads libtensorflow, which needs network access; packages in the recipe's folder or the working directory are never loaded)` };
   }
   try {
     return { ok: true, value: createRequire(join(dir, 'package.json'))(dir) };

@@ -126,6 +126,8 @@ describe('the run command\'s child process', () => {
     assert.deepEqual(cliArguments({ ...request, trusted: true }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu']);
     assert.deepEqual(cliArguments({ ...request, trusted: false }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu', '--untrusted']);
     assert.deepEqual(cliArguments({ ...request, trusted: true, syncOutputs: true }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu', '--sync']);
+    assert.deepEqual(cliArguments({ ...request, trusted: true, allowOutputsOutside: true }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu', '--allow-outputs-outside']);
+    assert.deepEqual(cliArguments({ ...request, trusted: false, allowOutputsOutside: true }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu', '--untrusted'], 'never outside in an untrusted workspace');
   });
 
   it('streams results events into the webview as they arrive; other lines go to the log', async () => {

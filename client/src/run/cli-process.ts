@@ -21,6 +21,8 @@ export interface CliRunRequest {
   readonly trusted: boolean;
   /** fsync outputs before they appear (`--sync`). */
   readonly syncOutputs?: boolean;
+  /** Saves may write outside the recipe's folder (`--allow-outputs-outside`; only when trusted). */
+  readonly allowOutputsOutside?: boolean;
   readonly env: NodeJS.ProcessEnv;
 }
 
@@ -51,7 +53,7 @@ export const defaultCancelTimings: CancelTimings = { interruptMs: 5000, terminat
 const drainMs = 2000;
 
 export function cliArguments(request: CliRunRequest): string[] {
-  return [request.cli, 'run', request.recipe, '--json', '--backend', request.backend, ...(request.trusted ? [] : ['--untrusted']), ...(request.syncOutputs ? ['--sync'] : [])];
+  return [request.cli, 'run', request.recipe, '--json', '--backend', request.backend, ...(request.trusted ? [] : ['--untrusted']), ...(request.syncOutputs ? ['--sync'] : []), ...(request.allowOutputsOutside && request.trusted ? ['--allow-outputs-outside'] : [])];
 }
 
 function delay(ms: number): Promise<void> {

@@ -5,9 +5,12 @@ import { relative, resolve } from 'node:path';
 import { HeaderCache } from '../checkpoints/read-header.ts';
 import { analyzeFile } from '../language/analysis.ts';
 import { renderDiagnostic, toJsonDiagnostic, type JsonDiagnostic } from './report.ts';
+import { visibleControls } from '../display-text.ts';
 
 export interface CheckOptions {
   readonly json: boolean;
+  /** Accept saves outside the recipe's folder (as `tvr run --allow-outputs-outside` would). */
+  readonly allowOutputsOutside?: boolean;
 }
 
 export async function checkCommand(files: readonly string[], options: CheckOptions): Promise<number> {
@@ -22,11 +25,11 @@ export async function checkCommand(files: readonly string[], options: CheckOptio
     try {
       text = await readFile(absolute, 'utf8');
     } catch (error) {
-      process.stderr.write(`tvr: cannot read ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}\n`);
+      process.stderr.write(`tvr: cannot read ${visibleControls(file)}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : visibleControls((error as Error).message)}\n`);
       unreadable = true;
       continue;
     }
-    const analysis = await analyzeFile(text, absolute, headers);
+    const analysis = await analyzeFile(text, absolute, headers, { allowOutputsOutside: options.allowOutputsOutside === true });
     const display = relative(process.cwd(), absolute) || file;
     for (const d of analysis.diagnostics) {
       if (d.severity === 'error') errors++;

@@ -5,6 +5,7 @@ import { startLanguageServer } from '../lsp/server.ts';
 import { checkCommand } from './check.ts';
 import { inspectCommand } from './inspect.ts';
 import { tvrVersion } from '../version.ts';
+import { visibleControls } from '../display-text.ts';
 
 function program(): Command {
   const cli = new Command('tvr')
@@ -17,8 +18,9 @@ function program(): Command {
     .description('check recipes: syntax, names, types, shapes and files; exit 1 when there are errors')
     .argument('<files...>', '.tvr recipes')
     .option('--json', 'print diagnostics as a JSON array with zero-based LSP ranges')
-    .action(async (files: string[], options: { json?: boolean }) => {
-      process.exitCode = await checkCommand(files, { json: options.json === true });
+    .option('--allow-outputs-outside', "accept saves that write outside the recipe's folder")
+    .action(async (files: string[], options: { json?: boolean; allowOutputsOutside?: boolean }) => {
+      process.exitCode = await checkCommand(files, { json: options.json === true, allowOutputsOutside: options.allowOutputsOutside === true });
     });
 
   cli.command('inspect')
@@ -40,10 +42,11 @@ function program(): Command {
     .option('--untrusted', 'the workspace is not trusted: refuse tasks that run an external evaluator command')
     .option('--no-cache', 'evaluate everything again, ignoring and not writing the results cache (.tvr-cache/)')
     .option('--force', 'replace existing outputs even where a save does not say overwrite=true')
+    .option('--allow-outputs-outside', "let saves write outside the recipe's folder (or the --out folder); refused with --untrusted")
     .option('--sync', 'fsync each output before it is moved into place, so it survives a power loss (slower)')
     .option('--eval-timeout <seconds>', 'time limit of one external evaluator run', positiveNumber, 600)
     .option('--batch-size <n>', 'examples per batch of the built-in evaluator', positiveInteger)
-    .action(async (recipe: string, options: { out?: string; backend: string; json?: boolean; untrusted?: boolean; cache: boolean; force?: boolean; sync?: boolean; evalTimeout: number; batchSize?: number }) => {
+    .action(async (recipe: string, options: { out?: string; backend: string; json?: boolean; untrusted?: boolean; cache: boolean; force?: boolean; allowOutputsOutside?: boolean; sync?: boolean; evalTimeout: number; batchSize?: number }) => {
       // Loaded on demand: the engine and TensorFlow.js would slow every other command's start.
       const { runCommand } = await import('./run.ts');
       process.exitCode = await runCommand(recipe, {
@@ -53,6 +56,7 @@ function program(): Command {
         untrusted: options.untrusted === true,
         cache: options.cache,
         force: options.force === true,
+        allowOutputsOutside: options.allowOutputsOutside === true,
         sync: options.sync === true,
         evalTimeout: options.evalTimeout,
         ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
@@ -103,7 +107,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     if (error instanceof CheckpointError) {
-      process.stderr.write(`tvr: ${error.message}\n`);
+      process.stderr.write(`tvr: ${visibleControls(error.message)}\n`);
       process.exitCode = 2;
       return;
     }

@@ -10,6 +10,7 @@ import type { BackendChoice } from '../engine/backends/registry.ts';
 import { renderResults } from '../results/table.ts';
 import { errorCode, RecipeCheckError, RecipeReadError, runRecipe } from '../run/run-recipe.ts';
 import type { RecipeEvent } from '../run/run-recipe.ts';
+import { visibleControls } from '../display-text.ts';
 import { renderDiagnostic } from './report.ts';
 
 export interface RunCommandOptions {
@@ -19,6 +20,8 @@ export interface RunCommandOptions {
   readonly untrusted: boolean;
   readonly cache: boolean;
   readonly force: boolean;
+  /** Saves may write outside the recipe's folder (or `out`); refused with `untrusted`. */
+  readonly allowOutputsOutside?: boolean;
   /** fsync outputs before they are moved into place. */
   readonly sync?: boolean;
   /** Seconds an external evaluator may run. */
@@ -30,6 +33,11 @@ const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM
 
 export async function runCommand(recipe: string, options: RunCommandOptions): Promise<number> {
   const file = resolve(recipe);
+  if (options.untrusted && options.allowOutputsOutside) {
+    // An untrusted recipe could otherwise replace any file the user can write.
+    process.stderr.write("tvr: --allow-outputs-outside is refused with --untrusted: a recipe from an untrusted workspace writes only inside its own folder. Trust the workspace (run without --untrusted) to allow it\n");
+    return 2;
+  }
   const controller = new AbortController();
   let stoppedBy: 'SIGINT' | 'SIGTERM' | undefined;
   const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
@@ -52,6 +60,7 @@ export async function runCommand(recipe: string, options: RunCommandOptions): Pr
       untrusted: options.untrusted,
       cache: options.cache,
       force: options.force,
+      ...(options.allowOutputsOutside ? { allowOutputsOutside: true } : {}),
       ...(options.sync ? { sync: true } : {}),
       signal: controller.signal,
       onEvent: view.onEvent,
@@ -87,7 +96,7 @@ function reportFailure(error: unknown, file: string): void {
     return;
   }
   const code = errorCode(error);
-  process.stderr.write(`tvr: ${code === 'internal' && error instanceof Error ? (error.stack ?? error.message) : (error as Error).message}\n`);
+  process.stderr.write(`tvr: ${visibleControls(code === 'internal' && error instanceof Error ? (error.stack ?? error.message) : (error as Error).message)}\n`);
 }
 
 interface View {
@@ -132,9 +141,11 @@ function terminalView(): View {
     if (!multi) return;
     if (!bar) bar = multi.create(total, value, { phase, what });
     bar.setTotal(total);
-    bar.update(value, { phase, what: what.length > 48 ? `${what.slice(0, 47)}…` : what });
+    bar.update(value, { phase, what: visibleControls(what.length > 48 ? `${what.slice(0, 47)}…` : what) });
   };
-  const log = (line: string): void => {
+  // Log lines quote paths and tensor names from files: control characters shown escaped.
+  const log = (text: string): void => {
+    const line = visibleControls(text);
     if (multi) multi.log(`${line}\n`);
     else process.stderr.write(`${line}\n`);
   };

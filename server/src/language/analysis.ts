@@ -3,8 +3,10 @@
 // async wrapper reads the headers a recipe names (through a cache) and checks again.
 import type { CheckpointHeader } from '../checkpoints/types.ts';
 import { CheckpointError } from '../checkpoints/types.ts';
+import { locate, type IdentityMemo, type PathLocation } from '../checkpoints/locate.ts';
 import { check, type CheckEnvironment, type CheckpointLookup, type CheckResult } from './check.ts';
 import type { Diagnostic } from './diagnostics.ts';
+import { recipeSizeProblem } from './limits.ts';
 import { LineIndex } from './line-index.ts';
 import { resolveNames, type Resolution } from './names.ts';
 import { parse } from './parser.ts';
@@ -23,11 +25,27 @@ export interface Analysis {
 
 export function analyze(text: string, env: CheckEnvironment): Analysis {
   const lines = new LineIndex(text);
+  const tooLarge = recipeSizeProblem(text);
+  if (tooLarge) return unanalysed(text, lines, env, tooLarge);
   const tree = parse(text);
   const resolution = resolveNames(tree, lines);
   const checked = check(tree, lines, resolution, env);
   const syntax: Diagnostic[] = tree.errors.map((e) => ({ span: e, severity: 'error', code: 'syntax', message: e.message }));
   const diagnostics = [...syntax, ...resolution.diagnostics, ...checked.diagnostics].sort((a, b) => a.span.start - b.span.start || a.span.end - b.span.end);
+  return { file: env.file, text, lines, tree, resolution, checked, diagnostics };
+}
+
+/**
+ * A recipe over the size limit is not tokenized (its tokens alone would take hundreds of
+ * megabytes): an empty program and one diagnostic on its first line. The error in the
+ * tree also keeps formatting away from it.
+ */
+function unanalysed(text: string, lines: LineIndex, env: CheckEnvironment, message: string): Analysis {
+  const span = { start: 0, end: Math.min(lines.offset({ line: 0, character: 200 }), text.length) };
+  const tree: SyntaxTree = { tokens: [], statements: [], comments: [], errors: [{ ...span, message }] };
+  const resolution = resolveNames(tree, lines);
+  const checked = check(tree, lines, resolution, env);
+  const diagnostics: Diagnostic[] = [{ span, severity: 'error', code: 'recipe-too-large', message }];
   return { file: env.file, text, lines, tree, resolution, checked, diagnostics };
 }
 
@@ -40,41 +58,65 @@ export interface FileAnalysis {
   readonly analysis: Analysis;
   /** The headers this analysis used: pass them to the next analysis of the same document. */
   readonly lookups: ReadonlyMap<string, CheckpointLookup>;
+  /** Where the paths it compared (inputs, outputs, the recipe's folder) lead on disk: pass them on too. */
+  readonly locations: ReadonlyMap<string, PathLocation>;
+}
+
+export interface AnalysisOptions {
+  /** Saves may write outside the recipe's folder (the user allowed it). */
+  readonly allowOutputsOutside?: boolean;
 }
 
 /**
- * Analyzes with the headers a previous analysis used (if any), then revalidates every
- * header the recipe asked for through `headers` (a cache: a stat per unchanged file) and
- * analyzes again only when one was missing or changed. An edit costs one analysis.
+ * Analyzes with the headers and locations a previous analysis used (if any), then
+ * revalidates every header the recipe asked for through `headers` (a cache: a stat per
+ * unchanged file) and every location, and analyzes again only when one was missing or
+ * changed. An edit costs one analysis.
  */
-export async function analyzeFileIncrementally(text: string, file: string, headers: HeaderSource, previous?: ReadonlyMap<string, CheckpointLookup>): Promise<FileAnalysis> {
-  const known = new Map(previous);
+export async function analyzeFileIncrementally(text: string, file: string, headers: HeaderSource, previous?: Pick<FileAnalysis, 'lookups' | 'locations'>, options: AnalysisOptions = {}): Promise<FileAnalysis> {
+  const known = new Map(previous?.lookups);
+  const located = new Map(previous?.locations);
   const asked = new Set<string>();
+  const askedWhere = new Set<string>();
   const env: CheckEnvironment = {
     file,
     checkpoint: (path) => {
       asked.add(path);
       return known.get(path) ?? { status: 'pending' };
     },
+    locate: (path) => {
+      askedWhere.add(path);
+      return located.get(path);
+    },
+    ...(options.allowOutputsOutside ? { allowOutputsOutside: true } : {}),
   };
   let analysis = analyze(text, env);
-  // Paths are literals, so one more round suffices; the bound guards against surprises.
-  for (let round = 0; round < 3; round++) {
+  // Paths are literals: headers, then the locations of the files they list, then done; the bound guards against surprises.
+  for (let round = 0; round < 4; round++) {
     const paths = [...asked];
-    const fresh = await Promise.all(paths.map((path) => lookup(headers, path)));
-    const changed = paths.some((path, i) => !sameLookup(known.get(path), fresh[i]!));
+    const wherePaths = [...askedWhere];
+    const memo: IdentityMemo = new Map();
+    const [fresh, freshWhere] = await Promise.all([
+      Promise.all(paths.map((path) => lookup(headers, path))),
+      Promise.all(wherePaths.map((path) => locate(path, memo))),
+    ]);
+    const changed = paths.some((path, i) => !sameLookup(known.get(path), fresh[i]!))
+      || wherePaths.some((path, i) => !sameWhere(located.get(path), freshWhere[i]!));
     known.clear();
     paths.forEach((path, i) => known.set(path, fresh[i]!));
+    located.clear();
+    wherePaths.forEach((path, i) => located.set(path, freshWhere[i]!));
     if (!changed) break;
     asked.clear();
+    askedWhere.clear();
     analysis = analyze(text, env);
   }
-  return { analysis, lookups: known };
+  return { analysis, lookups: known, locations: located };
 }
 
 /** Analyzes a recipe file, reading every header it needs through `headers`. */
-export async function analyzeFile(text: string, file: string, headers: HeaderSource): Promise<Analysis> {
-  return (await analyzeFileIncrementally(text, file, headers)).analysis;
+export async function analyzeFile(text: string, file: string, headers: HeaderSource, options: AnalysisOptions = {}): Promise<Analysis> {
+  return (await analyzeFileIncrementally(text, file, headers, undefined, options)).analysis;
 }
 
 async function lookup(headers: HeaderSource, path: string): Promise<CheckpointLookup> {
@@ -91,4 +133,8 @@ function sameLookup(a: CheckpointLookup | undefined, b: CheckpointLookup): boole
   if (a?.status === 'ok' && b.status === 'ok') return a.header === b.header;
   if (a?.status === 'error' && b.status === 'error') return a.error.code === b.error.code && a.error.file === b.error.file && a.error.message === b.error.message;
   return false;
+}
+
+function sameWhere(a: PathLocation | undefined, b: PathLocation): boolean {
+  return a !== undefined && a.real === b.real && a.identity === b.identity && a.ancestors.length === b.ancestors.length && a.ancestors.every((id, i) => id === b.ancestors[i]);
 }

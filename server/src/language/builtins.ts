@@ -1,6 +1,7 @@
 // The built-in functions as one typed table. It drives argument binding and checking,
 // completion, signature help and hover documentation; the checker adds the result
 // type rules that depend on the arguments.
+import { ceilingMaxEvaluations, defaultMaxEvaluations } from './limits.ts';
 
 export type ParamType =
   | 'model' // a Model (a point in weight space)
@@ -27,6 +28,8 @@ export interface Param {
   readonly keywordOnly?: boolean;
   readonly min?: number;
   readonly max?: number;
+  /** A whole number that a 64-bit float holds exactly (a safe integer, at most 2^53 - 1). */
+  readonly integer?: boolean;
   /** Smallest excluded bound, e.g. p < 1. */
   readonly below?: number;
   readonly above?: number;
@@ -52,7 +55,7 @@ export const builtins: readonly Builtin[] = [
   {
     name: 'load',
     params: [
-      { name: 'path', type: 'string', doc: 'A `.safetensors` file, a sharded `model.safetensors.index.json`, or a TensorFlow.js `model.json` (or a folder holding one), relative to the recipe.' },
+      { name: 'path', type: 'string', doc: 'A `.safetensors` file, a sharded `model.safetensors.index.json`, or a TensorFlow.js `model.json` (or a folder holding one), relative to the recipe. It may lie anywhere; the files an index or `model.json` lists must be inside its folder (no `..` or absolute names; symlinks are followed, as in the Hugging Face cache).' },
       { name: 'select', type: 'strings', optional: true, keywordOnly: true, doc: `Keep only matching tensors. ${patternsDoc}` },
       { name: 'exclude', type: 'strings', optional: true, keywordOnly: true, doc: `Drop matching tensors (e.g. a classification head). ${patternsDoc}` },
     ],
@@ -65,14 +68,14 @@ export const builtins: readonly Builtin[] = [
     name: 'save',
     params: [
       { name: 'value', type: 'weights', doc: 'The Model (or Vector) to write.' },
-      { name: 'path', type: 'string', doc: 'Output path relative to the recipe: `.safetensors`, or a folder / `model.json` for a TensorFlow.js model (when the anchor model is one).' },
+      { name: 'path', type: 'string', doc: "Output path relative to the recipe: `.safetensors`, or a folder / `model.json` for a TensorFlow.js model (when the anchor model is one). It must lead inside the recipe's folder (symlinks followed; an absolute path or `..` that leaves it is an error) unless allowed by `--allow-outputs-outside` or the setting `tvr.run.allowOutputsOutside`, never in an untrusted workspace. It must not be an input, a folder holding one, inside a multi-file input's folder, or where the run writes its results." },
       { name: 'dtype', type: 'string', optional: true, keywordOnly: true, choices: ['f32', 'f16', 'bf16'], doc: 'Output dtype; by default each tensor keeps the dtype of the anchor model.' },
       { name: 'shard_size', type: 'string', optional: true, keywordOnly: true, doc: 'Maximum shard size such as `"2GB"` or `"500MB"`; writes `model-0000k-of-0000n.safetensors` shards and an index.' },
-      { name: 'overwrite', type: 'bool', default: 'false', keywordOnly: true, doc: 'Replace an existing output. Without it a run refuses to touch an existing file.' },
+      { name: 'overwrite', type: 'bool', default: 'false', keywordOnly: true, doc: 'Replace an existing output. Without it a run refuses to touch an existing file. Inputs are never replaced, overwrite or not.' },
     ],
     returns: 'nothing',
     summary: 'Write a Model or Vector when the recipe runs.',
-    doc: 'Written atomically (a temporary name, renamed on success) with provenance in the metadata: tvr version, recipe hash, input paths and header hashes, seeds, and the chosen sweep point.',
+    doc: 'Written atomically (a temporary name, renamed on success) with provenance in the metadata: tvr version, recipe hash, input paths and header hashes, seeds, and the chosen sweep point. A replaced folder output is moved aside, then the new one moved in; if the run is killed in between, the next run puts the old one back. Temporaries left by killed runs are removed by the next run in that folder.',
     example: 'save(edited, "out/edited.safetensors", dtype="bf16")',
   },
   {
@@ -104,7 +107,7 @@ export const builtins: readonly Builtin[] = [
     params: [
       { name: 'vector', type: 'vector', doc: 'The task vector to sparsify.' },
       { name: 'p', type: 'number', default: '0.9', min: 0, below: 1, doc: 'Drop probability; survivors are rescaled by 1/(1-p).' },
-      { name: 'seed', type: 'number', default: '0', doc: 'Random seed; masks are identical on every backend and machine.' },
+      { name: 'seed', type: 'number', default: '0', min: 0, integer: true, doc: 'Random seed, a whole number from 0 to 2^53 - 1; masks are identical on every backend and machine.' },
     ],
     returns: 'Vector',
     summary: 'DARE: drop elements at random and rescale the rest.',
@@ -140,7 +143,7 @@ export const builtins: readonly Builtin[] = [
     name: 'random_like',
     params: [
       { name: 'vector', type: 'vector', doc: 'The vector whose per-tensor norms are matched.' },
-      { name: 'seed', type: 'number', default: '0', doc: 'Random seed; directions are identical on every backend.' },
+      { name: 'seed', type: 'number', default: '0', min: 0, integer: true, doc: 'Random seed, a whole number from 0 to 2^53 - 1; directions are identical on every backend.' },
     ],
     returns: 'Vector',
     summary: 'A random direction with the same per-tensor norms: the control baseline.',
@@ -206,6 +209,7 @@ export const builtins: readonly Builtin[] = [
       { name: 'targets', type: 'tasks', keywordOnly: true, doc: 'Tasks the edit is meant to change (forget, or add).' },
       { name: 'controls', type: 'tasks', optional: true, keywordOnly: true, doc: 'Tasks that should stay as they are.' },
       { name: 'objective', type: 'string', default: '"add"', keywordOnly: true, choices: ['forget', 'add', 'max'], doc: '`forget`: lowest target accuracy keeping controls >= 95% of the base (the paper\'s negation rule); `add`: best mean normalized accuracy over targets; `max`: best mean target metric.' },
+      { name: 'max_evaluations', type: 'number', default: String(defaultMaxEvaluations), keywordOnly: true, min: 1, max: ceilingMaxEvaluations, integer: true, doc: `The most evaluations the recipe's run may make (sweep points x tasks, plus the chosen points' tests and the references, over all its evaluate(...) statements); a recipe over it does not check. Raise it (up to ${ceilingMaxEvaluations.toLocaleString('en-US')}) when a long run is meant.` },
     ],
     returns: 'nothing',
     summary: 'Evaluate models on tasks; chooses sweep values on validation data.',

@@ -4,15 +4,19 @@
 // operation, and reports everything it finds with stable codes and quick fixes.
 import { dirname, resolve } from 'node:path';
 import type { CheckpointError, CheckpointHeader } from '../checkpoints/types.ts';
+import { isWithin, lexicalLocation, sameLocation, type PathLocation } from '../checkpoints/locate.ts';
 import { builtinByName, isRequired, type Builtin, type Param } from './builtins.ts';
 import type { Diagnostic, Fix } from './diagnostics.ts';
 import type { LineIndex } from './line-index.ts';
+import { ceilingMaxEvaluations, defaultMaxEvaluations, evaluationCount, formatCount, gridSize, maxChainDepth, maxStatisticsPasses } from './limits.ts';
 import { closest, unusedBindings, type Binding, type Resolution } from './names.ts';
+import { resultsFileName } from './run-files.ts';
 import * as P from './poly.ts';
 import type {
   CombineNode, EvaluateStatement, LoadNode, SaveStatement, SweepVar, TaskValue, TensorSpec, TensorTable, TypedProgram, WeightKind,
   WeightNode,
 } from './program.ts';
+import { nodeInputs } from './program.ts';
 import { compareTables, describeDifference, isFloat, narrowTable } from './shapes.ts';
 import type { Argument, Call, Expression, Span, Statement, SyntaxTree } from './syntax-tree.ts';
 import { errorValue, isWeights, nothing, typeName, type ComboValue, type Value, type WeightsValue } from './values.ts';
@@ -27,6 +31,13 @@ export interface CheckEnvironment {
   readonly file: string;
   /** Header of a checkpoint or data file, read elsewhere (the checker does no I/O). */
   checkpoint(absolutePath: string): CheckpointLookup;
+  /**
+   * Where a path leads on disk (symlinks resolved, file identities), found elsewhere;
+   * undefined while not known yet. Without it, inputs and outputs compare as path strings.
+   */
+  locate?(absolutePath: string): PathLocation | undefined;
+  /** Saves may write outside the recipe's folder: the user allowed it (`--allow-outputs-outside`). */
+  readonly allowOutputsOutside?: boolean;
 }
 
 export interface CheckResult {
@@ -40,8 +51,28 @@ export interface CheckResult {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+/** A file or folder an input consists of, for the output checks. */
+interface InputLocation {
+  readonly path: string;
+  readonly load: LoadNode;
+  readonly location: PathLocation;
+  /** The folder of a multi-file model (sharded safetensors, TensorFlow.js), not a file of it. */
+  readonly modelFolder: boolean;
+}
+
 export function check(tree: SyntaxTree, lines: LineIndex, resolution: Resolution, env: CheckEnvironment): CheckResult {
   return new Checker(tree, lines, resolution, env).run();
+}
+
+interface EvaluationCost {
+  readonly span: Span;
+  readonly count: number;
+  /** Sweep points over the statement's models. */
+  readonly points: number;
+  readonly tasks: number;
+  /** max_evaluations= when given. */
+  readonly limit: number | undefined;
+  readonly sweeps: ReadonlySet<number>;
 }
 
 interface BoundArgs {
@@ -62,6 +93,16 @@ class Checker {
   /** How often each model has been subtracted to form a vector: the most used one is "the base" in fixes. */
   private readonly baseVotes = new Map<WeightNode, number>();
   private readonly evaluatedSweeps = new Set<number>();
+  /** What each evaluate(...) will cost a run, for the limit on evaluations. */
+  private readonly evaluationCosts: EvaluationCost[] = [];
+  /** Per weight node: its longest chain of operations (a load is 1) and how far it can scale its inputs' values. */
+  private readonly nodeFacts = new Map<WeightNode, { readonly depth: number; readonly passes: number; readonly scale: number }>();
+  /** Per sweep: its number of points and its largest |value|. */
+  private readonly sweepFacts = new Map<number, { readonly points: number; readonly magnitude: number }>();
+  /** First binding of each name, for calls of a name that is not a function. */
+  private firstBindings: Map<string, Binding> | undefined;
+  /** Bindings named like a base model, for "the base" in fixes when no vector names one. */
+  private baseNamed: readonly Binding[] | undefined;
   private nextId = 1;
   private reportedNonFloat = false;
   private readonly typical = new Map<number, number>();
@@ -85,8 +126,9 @@ class Checker {
   run(): CheckResult {
     for (const statement of this.tree.statements) this.statement(statement);
     this.finishSaves();
-    const sideEffectFree = unusedBindings(this.resolution, this.lines);
-    this.diagnostics.push(...sideEffectFree);
+    this.finishEvaluations();
+    // One push per hint: spreading a list of 100,000 into push() overflows the stack.
+    for (const hint of unusedBindings(this.resolution, this.lines)) this.diagnostics.push(hint);
     const program: TypedProgram = {
       file: this.env.file,
       sweeps: this.sweeps,
@@ -132,6 +174,10 @@ class Checker {
   private expression(e: Expression): Value {
     switch (e.kind) {
       case 'number':
+        if (!Number.isFinite(e.value)) {
+          this.report(e, 'error', 'non-finite', `${e.text} is beyond the largest number (about 1.8e308): it would be Infinity; write a smaller number`);
+          return errorValue;
+        }
         return { type: 'scalar', poly: P.constant(e.value) };
       case 'string':
         return { type: 'string', value: e.value, span: e };
@@ -160,7 +206,7 @@ class Checker {
         return this.scale(operand, P.constant(-1), e, e.operand);
       }
       case 'binary':
-        return this.binary(e.operator, e.left, e.right, e);
+        return this.finite(this.binary(e.operator, e.left, e.right, e), e);
       case 'call':
         return this.call(e);
     }
@@ -200,6 +246,65 @@ class Checker {
       return errorValue;
     }
     return this.operandTypeError(operator, left, right, leftExpr, rightExpr);
+  }
+
+  /** Reports a folded number or coefficient that is not finite (an overflow, Infinity - Infinity) and absorbs it. */
+  private finite(v: Value, span: Span): Value {
+    const polys = v.type === 'scalar' ? [v.poly] : v.type === 'combo' ? v.terms.map((t) => t.coef) : [];
+    for (const poly of polys) {
+      const reach = this.magnitude(poly);
+      if (Number.isFinite(reach)) continue;
+      const what = v.type === 'scalar' ? (P.asConstant(poly) === undefined ? 'reaches' : 'folds to') : 'scales weights by';
+      this.report(span, 'error', 'non-finite', `${this.excerpt(span)} ${what} ${nonFiniteWords(reach)}${P.asConstant(poly) === undefined ? ' at some sweep point' : ''}: ${finiteAdvice}`);
+      return errorValue;
+    }
+    return v;
+  }
+
+  /** The largest |value| a coefficient takes over the sweep ranges (NaN when it is NaN). */
+  private magnitude(poly: P.Poly): number {
+    return P.magnitude(poly, (id) => this.sweepFacts.get(id)?.magnitude ?? 1);
+  }
+
+  /**
+   * Records a new node's depth and scale (computed from its inputs', never by walking the
+   * graph); reports and returns false when the chain is too deep or its values overflow.
+   */
+  private track(node: WeightNode, span: Span, linear?: ReadonlyMap<WeightNode, P.Poly>): boolean {
+    const facts = (n: WeightNode): { depth: number; passes: number; scale: number } => this.nodeFacts.get(n) ?? { depth: 1, passes: 0, scale: 1 };
+    const inputs = nodeInputs(node);
+    let depth = 1;
+    let passes = 0;
+    for (const input of inputs) {
+      depth = Math.max(depth, facts(input).depth + 1);
+      passes = Math.max(passes, facts(input).passes);
+    }
+    if (needsStatistics(node)) passes++;
+    let scale = 0;
+    if (linear) {
+      for (const coef of linear.values()) scale += this.magnitude(coef);
+    } else if (node.op === 'combine') {
+      for (const t of node.terms) scale += this.magnitude(t.coef) * facts(t.node).scale;
+    } else {
+      for (const input of inputs) scale = Math.max(scale, facts(input).scale);
+      if (node.op === 'dare') scale /= 1 - node.p;
+    }
+    this.nodeFacts.set(node, { depth, passes, scale });
+    if (depth > maxChainDepth) {
+      this.report(span, 'error', 'chain-too-deep',
+        `this value is the end of a chain of ${depth} operations (through names and nested calls), more than the ${maxChainDepth} tvr evaluates: build it in fewer steps (e.g. 8*v rather than three doublings, one mean(a, b, c) rather than nested means), or save an intermediate result and load it in another recipe`);
+      return false;
+    }
+    if (passes > maxStatisticsPasses) {
+      this.report(span, 'error', 'chain-too-deep',
+        `this value needs ${passes} passes over its inputs, one after another, more than the ${maxStatisticsPasses} tvr makes: each magnitude_prune, ties, slerp or random_like applied to the result of another reads every input again (and recomputes what came before). Apply them to independent values, or save an intermediate result and load it in another recipe`);
+      return false;
+    }
+    if (!Number.isFinite(scale)) {
+      this.report(span, 'error', 'non-finite', `${this.excerpt(span)} scales the weights it is built from by ${nonFiniteWords(scale)} (the coefficients along its chain of bindings multiply): ${finiteAdvice}`);
+      return false;
+    }
+    return true;
   }
 
   private operandTypeError(operator: string, left: Value, right: Value, leftExpr: Expression, rightExpr: Expression): Value {
@@ -331,6 +436,7 @@ class Checker {
       for (const [n, c] of t.value.linear) linear.set(n, P.add(linear.get(n) ?? P.constant(0), P.mul(c, t.coef)));
     }
     if (linear) for (const [n, c] of linear) if (c.size === 0) linear.delete(n);
+    if (!this.track(node, expr, linear)) return errorValue;
     return { type: kind, node, origins: kind === 'model' ? origins : new Set(), bases, linear, sweeps };
   }
 
@@ -370,7 +476,7 @@ class Checker {
     const name = call.callee.name;
     const builtin = builtinByName.get(name);
     if (!builtin) {
-      const binding = this.resolution.bindings.find((b) => b.name === name);
+      const binding = this.firstBinding(name);
       for (const a of call.args) this.expression(a.value);
       if (binding) {
         this.report(call.callee, 'error', 'not-callable', `'${name}' is a ${typeName(this.values.get(binding) ?? errorValue)}, not a function`);
@@ -532,6 +638,8 @@ class Checker {
     if (param.max !== undefined && x > param.max) problems.push(`<= ${param.max}`);
     if (param.above !== undefined && x <= param.above) problems.push(`> ${param.above}`);
     if (param.below !== undefined && x >= param.below) problems.push(`< ${param.below}`);
+    if (param.integer && !Number.isInteger(x)) problems.push('a whole number');
+    else if (param.integer && !Number.isSafeInteger(x)) problems.push(`at most ${Number.MAX_SAFE_INTEGER} (2^53 - 1: larger integers are not exact as 64-bit floats)`);
     if (problems.length === 0) return true;
     this.report(expr, 'error', 'invalid-value', `'${param.name}' of ${builtin.name}() must be ${problems.join(' and ')}, but is ${P.formatNumber(x)}`);
     return false;
@@ -645,6 +753,7 @@ class Checker {
       table,
       range: this.lines.range(call),
     };
+    if (!this.track(node, call, value.linear)) return errorValue;
     return { ...value, node };
   }
 
@@ -689,6 +798,10 @@ class Checker {
       const raw = given.items.map((i) => (i.type === 'scalar' ? (P.asConstant(i.poly) ?? 0) : 0));
       const sum = raw.reduce((a, b) => a + b, 0);
       const span = args.values.get('weights')!.expr;
+      if (!Number.isFinite(sum)) {
+        this.report(span, 'error', 'non-finite', `these weights sum to ${nonFiniteWords(sum)}: ${finiteAdvice}`);
+        return errorValue;
+      }
       if (raw.length !== values.length) {
         this.report(span, 'error', 'argument-count', `mean() got ${values.length} values but ${raw.length} weights`);
         return errorValue;
@@ -726,12 +839,9 @@ class Checker {
     return this.derivedVector(call, fields, [input]);
   }
 
+  /** A seed: the parameter table has already checked it is a safe non-negative integer. */
   private seedArg(args: BoundArgs): number {
-    const seed = this.numberArg(args, 'seed', 0);
-    if (!Number.isInteger(seed) || seed < 0) {
-      this.report(args.values.get('seed')!.expr, 'error', 'invalid-value', 'seed must be a non-negative integer');
-    }
-    return seed;
+    return this.numberArg(args, 'seed', 0);
   }
 
   private derivedVector(call: Call, fields: Record<string, unknown> & { op: WeightNode['op'] }, inputs: WeightsValue[]): Value {
@@ -742,6 +852,7 @@ class Checker {
       for (const b of v.bases) bases.add(b);
       for (const s of v.sweeps) sweeps.add(s);
     }
+    if (!this.track(node, call)) return errorValue;
     return { type: 'vector', node, origins: new Set(), bases, linear: undefined, sweeps };
   }
 
@@ -759,6 +870,7 @@ class Checker {
     const t = tValue?.type === 'scalar' ? tValue.poly : P.constant(0.5);
     const node: WeightNode = { id: this.nextId++, op: 'slerp', kind: va.type, a: va.node, b: vb.node, t, table: va.node.table, range: this.lines.range(call) };
     const sweeps = new Set([...va.sweeps, ...vb.sweeps, ...P.sweepIds(t)]);
+    if (!this.track(node, call)) return errorValue;
     return { type: va.type, node, origins: new Set([...va.origins, ...vb.origins]), bases: new Set([...va.bases, ...vb.bases]), linear: undefined, sweeps };
   }
 
@@ -792,6 +904,7 @@ class Checker {
     const sweep: SweepVar = { id: this.nextId++, name: this.currentName ?? `sweep@${line}`, values, range: this.lines.range(call) };
     this.sweeps.push(sweep);
     this.typical.set(sweep.id, values[Math.floor(values.length / 2)]!);
+    this.sweepFacts.set(sweep.id, { points: values.length, magnitude: values.reduce((m, x) => Math.max(m, Math.abs(x)), 0) });
     return { type: 'scalar', poly: P.variable(sweep.id) };
   }
 
@@ -860,7 +973,53 @@ class Checker {
       if (names.has(c.name)) this.report(args.values.get('controls')!.expr, 'error', 'invalid-value', `task '${c.name}' is both a target and a control`);
     }
     this.evaluations.push({ models: models.map(({ name, node }) => ({ name, node })), targets, controls, objective, range: this.lines.range(call) });
+    this.costEvaluation(call, args, models.map((m) => m.value.sweeps), targets.length + controls.length);
     return nothing;
+  }
+
+  /** What this evaluate(...) adds to the run, counted from the sweep sizes (the grid is never listed). */
+  private costEvaluation(call: Call, args: BoundArgs, modelSweeps: readonly ReadonlySet<number>[], tasks: number): void {
+    const grids = modelSweeps.map((ids) => gridSize([...ids].map((id) => this.sweepFacts.get(id)?.points ?? 1)));
+    const limit = this.arg(args, 'max_evaluations');
+    const sweeps = new Set<number>();
+    for (const ids of modelSweeps) for (const id of ids) sweeps.add(id);
+    this.evaluationCosts.push({
+      span: call,
+      count: evaluationCount(grids, tasks),
+      points: grids.reduce((a, b) => a + b, 0),
+      tasks,
+      limit: limit?.type === 'scalar' ? P.asConstant(limit.poly) : undefined,
+      sweeps,
+    });
+  }
+
+  /**
+   * The run's evaluations over all evaluate(...) statements against the limit: the largest
+   * max_evaluations= given, else the default. Reported at the statement that crosses it.
+   */
+  private finishEvaluations(): void {
+    let limit: number | undefined;
+    for (const cost of this.evaluationCosts) if (cost.limit !== undefined) limit = Math.max(limit ?? 0, cost.limit);
+    limit ??= defaultMaxEvaluations;
+    let total = 0;
+    for (const cost of this.evaluationCosts) {
+      total += cost.count;
+      if (total <= limit) continue;
+      const plural = (n: number, word: string): string => `${formatCount(n)} ${word}${n === 1 ? '' : 's'}`;
+      const breakdown = `${plural(cost.points, 'sweep point')} x ${plural(cost.tasks, 'task')} on the validation split, plus the chosen points' tests and the references`;
+      const what = total === cost.count
+        ? `this evaluate(...) runs up to ${formatCount(cost.count)} evaluations (${breakdown}), more than the limit of ${formatCount(limit)}`
+        : `the evaluate(...) statements up to this one run up to ${formatCount(total)} evaluations, more than the limit of ${formatCount(limit)}; this one runs up to ${formatCount(cost.count)} (${breakdown})`;
+      const raise = total <= ceilingMaxEvaluations
+        ? `, or raise the limit with max_evaluations=${total} if the run is meant to take that long`
+        : ` (max_evaluations= allows at most ${formatCount(ceilingMaxEvaluations)})`;
+      const related = [...cost.sweeps].map((id) => this.sweeps.find((s) => s.id === id)!).sort((a, b) => b.values.length - a.values.length).slice(0, 3)
+        .map((s) => ({ span: { start: this.lines.offset(s.range.start), end: this.lines.offset(s.range.end) }, message: `sweep ${s.name}: ${plural(s.values.length, 'point')}` }));
+      this.report(cost.span, 'error', 'too-many-evaluations',
+        `${what}. Use fewer sweep points (a coarser step, or fewer sweeps per model)${raise}`,
+        related.length > 0 ? related : undefined);
+      return;
+    }
   }
 
   private save(call: Call, args: BoundArgs): Value {
@@ -890,27 +1049,92 @@ class Checker {
   }
 
   private finishSaves(): void {
-    const inputs = new Map<string, string>();
-    for (const load of this.loads.values()) {
-      inputs.set(load.path, load.path);
-      for (const f of load.header?.files ?? []) inputs.set(f.path, load.path);
-    }
-    const seen = new Map<string, Span>();
+    const inputs = this.inputLocations();
+    const folder = this.where(this.folder);
+    const seen: { location: PathLocation; span: Span }[] = [];
     for (const { statement, span, sweeps } of this.saves) {
-      const input = inputs.get(statement.path);
-      if (input) this.report(span, 'error', 'output-is-input', `this output would overwrite an input of the recipe (${input}); write it elsewhere`);
-      const earlier = seen.get(statement.path);
-      if (earlier) this.report(span, 'error', 'output-is-input', 'another save(...) writes the same path');
-      seen.set(statement.path, span);
+      const output = this.where(statement.path);
+      if (!this.env.allowOutputsOutside && !isWithin(output, folder)) {
+        const via = output.real === statement.path ? '' : ` (it leads to ${output.real})`;
+        this.report(span, 'error', 'output-outside-folder', `this output would be written outside the recipe's folder${via}: tvr writes outputs only inside ${this.folder}. Save to a path inside it, or allow outputs elsewhere (tvr run --allow-outputs-outside, or the setting tvr.run.allowOutputsOutside; never in an untrusted workspace)`);
+      }
+      const clash = this.inputClash(output, statement.path, inputs, folder);
+      if (clash) this.report(span, 'error', 'output-is-input', clash);
+      if (seen.some((s) => sameLocation(s.location, output) || isWithin(s.location, output) || isWithin(output, s.location))) {
+        this.report(span, 'error', 'output-is-input', 'another save(...) writes the same path (or a folder holding it)');
+      }
+      seen.push({ location: output, span });
       const unchosen = [...sweeps].filter((s) => !this.evaluatedSweeps.has(s));
       if (unchosen.length > 0) {
         const names = unchosen.map((id) => this.sweeps.find((s) => s.id === id)?.name ?? String(id)).join(', ');
         this.report(span, 'error', 'unsaved-sweep', `the saved value depends on the sweep ${names}, but no evaluate(...) chooses its value: evaluate this model on validation tasks, or use a fixed number`);
       }
     }
+    this.checkResultsFile(inputs);
+  }
+
+  /** Where a path leads, by identity when the environment can say, else by its string. */
+  private where(path: string): PathLocation {
+    return this.env.locate?.(path) ?? lexicalLocation(path);
+  }
+
+  /** Every file and folder an input consists of, and the folder of each multi-file model. */
+  private inputLocations(): InputLocation[] {
+    const inputs: InputLocation[] = [];
+    for (const load of this.loads.values()) {
+      const paths = new Set([load.path, ...(load.header ? [load.header.path, ...load.header.files.map((f) => f.path)] : [])]);
+      for (const path of paths) inputs.push({ path, load, location: this.where(path), modelFolder: false });
+      if (load.header && load.header.format !== 'safetensors') {
+        const folder = dirname(load.header.path);
+        inputs.push({ path: folder, load, location: this.where(folder), modelFolder: true });
+      }
+    }
+    return inputs;
+  }
+
+  /** Why writing `output` would harm an input (by file identity, symlinks followed), if it would. */
+  private inputClash(output: PathLocation, written: string, inputs: readonly InputLocation[], folder: PathLocation): string | undefined {
+    const via = output.real === written ? '' : ` (through a symlink, it leads to ${output.real})`;
+    for (const input of inputs) {
+      const line = input.load.range.start.line + 1;
+      if (input.modelFolder) {
+        // A model folder that holds the recipe itself holds every output too: that is no clash.
+        const recipeInside = sameLocation(folder, input.location) || isWithin(folder, input.location);
+        if (!recipeInside && isWithin(output, input.location)) {
+          return `this output would be written inside ${input.path}, the folder of the input model loaded at line ${line}${via}; a model folder holds only that model's files: write it elsewhere`;
+        }
+        continue;
+      }
+      if (sameLocation(output, input.location)) {
+        return `this output is ${input.path}, an input of the recipe (loaded at line ${line})${via}: saving would replace it; write it elsewhere`;
+      }
+      if (isWithin(input.location, output)) {
+        return `this output would replace the folder that holds ${input.path}, an input of the recipe (loaded at line ${line})${via}: write it elsewhere`;
+      }
+    }
+    return undefined;
+  }
+
+  /** The run writes `<recipe>.results.json` beside the recipe: it must not be an input. */
+  private checkResultsFile(inputs: readonly InputLocation[]): void {
+    const path = resolve(this.folder, resultsFileName(this.env.file));
+    const results = this.where(path);
+    const input = inputs.find((i) => !i.modelFolder && (sameLocation(results, i.location) || isWithin(results, i.location)));
+    if (!input) return;
+    const span = { start: this.lines.offset(input.load.range.start), end: this.lines.offset(input.load.range.end) };
+    this.report(span, 'error', 'output-is-input', `${input.path} is where a run of this recipe writes its results file (${path}): the run would replace this input. Rename the input, or the recipe`);
   }
 
   // ---- helpers --------------------------------------------------------------------------
+
+  /** The first binding of a name, defined anywhere (an index, built on first use: calls of non-functions can be many). */
+  private firstBinding(name: string): Binding | undefined {
+    if (!this.firstBindings) {
+      this.firstBindings = new Map();
+      for (const b of this.resolution.bindings) if (!this.firstBindings.has(b.name)) this.firstBindings.set(b.name, b);
+    }
+    return this.firstBindings.get(name);
+  }
 
   /** The model most often subtracted to make task vectors so far: "the base" for quick fixes. */
   private likelyBase(): WeightNode | undefined {
@@ -923,9 +1147,11 @@ class Checker {
       }
     }
     if (best) return best;
-    for (const b of this.resolution.bindings) {
+    // Found once: this runs for every error that offers a fix, and bindings can be many.
+    this.baseNamed ??= this.resolution.bindings.filter((b) => /^(base|pretrained|pre|zeroshot|zero_shot|theta0)$/i.test(b.name));
+    for (const b of this.baseNamed) {
       const v = this.values.get(b);
-      if (v?.type === 'model' && /^(base|pretrained|pre|zeroshot|zero_shot|theta0)$/i.test(b.name)) return v.node;
+      if (v?.type === 'model') return v.node;
     }
     return undefined;
   }
@@ -951,6 +1177,11 @@ class Checker {
 
 // ---- pure helpers -----------------------------------------------------------------------
 
+/** Operations whose value depends on a statistic of their input (a top-k threshold, norms): the engine reads the inputs once more for each. */
+function needsStatistics(node: WeightNode): boolean {
+  return node.op === 'magnitude_prune' || node.op === 'ties' || node.op === 'slerp' || node.op === 'random_like';
+}
+
 function tableOf(header: CheckpointHeader): TensorTable {
   const table = new Map<string, TensorSpec>();
   for (const [name, t] of header.tensors) table.set(name, { dtype: t.dtype, shape: t.shape });
@@ -958,10 +1189,18 @@ function tableOf(header: CheckpointHeader): TensorTable {
 }
 
 function nodeName(node: WeightNode, fallback?: string): string {
-  if (node.name) return `'${node.name}'`;
-  if (node.op === 'select') return nodeName(node.input, fallback);
-  if (node.op === 'load') return `'${node.path.replace(/^.*\//, '')}'`;
+  let n = node;
+  // Iterative: selections can be chained (up to the depth limit).
+  while (!n.name && n.op === 'select') n = n.input;
+  if (n.name) return `'${n.name}'`;
+  if (n.op === 'load') return `'${n.path.replace(/^.*\//, '')}'`;
   return fallback ? `'${fallback}'` : 'a model';
+}
+
+const finiteAdvice = 'numbers in a recipe must stay within about ±1.8e308 (64-bit floats); use smaller coefficients';
+
+function nonFiniteWords(x: number): string {
+  return Number.isNaN(x) ? 'NaN (not a number, e.g. Infinity - Infinity)' : x > 0 ? 'Infinity' : '-Infinity';
 }
 
 function kindPhrase(v: Value): string {

@@ -28,9 +28,14 @@ export const diagnosticCodes = {
   'non-float-tensors': 'Integer or bool tensors, copied unchanged rather than combined.',
   'file-not-found': 'A checkpoint or data file that does not exist.',
   'bad-checkpoint': 'A checkpoint that is malformed, truncated or unsupported, or a path that is not a regular file (a named pipe or a device is refused without being read).',
-  'output-is-input': 'A save path that is also an input of the recipe.',
+  'output-is-input': 'A save path that is also an input of the recipe (the same file or folder, or a folder holding one, symlinks followed), or an input where the run writes its results file.',
+  'output-outside-folder': "A save path that leads outside the recipe's folder (symlinks followed); allowed only with `--allow-outputs-outside` or the setting `tvr.run.allowOutputsOutside`, never in an untrusted workspace.",
   'unsaved-sweep': 'A value that depends on a sweep is saved without an evaluation to choose the point.',
   'missing-evaluation-data': 'A task whose data file is missing or malformed.',
+  'non-finite': 'A number or coefficient that folds to Infinity or NaN (beyond about ±1.8e308, or Infinity - Infinity).',
+  'chain-too-deep': 'A value at the end of a chain of more than 256 weight operations (through names and nested calls).',
+  'too-many-evaluations': "A run whose evaluations (sweep points x tasks, plus tests and references) exceed the limit: 10,000, or evaluate(..., max_evaluations=N).",
+  'recipe-too-large': 'A recipe larger than 1 MiB: it is not analysed.',
 } as const;
 
 export type DiagnosticCode = keyof typeof diagnosticCodes;

@@ -3,17 +3,17 @@ import type { Position, Range } from './program.ts';
 import type { Span } from './syntax-tree.ts';
 
 export class LineIndex {
-  private readonly starts: number[];
+  /** Offset of each line's first character: 4 bytes a line, however many lines a text has. */
+  private readonly starts: Uint32Array;
   readonly text: string;
 
   constructor(text: string) {
     this.text = text;
-    this.starts = [0];
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      // \n, \r\n and a lone \r end a line (LSP's rule).
-      if (c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10)) this.starts.push(i + 1);
-    }
+    let count = 1;
+    for (let i = 0; i < text.length; i++) if (endsLine(text, i)) count++;
+    this.starts = new Uint32Array(count);
+    let line = 1;
+    for (let i = 0; i < text.length; i++) if (endsLine(text, i)) this.starts[line++] = i + 1;
   }
 
   /** Offset just past the line's last character (before its line end). */
@@ -53,4 +53,10 @@ export class LineIndex {
     const start = this.starts[line] ?? this.text.length;
     return this.text.slice(start, line < this.starts.length ? this.lineEnd(line) : start);
   }
+}
+
+/** \n, \r\n and a lone \r end a line (LSP's rule); true at the last character of a line end. */
+function endsLine(text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  return c === 10 || (c === 13 && text.charCodeAt(i + 1) !== 10);
 }

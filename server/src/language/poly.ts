@@ -62,6 +62,20 @@ export function asConstant(a: Poly): number | undefined {
   return a.get('');
 }
 
+/**
+ * The largest magnitude the polynomial takes over the sweep ranges (`maxAbs(id)`: the
+ * largest |value| of each sweep), bounded from above; NaN when a coefficient is NaN.
+ */
+export function magnitude(a: Poly, maxAbs: (sweepId: number) => number): number {
+  let bound = 0;
+  for (const [m, v] of a) {
+    let term = Math.abs(v);
+    for (const id of split(m)) term *= maxAbs(Number(id));
+    bound += term;
+  }
+  return bound;
+}
+
 export function isConstant(a: Poly, value: number): boolean {
   const c = asConstant(a);
   return c !== undefined && Math.abs(c - value) <= EPS * Math.max(1, Math.abs(value));

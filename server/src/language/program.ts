@@ -103,6 +103,17 @@ export interface RandomLikeNode extends NodeBase {
 
 export type WeightNode = LoadNode | CombineNode | SelectNode | TiesNode | DareNode | PruneNode | SlerpNode | RandomLikeNode;
 
+/** The nodes a node's value is computed from. */
+export function nodeInputs(node: WeightNode): readonly WeightNode[] {
+  switch (node.op) {
+    case 'load': return [];
+    case 'combine': return node.terms.map((t) => t.node);
+    case 'ties': return node.inputs;
+    case 'slerp': return [node.a, node.b];
+    default: return [node.input];
+  }
+}
+
 /** `save(value, "path", dtype=..., shard_size=...)`. */
 export interface SaveStatement {
   readonly node: WeightNode;

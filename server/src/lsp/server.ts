@@ -32,8 +32,9 @@ export function startLanguageServer(options: ServerOptions, connection: Connecti
   process.on('unhandledRejection', (error) => connection.console.error(`unhandled rejection: ${(error as Error)?.stack ?? error}`));
 
   connection.onInitialize((params) => {
-    const init = params.initializationOptions as { trusted?: boolean } | undefined;
+    const init = params.initializationOptions as { trusted?: boolean; allowOutputsOutside?: boolean } | undefined;
     workspace.trusted = init?.trusted !== false;
+    workspace.allowOutputsOutside = init?.allowOutputsOutside === true;
     statistics.progressSupported = params.capabilities.window?.workDoneProgress === true;
     watchFiles = params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration === true;
     return {

@@ -4,8 +4,7 @@
 import { TextDocuments, type Connection } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { HeaderCache } from '../checkpoints/read-header.ts';
-import { analyzeFileIncrementally, type Analysis } from '../language/analysis.ts';
-import type { CheckpointLookup } from '../language/check.ts';
+import { analyzeFileIncrementally, type Analysis, type FileAnalysis } from '../language/analysis.ts';
 import { uriToPath } from './convert.ts';
 
 export interface WorkspaceOptions {
@@ -28,9 +27,11 @@ export class RecipeWorkspace {
   readonly documents = new TextDocuments(TextDocument);
   readonly headers = new HeaderCache({ maxEntries: 256 });
   trusted = true;
+  /** The user allows saves outside the recipe's folder (setting tvr.run.allowOutputsOutside); honoured only when trusted. */
+  allowOutputsOutside = false;
   readonly #entries = new Map<string, Entry>();
-  /** Per document, the checkpoint lookups its latest analysis used: the next one starts from them. */
-  readonly #lookups = new Map<string, ReadonlyMap<string, CheckpointLookup>>();
+  /** Per document, the checkpoint lookups and path locations its latest analysis used: the next one starts from them. */
+  readonly #lookups = new Map<string, Pick<FileAnalysis, 'lookups' | 'locations'>>();
   readonly #listeners: AnalysisListener[] = [];
   readonly #log: (message: string) => void;
 
@@ -109,8 +110,8 @@ export class RecipeWorkspace {
 
   /** An edit costs one analysis: the previous analysis' headers are reused once revalidated. */
   async #analyze(uri: string, text: string): Promise<Analysis> {
-    const { analysis, lookups } = await analyzeFileIncrementally(text, uriToPath(uri), this.headers, this.#lookups.get(uri));
-    this.#lookups.set(uri, lookups);
+    const { analysis, lookups, locations } = await analyzeFileIncrementally(text, uriToPath(uri), this.headers, this.#lookups.get(uri), { allowOutputsOutside: this.trusted && this.allowOutputsOutside });
+    this.#lookups.set(uri, { lookups, locations });
     return analysis;
   }
 }

@@ -1,26 +1,58 @@
 // Where the results file lives, and writing it atomically (a temporary name in the same
-// folder, then rename) so a reader never sees half a file, however often it is rewritten.
-import { randomBytes } from 'node:crypto';
+// folder, owned by this process, then rename) so a reader never sees half a file, however
+// often it is rewritten. It never replaces a file that is not a results file.
+import { cleanStaleTemporaries, ownedName } from '../checkpoints/atomic-output.ts';
+import { openRegularFile } from '../checkpoints/open-input.ts';
+import { EngineError } from '../engine/errors.ts';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { resultsFileName } from '../language/run-files.ts';
 import type { RunResults } from './schema.ts';
 import { parseResults, ResultsFormatError } from './validate.ts';
 
 /** `edit.tvr` -> `edit.results.json`, next to the recipe or in `outDir`. */
 export function resultsPath(recipe: string, outDir?: string): string {
-  const name = basename(recipe).replace(/\.tvr$/i, '');
-  return join(outDir ?? dirname(recipe), `${name}.results.json`);
+  return join(outDir ?? dirname(recipe), resultsFileName(recipe));
 }
 
 export async function writeResultsFile(path: string, results: RunResults): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  await refuseForeignFile(path);
+  const temporary = join(dirname(path), ownedName(basename(path), 'tmp'));
   try {
     await writeFile(temporary, `${JSON.stringify(results, null, 2)}\n`);
     await rename(temporary, path);
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
+  }
+}
+
+/** What every results file starts with (`schemaVersion` is written first). */
+const RESULTS_START = /^\{\s*"schemaVersion"\s*:/;
+
+/**
+ * A results file replaces only an earlier results file: anything else at its path (a
+ * checkpoint the recipe loads, say) is refused, whatever the checker saw, so no race or
+ * `--out` folder can make a run replace an input with its results.
+ */
+async function refuseForeignFile(path: string): Promise<void> {
+  let head: string;
+  try {
+    const { handle } = await openRegularFile(path, 'a results file');
+    try {
+      const bytes = new Uint8Array(64);
+      const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
+      head = new TextDecoder().decode(bytes.subarray(0, bytesRead));
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new EngineError('output', `cannot write the results file ${path}: ${(error as Error).message}`, { file: path });
+  }
+  if (!RESULTS_START.test(head)) {
+    throw new EngineError('output', `refusing to replace ${path} with the results of this run: it is not a tvr results file (an input of the recipe?). Rename that file or the recipe, or write the results elsewhere with --out`, { file: path });
   }
 }
 
@@ -48,6 +80,7 @@ export class ResultsWriter {
   #pending: RunResults | undefined;
   #writing: Promise<void> = Promise.resolve();
   #failure: unknown;
+  #tidied = false;
 
   constructor(path: string) {
     this.path = path;
@@ -58,6 +91,11 @@ export class ResultsWriter {
     const idle = this.#pending === undefined;
     this.#pending = results;
     if (!idle) return;
+    // The first write of a run also removes what killed runs left in the folder.
+    if (!this.#tidied) {
+      this.#tidied = true;
+      this.#writing = this.#writing.then(() => cleanStaleTemporaries(dirname(this.path))).then(() => undefined);
+    }
     this.#writing = this.#writing.then(async () => {
       const latest = this.#pending!;
       this.#pending = undefined;

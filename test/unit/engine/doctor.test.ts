@@ -1,22 +1,25 @@
 // `doctor`: every backend listed, usable or with the exact reason it is not. An optional
 // native package that is installed but broken (as tfjs-node-gpu is without its
-// libtensorflow) is found in the user's node_modules and reported with its load error.
+// libtensorflow) is found in tvr's node_modules and reported with its load error.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { useInstallationForTests } from '../../../server/src/own-packages.ts';
 import { fixtureDir } from '../../helpers/checkpoint-fixtures.ts';
 import { BACKEND_NAMES, chooseBackend, doctor, EngineError } from '../../../server/src/engine/index.ts';
 
 const fixture = fixtureDir();
 after(() => fixture.cleanup());
 
-// A user project whose tfjs-node-gpu fails to load, like one whose install could not fetch libtensorflow.
+// An installation whose tfjs-node-gpu fails to load, like one whose install could not fetch libtensorflow.
 const pkg = join(fixture.dir, 'node_modules', '@tensorflow', 'tfjs-node-gpu');
 mkdirSync(pkg, { recursive: true });
 writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@tensorflow/tfjs-node-gpu', version: '4.22.0', main: 'index.js' }));
 writeFileSync(join(pkg, 'index.js'), "throw new Error('libtensorflow.so.2: cannot open shared object file: No such file or directory');\n");
-process.chdir(fixture.dir);
+// tvr's installation, for this process: optional packages load from its node_modules only.
+useInstallationForTests(fixture.dir);
+after(() => useInstallationForTests(undefined));
 
 test('doctor lists every backend, with the exact reason for each one that cannot be used', async () => {
   const report = await doctor();
@@ -27,7 +30,7 @@ test('doctor lists every backend, with the exact reason for each one that cannot
   }
   const gpu = report.backends.find((b) => b.name === 'tfjs-node-gpu')!;
   assert.equal(gpu.usable, false);
-  assert.match(gpu.reason!, /installed but failed to load: .*libtensorflow\.so\.2: cannot open shared object file/);
+  assert.match(gpu.reason!, /is installed \(.*node_modules\/@tensorflow\/tfjs-node-gpu\) but failed to load: libtensorflow\.so\.2: cannot open shared object file/);
   for (const name of ['js', 'js-workers', 'tfjs-wasm', 'tfjs-cpu']) assert.ok(report.backends.find((b) => b.name === name)!.usable, name);
 });
 

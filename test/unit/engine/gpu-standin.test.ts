@@ -1,5 +1,5 @@
 // The GPU path, as far as a machine without a GPU can check it: a stand-in for
-// @tensorflow/tfjs-node-gpu in the user's node_modules (a CPU backend registered as
+// @tensorflow/tfjs-node-gpu in tvr's node_modules (a CPU backend registered as
 // `tensorflow` that reports a GPU device) must be found, chosen first by `auto`, and
 // used through the namespace object the package exports, never the bundled tfjs-core.
 // Real CUDA is not exercised here.
@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { useInstallationForTests } from '../../../server/src/own-packages.ts';
 import { fixtureDir, makeModel, perturbModel, writeSafetensors } from '../../helpers/checkpoint-fixtures.ts';
 import { chooseBackend, runProgram } from '../../../server/src/engine/index.ts';
 import { ProgramBuilder, readSafetensorsOutput } from './helpers.ts';
@@ -37,7 +38,9 @@ module.exports = new Proxy(core, {
   },
 });
 `);
-process.chdir(fixture.dir);
+// tvr's installation, for this process: optional packages load from its node_modules only.
+useInstallationForTests(fixture.dir);
+after(() => useInstallationForTests(undefined));
 
 test('auto picks the GPU package first and computes through its namespace', async () => {
   const auto = await chooseBackend('auto');

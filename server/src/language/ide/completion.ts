@@ -67,9 +67,8 @@ export function complete(analysis: Analysis, offset: number, env: CompletionEnvi
     for (const value of ['true', 'false']) items.push({ label: value, kind: 'value', replace, sortText: `0${value}` });
   }
   const expected = param?.type;
-  items.push(...nameItems(analysis, offset, replace, expected, env));
-  items.push(...builtinItems(replace, expected, statementStart(analysis, offset)));
-  return items;
+  // concat, not push(...): a recipe can have more names than a call has room for arguments.
+  return items.concat(nameItems(analysis, offset, replace, expected, env), builtinItems(replace, expected, statementStart(analysis, offset)));
 }
 
 /** The parameter the cursor's argument binds to. */
