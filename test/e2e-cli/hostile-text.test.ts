@@ -69,4 +69,16 @@ describe('terminal output with hostile names (built CLI)', () => {
     assert.equal(code, 0, stderr);
     assert.match(stdout, /^norm not finite \(the tensor holds NaN or infinite values\): nan, inf$/m);
   });
+
+  it('tvr check: at most 100 diagnostics printed per file, then how many more (--json lists all)', async () => {
+    writeFileSync(join(dir, 'many.tvr'), `${Array.from({ length: 500 }, (_, i) => `x${i} = missing_${i}`).join('\n')}\n`);
+    const text = await runTvr(['check', 'many.tvr'], dir);
+    assert.equal(text.code, 1);
+    assert.equal(text.stdout.match(/^error\[undefined-name\]/gm)!.length, 100);
+    assert.match(text.stdout, /^\.\.\. and 400 more in many\.tvr \(tvr check --json lists every one\)$/m);
+    assert.match(text.stdout, /^500 errors, 0 warnings in 1 file$/m);
+    const json = await runTvr(['check', '--json', 'many.tvr'], dir);
+    assert.equal((JSON.parse(json.stdout) as { code: string }[]).filter((d) => d.code === 'undefined-name').length, 500);
+  });
 });
+

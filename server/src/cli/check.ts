@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { relative, resolve } from 'node:path';
 import { HeaderCache } from '../checkpoints/read-header.ts';
 import { analyzeFile } from '../language/analysis.ts';
-import { renderDiagnostic, toJsonDiagnostic, type JsonDiagnostic } from './report.ts';
+import { renderDiagnostics, toJsonDiagnostic, type JsonDiagnostic } from './report.ts';
 import { visibleControls } from '../display-text.ts';
 
 export interface CheckOptions {
@@ -35,8 +35,8 @@ export async function checkCommand(files: readonly string[], options: CheckOptio
       if (d.severity === 'error') errors++;
       if (d.severity === 'warning') warnings++;
       if (options.json) json.push(toJsonDiagnostic(display, analysis, d));
-      else if (d.severity !== 'hint') process.stdout.write(`${renderDiagnostic(display, analysis, d, process.stdout)}\n\n`);
     }
+    if (!options.json) process.stdout.write(renderDiagnostics(display, analysis, analysis.diagnostics.filter((d) => d.severity !== 'hint'), process.stdout));
   }
   if (options.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
   else process.stdout.write(`${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'} in ${files.length} file${files.length === 1 ? '' : 's'}\n`);

@@ -54,6 +54,20 @@ export function renderDiagnostic(displayPath: string, analysis: Analysis, d: Dia
   return out.join('\n');
 }
 
+/** Diagnostics printed per file: past this many a terminal shows a count (no one reads 10,000 of them). */
+export const maxPrintedDiagnostics = 100;
+
+/**
+ * Several diagnostics of one file, each followed by a blank line, at most
+ * `maxPrintedDiagnostics` of them, then how many more there are and where to see them all.
+ */
+export function renderDiagnostics(displayPath: string, analysis: Analysis, diagnostics: readonly Diagnostic[], stream: NodeJS.WriteStream): string {
+  const shown = diagnostics.slice(0, maxPrintedDiagnostics).map((d) => `${renderDiagnostic(displayPath, analysis, d, stream)}\n\n`);
+  const more = diagnostics.length - shown.length;
+  if (more > 0) shown.push(`... and ${more.toLocaleString('en-US')} more in ${visibleControls(displayPath)} (tvr check --json lists every one)\n\n`);
+  return shown.join('');
+}
+
 /** Characters shown each side of a diagnostic's span; a longer line is cut, marked with `...`. */
 const CONTEXT = 80;
 

@@ -11,7 +11,7 @@ import { renderResults } from '../results/table.ts';
 import { errorCode, RecipeCheckError, RecipeReadError, runRecipe } from '../run/run-recipe.ts';
 import type { RecipeEvent } from '../run/run-recipe.ts';
 import { visibleControls } from '../display-text.ts';
-import { renderDiagnostic } from './report.ts';
+import { renderDiagnostics } from './report.ts';
 
 export interface RunCommandOptions {
   readonly out?: string;
@@ -88,10 +88,9 @@ export async function runCommand(recipe: string, options: RunCommandOptions): Pr
 function reportFailure(error: unknown, file: string): void {
   if (error instanceof RecipeCheckError) {
     const display = relative(process.cwd(), file) || file;
-    for (const d of error.analysis.diagnostics) {
-      if (d.severity === 'error') process.stderr.write(`${renderDiagnostic(display, error.analysis, d, process.stderr)}\n\n`);
-    }
-    const count = error.analysis.diagnostics.filter((d) => d.severity === 'error').length;
+    const errors = error.analysis.diagnostics.filter((d) => d.severity === 'error');
+    process.stderr.write(renderDiagnostics(display, error.analysis, errors, process.stderr));
+    const count = errors.length;
     process.stderr.write(`tvr: ${count} error${count === 1 ? '' : 's'} in ${display}; nothing ran\n`);
     return;
   }

@@ -1,6 +1,7 @@
 // The analysis core's entry point: text -> tokens -> tree -> names -> typed program,
 // with every diagnostic. Pure and synchronous given the checkpoint headers; the
-// async wrapper reads the headers a recipe names (through a cache) and checks again.
+// async wrapper reads the headers a recipe names (through a cache) and checks the same
+// parsed recipe again.
 import type { CheckpointHeader } from '../checkpoints/types.ts';
 import { CheckpointError } from '../checkpoints/types.ts';
 import { locate, type IdentityMemo, type PathLocation } from '../checkpoints/locate.ts';
@@ -24,28 +25,41 @@ export interface Analysis {
 }
 
 export function analyze(text: string, env: CheckEnvironment): Analysis {
-  const lines = new LineIndex(text);
-  const tooLarge = recipeSizeProblem(text);
-  if (tooLarge) return unanalysed(text, lines, env, tooLarge);
-  const tree = parse(text);
-  const resolution = resolveNames(tree, lines);
-  const checked = check(tree, lines, resolution, env);
-  const syntax: Diagnostic[] = tree.errors.map((e) => ({ span: e, severity: 'error', code: 'syntax', message: e.message }));
-  const diagnostics = [...syntax, ...resolution.diagnostics, ...checked.diagnostics].sort((a, b) => a.span.start - b.span.start || a.span.end - b.span.end);
-  return { file: env.file, text, lines, tree, resolution, checked, diagnostics };
+  return checkParsed(parseRecipe(text), env);
 }
 
-/**
- * A recipe over the size limit is not tokenized (its tokens alone would take hundreds of
- * megabytes): an empty program and one diagnostic on its first line. The error in the
- * tree also keeps formatting away from it.
- */
-function unanalysed(text: string, lines: LineIndex, env: CheckEnvironment, message: string): Analysis {
-  const span = { start: 0, end: Math.min(lines.offset({ line: 0, character: 200 }), text.length) };
-  const tree: SyntaxTree = { tokens: [], statements: [], comments: [], errors: [{ ...span, message }] };
-  const resolution = resolveNames(tree, lines);
+/** The stages before checking, which need no headers: a re-check with new headers reuses them. */
+interface ParsedRecipe {
+  readonly text: string;
+  readonly lines: LineIndex;
+  readonly tree: SyntaxTree;
+  readonly resolution: Resolution;
+  /** Why the recipe was not parsed (over the size limit). */
+  readonly tooLarge?: string;
+}
+
+function parseRecipe(text: string): ParsedRecipe {
+  const lines = new LineIndex(text);
+  const tooLarge = recipeSizeProblem(text);
+  if (tooLarge) {
+    // Not tokenized (its tokens alone would take hundreds of megabytes): an empty program and
+    // one diagnostic on the first line; the error in the tree keeps formatting away from it.
+    const span = { start: 0, end: Math.min(lines.offset({ line: 0, character: 200 }), text.length) };
+    const tree: SyntaxTree = { tokens: [], statements: [], comments: [], errors: [{ ...span, message: tooLarge }] };
+    return { text, lines, tree, resolution: resolveNames(tree, lines), tooLarge };
+  }
+  const tree = parse(text);
+  return { text, lines, tree, resolution: resolveNames(tree, lines) };
+}
+
+function checkParsed({ text, lines, tree, resolution, tooLarge }: ParsedRecipe, env: CheckEnvironment): Analysis {
   const checked = check(tree, lines, resolution, env);
-  const diagnostics: Diagnostic[] = [{ span, severity: 'error', code: 'recipe-too-large', message }];
+  if (tooLarge) {
+    const diagnostics: Diagnostic[] = [{ span: tree.errors[0]!, severity: 'error', code: 'recipe-too-large', message: tooLarge }];
+    return { file: env.file, text, lines, tree, resolution, checked, diagnostics };
+  }
+  const syntax: Diagnostic[] = tree.errors.map((e) => ({ span: e, severity: 'error', code: 'syntax', message: e.message }));
+  const diagnostics = [...syntax, ...resolution.diagnostics, ...checked.diagnostics].sort((a, b) => a.span.start - b.span.start || a.span.end - b.span.end);
   return { file: env.file, text, lines, tree, resolution, checked, diagnostics };
 }
 
@@ -90,7 +104,8 @@ export async function analyzeFileIncrementally(text: string, file: string, heade
     },
     ...(options.allowOutputsOutside ? { allowOutputsOutside: true } : {}),
   };
-  let analysis = analyze(text, env);
+  const parsed = parseRecipe(text);
+  let analysis = checkParsed(parsed, env);
   // Paths are literals: headers, then the locations of the files they list, then done; the bound guards against surprises.
   for (let round = 0; round < 4; round++) {
     const paths = [...asked];
@@ -109,7 +124,7 @@ export async function analyzeFileIncrementally(text: string, file: string, heade
     if (!changed) break;
     asked.clear();
     askedWhere.clear();
-    analysis = analyze(text, env);
+    analysis = checkParsed(parsed, env);
   }
   return { analysis, lookups: known, locations: located };
 }

@@ -22,7 +22,7 @@ export const maxStatisticsPasses = 16;
 export const defaultMaxEvaluations = 10_000;
 
 /** The highest max_evaluations= accepts: a run plans every sweep point in memory. */
-export const ceilingMaxEvaluations = 1_000_000;
+export const ceilingMaxEvaluations = 100_000;
 
 /** Why a recipe is too large to analyse, or undefined when it is not. */
 export function recipeSizeProblem(text: string): string | undefined {

@@ -128,7 +128,7 @@ const maxSuggestedLength = 64;
 /** Beyond the one-edit neighbourhood (looked up, not scanned), at most this many bindings are compared per undefined name. */
 const scanBudget = 256;
 /** Distinct undefined names that get a suggestion per analysis: a recipe with more is broken beyond typos. */
-export const maxSuggestedNames = 1000;
+export const maxSuggestedNames = 200;
 
 /** The largest edit distance that still reads as a typo of a name of this length. */
 function typoBound(length: number): number {

@@ -177,13 +177,13 @@ const rows: Row[] = [
     name: 'max_evaluations= raises the limit for the run, up to its ceiling',
     recipe: `${header}a = sweep(0, 1, 0.01)\nb = sweep(0, 1, 0.01)\nm = base + a*sci + b*toxic\nt = task("data.safetensors", head=base)\nevaluate(m, targets=[t], max_evaluations=20000)\nevaluate(base + a*sci, targets=[t], max_evaluations=2000000)\n`,
     diagnostics: ['9:53 error invalid-value'],
-    messages: ["'max_evaluations' of evaluate() must be <= 1000000, but is 2000000"],
+    messages: ["'max_evaluations' of evaluate() must be <= 100000, but is 2000000"],
   },
   {
     name: 'the limit counts every evaluate(...) of the run; ten sweeps summed into one model are 25,937,424,601 points',
     recipe: `${header}t = task("data.safetensors", head=base)\n${Array.from({ length: 10 }, (_, i) => `l${i} = sweep(0, 1, 0.1)`).join('\n')}\nm = base + (${Array.from({ length: 10 }, (_, i) => `l${i}`).join(' + ')})*sci\nevaluate(base + l0*sci, targets=[t])\nevaluate(m, targets=[t])\n`,
     diagnostics: ['17:1 error too-many-evaluations'],
-    messages: ['the evaluate(...) statements up to this one run up to 25,937,424,622 evaluations, more than the limit of 10,000; this one runs up to 25,937,424,606 (25,937,424,601 sweep points x 1 task', '(max_evaluations= allows at most 1,000,000)'],
+    messages: ['the evaluate(...) statements up to this one run up to 25,937,424,622 evaluations, more than the limit of 10,000; this one runs up to 25,937,424,606 (25,937,424,601 sweep points x 1 task', '(max_evaluations= allows at most 100,000)'],
   },
   {
     name: 'a chain of weight operations through names deeper than the limit is an error at the binding that exceeds it',
