@@ -25,6 +25,8 @@ export interface AtomicOutput {
   readonly temporary: string;
   readonly isDirectory: boolean;
   readonly overwrite: boolean;
+  /** Names a directory output holds besides checkpoint files (a model folder's config, tokenizer, card). */
+  readonly alsoHolds: readonly string[];
 }
 
 async function existing(path: string) {
@@ -36,8 +38,8 @@ async function existing(path: string) {
   }
 }
 
-/** Fails unless `destination` is absent, or may be replaced (overwrite, and of the same kind). */
-async function checkReplaceable(destination: string, isDirectory: boolean, overwrite: boolean): Promise<void> {
+/** Fails unless `destination` is absent, or may be replaced (overwrite, and of the same kind, holding only what such an output writes). */
+async function checkReplaceable(destination: string, isDirectory: boolean, overwrite: boolean, alsoHolds: readonly string[]): Promise<void> {
   const stats = await existing(destination);
   if (!stats) return;
   if (!overwrite) throw checkpointError('output-exists', destination, 'output already exists; pass overwrite to replace it');
@@ -45,20 +47,25 @@ async function checkReplaceable(destination: string, isDirectory: boolean, overw
     throw checkpointError('output-exists', destination, `output exists and is ${stats.isDirectory() ? 'a directory' : 'not a directory'}; refusing to replace it with a ${isDirectory ? 'directory' : 'file'}`);
   }
   if (isDirectory) {
-    const strangers = (await readdir(destination)).filter((name) => !OUTPUT_FILE.test(name));
+    const strangers = (await readdir(destination)).filter((name) => !OUTPUT_FILE.test(name) && !alsoHolds.includes(name));
     if (strangers.length > 0) {
       throw checkpointError('output-exists', destination, `refusing to replace this directory: it holds files a checkpoint output does not write (${strangers.slice(0, 3).join(', ')}${strangers.length > 3 ? ', ...' : ''})`);
     }
   }
 }
 
-/** Checks the destination and creates the temporary (a directory for multi-file outputs). */
-export async function beginAtomicOutput(destination: string, options: { isDirectory: boolean; overwrite?: boolean }): Promise<AtomicOutput> {
+/**
+ * Checks the destination and creates the temporary (a directory for multi-file outputs).
+ * `alsoHolds` names files a directory output writes besides checkpoint files: an existing
+ * output is replaced only when it holds nothing else.
+ */
+export async function beginAtomicOutput(destination: string, options: { isDirectory: boolean; overwrite?: boolean; alsoHolds?: readonly string[] }): Promise<AtomicOutput> {
   const target = resolve(destination);
   const overwrite = options.overwrite ?? false;
+  const alsoHolds = options.alsoHolds ?? [];
   // First roll back a replacement of this output that a killed run left half done.
   await cleanStaleTemporaries(dirname(target));
-  await checkReplaceable(target, options.isDirectory, overwrite);
+  await checkReplaceable(target, options.isDirectory, overwrite, alsoHolds);
   const parent = dirname(target);
   try {
     await mkdir(parent, { recursive: true });
@@ -75,7 +82,7 @@ export async function beginAtomicOutput(destination: string, options: { isDirect
       throw writeFailure(error, temporary, 'create a temporary output directory');
     }
   }
-  return { destination: target, temporary, isDirectory: options.isDirectory, overwrite };
+  return { destination: target, temporary, isDirectory: options.isDirectory, overwrite, alsoHolds };
 }
 
 // ---- owned temporary names ------------------------------------------------------------
@@ -203,7 +210,7 @@ export async function commitAtomicOutput(output: AtomicOutput): Promise<void> {
   const { destination, temporary } = output;
   testPause('commit');
   try {
-    await checkReplaceable(destination, output.isDirectory, output.overwrite);
+    await checkReplaceable(destination, output.isDirectory, output.overwrite, output.alsoHolds);
     await refuseGuardedInputs(output);
     if (!output.isDirectory && !output.overwrite) {
       // link() fails if the destination appeared meanwhile: no-clobber without a race.

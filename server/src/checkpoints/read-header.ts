@@ -3,6 +3,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { checkpointError, readFailure } from './errors.ts';
+import { readHfFolderConfig } from './hf-config.ts';
 import { readSafetensorsHeader } from './safetensors.ts';
 import { readShardedSafetensorsHeader } from './sharded.ts';
 import { readTfjsHeader } from './tfjs.ts';
@@ -14,6 +15,9 @@ export const DIRECTORY_CANDIDATES = ['model.safetensors', 'model.safetensors.ind
 
 const PICKLE_EXTENSIONS = /\.(bin|pt|pth|ckpt|pkl)$/i;
 
+/** Why pickles are refused and how to convert one, for every message that meets one. */
+const PICKLE_ADVICE = 'PyTorch .bin/.pt/.ckpt files are pickles, which can run code when loaded, and tvr never reads them: convert them to safetensors first (in Python, with a transformers version you trust: AutoModelForCausalLM.from_pretrained(folder).save_pretrained(folder, safe_serialization=True))';
+
 /** The format a file name implies, or undefined when the name says nothing. */
 export function formatFromName(path: string): CheckpointFormat | undefined {
   const name = basename(path).toLowerCase();
@@ -23,14 +27,20 @@ export function formatFromName(path: string): CheckpointFormat | undefined {
   return undefined;
 }
 
-async function resolveCheckpointFile(path: string): Promise<string> {
+interface ResolvedCheckpoint {
+  readonly file: string;
+  /** The folder the recipe named, when it named one. */
+  readonly folder?: string;
+}
+
+async function resolveCheckpointFile(path: string): Promise<ResolvedCheckpoint> {
   let stats;
   try {
     stats = await stat(path);
   } catch (error) {
     throw readFailure(error, path, 'find the checkpoint');
   }
-  if (!stats.isDirectory()) return path;
+  if (!stats.isDirectory()) return { file: path };
   let names: string[];
   try {
     names = await readdir(path);
@@ -38,8 +48,10 @@ async function resolveCheckpointFile(path: string): Promise<string> {
     throw readFailure(error, path, 'list the checkpoint directory');
   }
   const found = DIRECTORY_CANDIDATES.find((candidate) => names.includes(candidate));
-  if (found) return join(path, found);
-  throw checkpointError('unknown-format', path, `directory contains none of ${DIRECTORY_CANDIDATES.join(', ')}`);
+  if (found) return { file: join(path, found), folder: path };
+  const pickles = names.filter((name) => PICKLE_EXTENSIONS.test(name)).sort();
+  const held = pickles.length > 0 ? `; it holds ${pickles.slice(0, 3).join(', ')}${pickles.length > 3 ? ` and ${pickles.length - 3} more` : ''}: ${PICKLE_ADVICE}` : '';
+  throw checkpointError('unknown-format', path, `directory contains none of ${DIRECTORY_CANDIDATES.join(', ')}${held}`);
 }
 
 /**
@@ -48,15 +60,20 @@ async function resolveCheckpointFile(path: string): Promise<string> {
  * Throws only CheckpointError.
  */
 export async function readCheckpointHeader(path: string): Promise<CheckpointHeader> {
-  const file = await resolveCheckpointFile(resolve(path));
+  const { file, folder } = await resolveCheckpointFile(resolve(path));
+  const header = await readHeaderOfFile(file);
+  // A Hugging Face model folder: its config.json travels with the weights' header.
+  const hfConfig = folder !== undefined && header.format !== 'tfjs-layers' ? await readHfFolderConfig(folder) : undefined;
+  return hfConfig ? { ...header, hfConfig } : header;
+}
+
+async function readHeaderOfFile(file: string): Promise<CheckpointHeader> {
   switch (formatFromName(file)) {
     case 'safetensors': return readSafetensorsHeader(file);
     case 'safetensors-sharded': return readShardedSafetensorsHeader(file);
     case 'tfjs-layers': return readTfjsHeader(file);
     default: {
-      const pickle = PICKLE_EXTENSIONS.test(file)
-        ? '; PyTorch .bin/.pt/.ckpt files are pickles, which can run code when loaded: convert them to safetensors first'
-        : '';
+      const pickle = PICKLE_EXTENSIONS.test(file) ? `; ${PICKLE_ADVICE}` : '';
       throw checkpointError('unknown-format', file, `cannot tell the checkpoint format from the name: expected .safetensors, .safetensors.index.json, model.json or a directory holding one${pickle}`);
     }
   }
@@ -132,7 +149,7 @@ export class HeaderCache {
     const named = await identityOf(key);
     try {
       const header = await readCheckpointHeader(key);
-      this.#store(key, { identities: withNamed(named, header.files), result: { header } });
+      this.#store(key, { identities: withNamed(named, [...header.files, ...(header.hfConfig?.files ?? [])]), result: { header } });
       return header;
     } catch (error) {
       if (error instanceof CheckpointError && named && error.code !== 'not-found') {

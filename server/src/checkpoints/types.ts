@@ -54,6 +54,45 @@ export interface CheckpointHeader {
   readonly totalBytes: number;
   /** For TensorFlow.js LayersModels: the parsed model.json, so a writer can reuse the topology. */
   readonly tfjsModel?: unknown;
+  /** For a Hugging Face model folder (one holding config.json): what its configuration says. */
+  readonly hfConfig?: HfModelConfig;
+}
+
+/**
+ * The facts of a Hugging Face model folder's config.json that checks and hovers use
+ * (server/src/checkpoints/hf-config.ts reads it; no code from the folder runs).
+ */
+export interface HfModelConfig {
+  /** Absolute path of config.json. */
+  readonly path: string;
+  /** `model_type` (e.g. "gpt2", "llama"), when given. */
+  readonly modelType?: string;
+  /** `architectures` (e.g. ["GPT2LMHeadModel"]); empty when not given. */
+  readonly architectures: readonly string[];
+  /** Transformer blocks: `num_hidden_layers`, `n_layer` or `num_layers`. */
+  readonly layers?: number;
+  /** Model width: `hidden_size`, `n_embd` or `d_model`. */
+  readonly hiddenSize?: number;
+  /** `vocab_size`. */
+  readonly vocabSize?: number;
+  /** Whether the output head is the embedding matrix: `tie_word_embeddings`, or the family's default when not given. */
+  readonly tieWordEmbeddings: boolean;
+  /** True when config.json states `tie_word_embeddings` (false: the family's default applies). */
+  readonly tieStated: boolean;
+  /** `torch_dtype` (or `dtype`, its newer name), e.g. "float32". */
+  readonly torchDtype?: string;
+  /** The folder holds tokenizer.json. */
+  readonly hasTokenizer: boolean;
+  /** The folder holds generation_config.json. */
+  readonly hasGenerationConfig: boolean;
+  /**
+   * tokenizer.json's `model.vocab` as tokens by id (an id no token has is undefined), when
+   * the folder has one of a known kind (a map for BPE, WordPiece and WordLevel; a list for
+   * Unigram) within the size limits; undefined otherwise.
+   */
+  readonly vocabulary?: readonly (string | undefined)[];
+  /** Every file these facts were read from (config.json, tokenizer.json), for cache invalidation. */
+  readonly files: readonly FileIdentity[];
 }
 
 /** Stable codes for everything that can be wrong with a checkpoint. */
@@ -74,6 +113,8 @@ export type CheckpointErrorCode =
   | 'bad-index'
   | 'bad-manifest'
   | 'changed-on-disk'
+  /** A model folder's config.json or tokenizer.json is malformed. */
+  | 'bad-config'
   /** Two checkpoints that should share one tensor table do not. */
   | 'table-mismatch'
   /** An output path already exists and `overwrite` was not given. */

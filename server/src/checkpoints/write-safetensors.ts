@@ -1,9 +1,11 @@
 // Streaming safetensors output, single file or sharded (`model-00001-of-0000N.safetensors`
-// + `model.safetensors.index.json`), written atomically.
+// + `model.safetensors.index.json`), or a model folder holding either beside other files
+// (config, tokenizer, card), written atomically.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beginAtomicOutput } from './atomic-output.ts';
 import type { AtomicOutput } from './atomic-output.ts';
+import type { FolderContents } from './write-hf-folder.ts';
 import { checkOutputTensors, StreamingCheckpointWriter, tensorByteLength } from './write-stream.ts';
 import type { CheckpointWriter, OutputTensor, PlannedFile } from './write-stream.ts';
 
@@ -19,7 +21,14 @@ export interface SafetensorsWriterOptions {
   readonly maxShardBytes?: number;
   /** fsync the files before the output is renamed into place (default true): an output that appears is complete, even after a crash. */
   readonly sync?: boolean;
+  /**
+   * Write a model folder: `destination` is a directory holding `model.safetensors` (or
+   * the shards and index) and the files `folder` writes, all appearing at once on commit.
+   */
+  readonly folder?: FolderContents;
 }
+
+export const SINGLE_FILE = 'model.safetensors';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
 /** Where the data buffer starts: a multiple of the page size (and so of 8, as the format asks). */
@@ -95,8 +104,12 @@ export async function beginSafetensorsOutput(destination: string, tensors: reado
   checkMetadata(metadata);
   const sharded = options.maxShardBytes !== undefined;
   if (sharded && !(options.maxShardBytes! > 0)) throw new RangeError(`maxShardBytes must be positive, got ${options.maxShardBytes}`);
-  const output = await beginAtomicOutput(destination, { isDirectory: sharded, overwrite: options.overwrite ?? false });
-  return { output, ...planSafetensorsFiles(output, tensors, metadata, options.maxShardBytes) };
+  const folder = options.folder;
+  const output = await beginAtomicOutput(destination, { isDirectory: sharded || folder !== undefined, overwrite: options.overwrite ?? false, ...(folder ? { alsoHolds: folder.names } : {}) });
+  const planned = planSafetensorsFiles(output, tensors, metadata, options.maxShardBytes, folder !== undefined);
+  if (!folder) return { output, ...planned };
+  const sync = options.sync ?? true;
+  return { output, ...planned, finish: async () => { await planned.finish(); await folder.write(output.temporary, { sync }); } };
 }
 
 /** The files of a safetensors output inside its temporary, which shard holds each tensor, and what completes the output (the index). */
@@ -107,11 +120,11 @@ export interface SafetensorsFiles {
   readonly finish: () => Promise<void>;
 }
 
-/** Plans the files: one, or shards of at most `maxShardBytes` plus an index. */
-export function planSafetensorsFiles(output: AtomicOutput, tensors: readonly OutputTensor[], metadata: Readonly<Record<string, string>>, maxShardBytes?: number): SafetensorsFiles {
+/** Plans the files: one (the output itself, or `model.safetensors` in its folder), or shards of at most `maxShardBytes` plus an index. */
+export function planSafetensorsFiles(output: AtomicOutput, tensors: readonly OutputTensor[], metadata: Readonly<Record<string, string>>, maxShardBytes?: number, inFolder = false): SafetensorsFiles {
   if (maxShardBytes === undefined) {
     const file: PlannedFile = {
-      path: output.temporary,
+      path: inFolder ? join(output.temporary, SINGLE_FILE) : output.temporary,
       prefix: safetensorsHeader(tensors, metadata),
       dataBytes: tensors.reduce((sum, t) => sum + tensorByteLength(t), 0),
     };

@@ -18,8 +18,9 @@ import type { Backend } from './backends/types.ts';
 import { ChunkBuffers, runPipeline, STREAM_ELEMENTS } from './compute.ts';
 import { cancelled, EngineError, lineOf } from './errors.ts';
 import type { RunEvent } from './events.ts';
-import { checkOutputs, resolveOutput } from './outputs.ts';
-import type { OutputTarget } from './outputs.ts';
+import { checkOutputs, folderContents, resolveOutput } from './outputs.ts';
+import type { ModelCardWriter, OutputTarget } from './outputs.ts';
+import type { FolderContents } from '../checkpoints/write-hf-folder.ts';
 import { DEFAULT_CHUNK_ELEMENTS, planSaves } from './plan/build.ts';
 import { linearTensors } from './plan/linear.ts';
 import type { SavePlan, TensorPlan } from './plan/types.ts';
@@ -72,6 +73,8 @@ export interface RunOptions {
    * quarter of a task-arithmetic run's time on the development machine (docs/engine.md).
    */
   readonly sync?: boolean;
+  /** The README.md card of each Hugging Face model folder output (tvr run gives one); without it such a folder has no card. */
+  readonly modelCard?: ModelCardWriter;
 }
 
 export interface RunResult {
@@ -171,6 +174,8 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       const metadata = await provenance({ program, root: program.saves[i]!.node, plan: output.plan, point, recipeHash });
       const overwrite = (options.overwrite ?? false) || output.plan.overwrite;
       const sync = options.sync ?? false;
+      const save = program.saves[i]!;
+      const folder = await folderContents(output.target, output.tensors, options.modelCard && ((about) => options.modelCard!({ ...about, save, metadata })));
       const tensorWritten = (tensor: TensorPlan) => {
         progress(tensor, true);
         emit({
@@ -187,7 +192,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       const linear = backend.streamLinear && worthThreads && output.target.format !== 'tfjs-layers' ? linearTensors(output.plan) : undefined;
       if (linear) {
         // Copies and linear combinations only: the backend's threads read, combine and write chunks in place.
-        const placed = await PlacedSafetensorsOutput.create(output.target.destination, output.tensors, { metadata, overwrite, sync, ...(output.target.format === 'safetensors-sharded' ? { maxShardBytes: output.plan.shardBytes! } : {}) });
+        const placed = await PlacedSafetensorsOutput.create(output.target.destination, output.tensors, { metadata, overwrite, sync, ...(folder ? { folder } : {}), ...(output.target.format === 'safetensors-sharded' ? { maxShardBytes: output.plan.shardBytes! } : {}) });
         writers.push({ kind: 'placed', commit: () => placed.commit(), abort: () => placed.abort() });
         await streamInPlace(backend, output.plan, linear, placed, inputFiles, {
           chunkElements: Math.min(chunkElements, STREAM_ELEMENTS),
@@ -202,7 +207,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
         noticePassedThrough();
         continue;
       }
-      const writer = await createWriter(output, metadata, overwrite, sync);
+      const writer = await createWriter(output, metadata, overwrite, sync, folder);
       writers.push({ kind: 'streaming', commit: () => writer.commit(), abort: () => writer.abort() });
       await runPipeline(output.plan.tensors, backend, buffers, source, {
         writeFloat32: (tensor, values) => {
@@ -283,15 +288,15 @@ function noticeIntegers(output: Output, emit: (event: RunEvent) => void): void {
   }
 }
 
-async function createWriter(output: Output, metadata: Record<string, string>, overwrite: boolean, sync: boolean): Promise<CheckpointWriter> {
+async function createWriter(output: Output, metadata: Record<string, string>, overwrite: boolean, sync: boolean, folder: FolderContents | undefined): Promise<CheckpointWriter> {
   const { target, tensors, plan } = output;
   switch (target.format) {
     case 'tfjs-layers':
       return createTfjsWriter(target.destination, tensors, { model: plan.anchor.header?.tfjsModel, metadata, overwrite });
     case 'safetensors':
-      return createSafetensorsWriter(target.destination, tensors, { metadata, overwrite, sync });
+      return createSafetensorsWriter(target.destination, tensors, { metadata, overwrite, sync, ...(folder ? { folder } : {}) });
     case 'safetensors-sharded':
-      return createSafetensorsWriter(target.destination, tensors, { metadata, overwrite, maxShardBytes: plan.shardBytes!, sync });
+      return createSafetensorsWriter(target.destination, tensors, { metadata, overwrite, maxShardBytes: plan.shardBytes!, sync, ...(folder ? { folder } : {}) });
   }
 }
 

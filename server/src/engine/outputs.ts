@@ -1,12 +1,17 @@
 // Where and in which format each save is written, and the checks made before anything
 // runs: an output outside the recipe's folder, an output that is also an input, two saves
-// to one place, an existing output without overwrite.
+// to one place, an existing output without overwrite, a model folder whose files cannot
+// be copied.
 import { lstat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { cleanStaleTemporaries, guardOutput } from '../checkpoints/atomic-output.ts';
 import { isWithin, locate, sameLocation, type IdentityMemo, type PathLocation } from '../checkpoints/locate.ts';
+import { CheckpointError } from '../checkpoints/types.ts';
 import type { CheckpointFormat } from '../checkpoints/types.ts';
-import type { LoadNode, TypedProgram } from '../language/program.ts';
+import { hfBaseModel, hfFolderContents, hfModelFolder, readHfAnchor, torchDtypeOf } from '../checkpoints/write-hf-folder.ts';
+import type { FolderContents } from '../checkpoints/write-hf-folder.ts';
+import type { OutputTensor } from '../checkpoints/write-stream.ts';
+import type { LoadNode, SaveStatement, TypedProgram } from '../language/program.ts';
 import { EngineError, lineOf } from './errors.ts';
 import type { SavePlan } from './plan/types.ts';
 
@@ -14,6 +19,11 @@ export interface OutputTarget {
   /** What the writer creates: a .safetensors file, or a directory (sharded safetensors, tfjs). */
   readonly destination: string;
   readonly format: CheckpointFormat;
+  /**
+   * A Hugging Face model folder output (`destination` is the folder): the anchor's folder,
+   * whose config.json, tokenizer files and generation_config.json it takes.
+   */
+  readonly hfFolder?: string;
 }
 
 /**
@@ -21,8 +31,9 @@ export interface OutputTarget {
  *   holding `model-0000k-of-0000n.safetensors` and `model.safetensors.index.json`.
  * - `*.safetensors.index.json` with a shard size: the shards and index in its directory.
  * - `*model.json`: a TensorFlow.js LayersModel in its directory (the anchor must be one).
- * - anything else is a directory: tfjs when the anchor is tfjs, sharded safetensors with a
- *   shard size, else `model.safetensors` inside it.
+ * - anything else is a directory: tfjs when the anchor is tfjs; a Hugging Face model folder
+ *   (weights, config, tokenizer, card) when a Model's anchor was loaded from one; sharded
+ *   safetensors with a shard size; else `model.safetensors` inside it.
  * `outDir` moves the output under another directory, keeping its path relative to the recipe.
  */
 export function resolveOutput(plan: SavePlan, program: TypedProgram, outDir?: string): OutputTarget {
@@ -46,7 +57,46 @@ export function resolveOutput(plan: SavePlan, program: TypedProgram, outDir?: st
     return sharded ? { destination: path.slice(0, -'.safetensors'.length), format: 'safetensors-sharded' } : { destination: path, format: 'safetensors' };
   }
   if (anchorIsTfjs && !sharded) return tfjsTarget(plan, path);
+  const hfFolder = plan.anchor.header ? hfModelFolder(plan.anchor.header) : undefined;
+  // A Vector (a difference of weights) is no model: it stays a plain checkpoint.
+  if (hfFolder !== undefined && saveOf(plan, program)?.node.kind === 'model') {
+    return { destination: path, format: sharded ? 'safetensors-sharded' : 'safetensors', hfFolder };
+  }
   return sharded ? { destination: path, format: 'safetensors-sharded' } : { destination: join(path, 'model.safetensors'), format: 'safetensors' };
+}
+
+function saveOf(plan: SavePlan, program: TypedProgram): SaveStatement | undefined {
+  return program.saves.find((s) => s.range === plan.range);
+}
+
+/** Whether an output is a folder (so writing it would replace whatever it holds). */
+function isFolderOutput(target: OutputTarget): boolean {
+  return target.format !== 'safetensors' || target.hfFolder !== undefined;
+}
+
+/** What the card of a model folder output is made from (its anchor's name, dtype, provenance); the card is the caller's. */
+export interface ModelCardRequest {
+  readonly save: SaveStatement;
+  /** The provenance written into the weights' metadata (provenance.ts). */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** The anchor model's name for the card's `base_model`. */
+  readonly baseModel: string;
+  /** The output's dtype as transformers names it (`float32`, `float16`, `bfloat16`). */
+  readonly torchDtype: string | undefined;
+}
+
+/** Writes the README.md of a model folder output; without one the folder has no card. */
+export type ModelCardWriter = (request: ModelCardRequest) => string;
+
+/**
+ * What a model folder output writes besides its weights (config, copied tokenizer files,
+ * card), read from the anchor's folder before the output is computed; undefined for
+ * other outputs. Throws CheckpointError.
+ */
+export async function folderContents(target: OutputTarget, tensors: readonly OutputTensor[], card: ((request: Omit<ModelCardRequest, 'save' | 'metadata'>) => string) | undefined): Promise<FolderContents | undefined> {
+  if (target.hfFolder === undefined) return undefined;
+  const anchor = await readHfAnchor(target.hfFolder);
+  return hfFolderContents(anchor, tensors, card?.({ baseModel: hfBaseModel(anchor), torchDtype: torchDtypeOf(tensors) }));
 }
 
 /** TensorFlow.js LayersModels hold float32 weights: a dtype override cannot be honoured. */
@@ -84,10 +134,10 @@ async function inputLocations(program: TypedProgram, memo: IdentityMemo): Promis
 }
 
 /** Why writing `target` would harm an input, if it would (by identity, symlinks followed). */
-function inputClash(target: PathLocation, format: CheckpointFormat, inputs: readonly InputLocation[], root: PathLocation): InputLocation | undefined {
+function inputClash(target: PathLocation, folder: boolean, inputs: readonly InputLocation[], root: PathLocation): InputLocation | undefined {
   return inputs.find((input) => {
     if (input.modelFolder) return isWithin(target, input.location) && !(sameLocation(root, input.location) || isWithin(root, input.location));
-    return sameLocation(target, input.location) || (format !== 'safetensors' && isWithin(input.location, target));
+    return sameLocation(target, input.location) || (folder && isWithin(input.location, target));
   });
 }
 
@@ -127,7 +177,7 @@ export async function checkOutputs(program: TypedProgram, plans: readonly SavePl
     if (policy.confine === true && !isWithin(location, root)) {
       throw new EngineError('output', `${lineOf(plan.range)}: output ${destination}${via} is outside ${policy.outDir !== undefined ? 'the output folder' : "the recipe's folder"} ${rootPath}; tvr writes outputs only inside it. Save to a path inside it, or allow outputs elsewhere with --allow-outputs-outside (refused in an untrusted workspace)`, { range: plan.range, file: destination });
     }
-    const input = inputClash(location, target.format, inputs, root);
+    const input = inputClash(location, isFolderOutput(target), inputs, root);
     if (input) {
       const what = input.modelFolder ? `would be written inside ${input.path}, the folder of an input model` : `would overwrite ${input.path}, an input of this recipe`;
       throw new EngineError('output', `${lineOf(plan.range)}: output ${destination}${via} ${what} (loaded at ${lineOf(input.load.range)}); save somewhere else`, { range: plan.range, file: destination });
@@ -141,6 +191,17 @@ export async function checkOutputs(program: TypedProgram, plans: readonly SavePl
       throw new EngineError('output', `${lineOf(plan.range)}: ${destination} already exists; add overwrite=true to the save to replace it`, { range: plan.range, file: destination });
     }
     guardOutput(destination, guarded);
+    if (target.hfFolder !== undefined) await checkHfAnchor(target.hfFolder, plan);
+  }
+}
+
+/** A model folder output takes config.json and tokenizer files from its anchor's folder: what cannot be copied fails now, not after the run. */
+async function checkHfAnchor(folder: string, plan: SavePlan): Promise<void> {
+  try {
+    await readHfAnchor(folder);
+  } catch (error) {
+    if (!(error instanceof CheckpointError)) throw error;
+    throw new EngineError('input', `${lineOf(plan.range)}: the output is a model folder made from ${folder} (the anchor model's folder), but ${error.message}`, { range: plan.range, file: error.file, cause: error });
   }
 }
 

@@ -5,6 +5,7 @@
 import type { CheckpointHeader } from '../checkpoints/types.ts';
 import { CheckpointError } from '../checkpoints/types.ts';
 import { locate, type IdentityMemo, type PathLocation } from '../checkpoints/locate.ts';
+import { readTextDataSummary, type TextDataLookup } from '../checkpoints/text-data.ts';
 import { check, type CheckEnvironment, type CheckpointLookup, type CheckResult } from './check.ts';
 import type { Diagnostic } from './diagnostics.ts';
 import { recipeSizeProblem } from './limits.ts';
@@ -74,6 +75,8 @@ export interface FileAnalysis {
   readonly lookups: ReadonlyMap<string, CheckpointLookup>;
   /** Where the paths it compared (inputs, outputs, the recipe's folder) lead on disk: pass them on too. */
   readonly locations: ReadonlyMap<string, PathLocation>;
+  /** The text data summaries it used (JSON Lines tasks): pass them on too. */
+  readonly textData?: ReadonlyMap<string, TextDataLookup>;
 }
 
 export interface AnalysisOptions {
@@ -87,11 +90,13 @@ export interface AnalysisOptions {
  * unchanged file) and every location, and analyzes again only when one was missing or
  * changed. An edit costs one analysis.
  */
-export async function analyzeFileIncrementally(text: string, file: string, headers: HeaderSource, previous?: Pick<FileAnalysis, 'lookups' | 'locations'>, options: AnalysisOptions = {}): Promise<FileAnalysis> {
+export async function analyzeFileIncrementally(text: string, file: string, headers: HeaderSource, previous?: Pick<FileAnalysis, 'lookups' | 'locations' | 'textData'>, options: AnalysisOptions = {}): Promise<FileAnalysis> {
   const known = new Map(previous?.lookups);
   const located = new Map(previous?.locations);
+  const knownText = new Map(previous?.textData);
   const asked = new Set<string>();
   const askedWhere = new Set<string>();
+  const askedText = new Set<string>();
   const env: CheckEnvironment = {
     file,
     checkpoint: (path) => {
@@ -102,6 +107,10 @@ export async function analyzeFileIncrementally(text: string, file: string, heade
       askedWhere.add(path);
       return located.get(path);
     },
+    textData: (path) => {
+      askedText.add(path);
+      return knownText.get(path) ?? { status: 'pending' };
+    },
     ...(options.allowOutputsOutside ? { allowOutputsOutside: true } : {}),
   };
   const parsed = parseRecipe(text);
@@ -110,13 +119,18 @@ export async function analyzeFileIncrementally(text: string, file: string, heade
   for (let round = 0; round < 4; round++) {
     const paths = [...asked];
     const wherePaths = [...askedWhere];
+    const textPaths = [...askedText];
     const memo: IdentityMemo = new Map();
-    const [fresh, freshWhere] = await Promise.all([
+    const [fresh, freshWhere, freshText] = await Promise.all([
       Promise.all(paths.map((path) => lookup(headers, path))),
       Promise.all(wherePaths.map((path) => locate(path, memo))),
+      Promise.all(textPaths.map(textLookup)),
     ]);
     const changed = paths.some((path, i) => !sameLookup(known.get(path), fresh[i]!))
-      || wherePaths.some((path, i) => !sameWhere(located.get(path), freshWhere[i]!));
+      || wherePaths.some((path, i) => !sameWhere(located.get(path), freshWhere[i]!))
+      || textPaths.some((path, i) => !sameTextLookup(knownText.get(path), freshText[i]!));
+    knownText.clear();
+    textPaths.forEach((path, i) => knownText.set(path, freshText[i]!));
     known.clear();
     paths.forEach((path, i) => known.set(path, fresh[i]!));
     located.clear();
@@ -124,9 +138,10 @@ export async function analyzeFileIncrementally(text: string, file: string, heade
     if (!changed) break;
     asked.clear();
     askedWhere.clear();
+    askedText.clear();
     analysis = checkParsed(parsed, env);
   }
-  return { analysis, lookups: known, locations: located };
+  return { analysis, lookups: known, locations: located, textData: knownText };
 }
 
 /** Analyzes a recipe file, reading every header it needs through `headers`. */
@@ -141,6 +156,22 @@ async function lookup(headers: HeaderSource, path: string): Promise<CheckpointLo
     if (error instanceof CheckpointError) return { status: 'error', error };
     return { status: 'error', error: new CheckpointError('unreadable', path, `cannot read ${path}: ${(error as Error).message}`) };
   }
+}
+
+async function textLookup(path: string): Promise<TextDataLookup> {
+  try {
+    return { status: 'ok', summary: await readTextDataSummary(path) };
+  } catch (error) {
+    if (error instanceof CheckpointError) return { status: 'error', error };
+    return { status: 'error', error: new CheckpointError('unreadable', path, `cannot read ${path}: ${(error as Error).message}`) };
+  }
+}
+
+/** Text summaries are kept by file identity, so an unchanged file gives the same object. */
+function sameTextLookup(a: TextDataLookup | undefined, b: TextDataLookup): boolean {
+  if (a?.status === 'ok' && b.status === 'ok') return a.summary === b.summary;
+  if (a?.status === 'error' && b.status === 'error') return a.error.code === b.error.code && a.error.message === b.error.message;
+  return false;
 }
 
 /** A header cache hands out the same object while the files are unchanged; errors compare by what they say. */

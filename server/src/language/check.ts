@@ -5,6 +5,7 @@
 import { dirname, resolve } from 'node:path';
 import type { CheckpointError, CheckpointHeader } from '../checkpoints/types.ts';
 import { isWithin, lexicalLocation, sameLocation, type PathLocation } from '../checkpoints/locate.ts';
+import { isTextDataPath, TEXT_SPLITS, type TextDataLookup } from '../checkpoints/text-data.ts';
 import { builtinByName, isRequired, type Builtin, type Param } from './builtins.ts';
 import type { Diagnostic, Fix } from './diagnostics.ts';
 import type { LineIndex } from './line-index.ts';
@@ -18,6 +19,7 @@ import type {
 } from './program.ts';
 import { nodeInputs } from './program.ts';
 import { compareTables, describeDifference, isFloat, narrowTable } from './shapes.ts';
+import { compareModels, configuredLoads, mergeSources } from './model-folders.ts';
 import type { Argument, Call, Expression, Span, Statement, SyntaxTree } from './syntax-tree.ts';
 import { errorValue, isWeights, nothing, typeName, type ComboValue, type Value, type WeightsValue } from './values.ts';
 
@@ -36,6 +38,8 @@ export interface CheckEnvironment {
    * undefined while not known yet. Without it, inputs and outputs compare as path strings.
    */
   locate?(absolutePath: string): PathLocation | undefined;
+  /** Summary of a JSON Lines text data file (text tasks), read elsewhere; without it, pending. */
+  textData?(absolutePath: string): TextDataLookup;
   /** Saves may write outside the recipe's folder: the user allowed it (`--allow-outputs-outside`). */
   readonly allowOutputsOutside?: boolean;
 }
@@ -105,6 +109,8 @@ class Checker {
   private baseNamed: readonly Binding[] | undefined;
   private nextId = 1;
   private reportedNonFloat = false;
+  /** Warnings about two model folders (config-mismatch), reported once per pair. */
+  private readonly reportedConfigWarnings = new Set<string>();
   private readonly typical = new Map<number, number>();
   /** Name given to the value being defined, for sweeps, tasks and nodes. */
   private currentName: string | undefined;
@@ -359,6 +365,8 @@ class Checker {
   private addCombos(left: ComboValue, right: ComboValue, sign: 1 | -1, leftExpr: Expression, rightExpr: Expression): Value {
     if (left.table && right.table) {
       const diff = compareTables(left.table, right.table);
+      const nodesOf = (c: ComboValue): WeightNode[] => c.terms.map((t) => t.value.node);
+      if (this.reportConfigFinding(rightExpr, right.table, nodesOf(right), leftExpr, left.table, nodesOf(left), diff !== undefined)) return errorValue;
       if (diff) {
         const leftText = this.excerpt(leftExpr);
         const details = diff.first.map((d) => describeDifference(d, 'here', `in ${leftText}`)).join('; ');
@@ -771,6 +779,8 @@ class Checker {
     for (const item of items) {
       if (item === first || !isWeights(item.value) || !item.value.node.table) continue;
       const diff = compareTables(firstTable, item.value.node.table);
+      const firstNode = (first.value as WeightsValue).node;
+      if (this.reportConfigFinding(item.expr, item.value.node.table, [item.value.node], first.expr, firstTable, [firstNode], diff !== undefined)) return false;
       if (diff) {
         const there = `in ${this.excerpt(first.expr)}`;
         this.report(item.expr, 'error', 'shape-mismatch',
@@ -780,6 +790,22 @@ class Checker {
       }
     }
     return true;
+  }
+
+  /**
+   * Reports what model folders' configurations say against combining `here` with `there`
+   * (config-mismatch, vocab-mismatch, tied-embeddings); true when that was an error.
+   */
+  private reportConfigFinding(hereExpr: Expression, hereTable: TensorTable, hereNodes: readonly WeightNode[], thereExpr: Expression, thereTable: TensorTable, thereNodes: readonly WeightNode[], tablesDiffer: boolean): boolean {
+    const side = (table: TensorTable, nodes: readonly WeightNode[], expr: Expression) => ({ table, loads: mergeSources(nodes.map(configuredLoads)), name: this.excerpt(expr) });
+    const finding = compareModels(side(hereTable, hereNodes, hereExpr), side(thereTable, thereNodes, thereExpr), tablesDiffer, (load) => nodeName(load));
+    if (!finding) return false;
+    if (finding.key !== undefined) {
+      if (this.reportedConfigWarnings.has(finding.key)) return false;
+      this.reportedConfigWarnings.add(finding.key);
+    }
+    this.report(hereExpr, finding.severity, finding.code, finding.message, [{ span: thereExpr, message: 'the other operand' }]);
+    return finding.severity === 'error';
   }
 
   private mean(call: Call, args: BoundArgs): Value {
@@ -911,15 +937,26 @@ class Checker {
   private task(call: Call, args: BoundArgs): Value {
     const dataArg = args.values.get('data')!;
     const dataPath = resolve(this.folder, (dataArg.value as { value: string }).value);
-    const head = args.values.get('head')!.value as WeightsValue;
-    const finetuned = (this.arg(args, 'finetuned') as WeightsValue | undefined) ?? head;
+    const written = (dataArg.value as { value: string }).value;
+    const text = isTextDataPath(dataPath);
+    const headArg = args.values.get('head')?.value as WeightsValue | undefined;
+    const finetunedArg = this.arg(args, 'finetuned') as WeightsValue | undefined;
+    // A text task's model is its own head; its fine-tuned reference defaults to the recipe's base.
+    const head = headArg?.node ?? finetunedArg?.node ?? (text ? this.likelyBase() : undefined);
+    if (!head) {
+      this.report(call, 'error', 'invalid-value', text
+        ? `task on ${written} has no reference model: name one with finetuned=..., e.g. task("${written}", finetuned=base)`
+        : `task on ${written} needs head=...: the model whose network and head complete the evaluated models (only text tasks, .jsonl, go without one)`);
+      return errorValue;
+    }
+    const finetuned = finetunedArg?.node ?? head;
     const nameArg = this.arg(args, 'name');
     const commandArg = this.arg(args, 'command');
     const metricArg = this.arg(args, 'metric');
     const command = commandArg?.type === 'string' ? commandArg.value : undefined;
-    const lookup = this.env.checkpoint(dataPath);
-    const written = (dataArg.value as { value: string }).value;
-    if (lookup.status === 'pending') this.pending.add(dataPath);
+    const lookup = text ? { status: 'pending' as const } : this.env.checkpoint(dataPath);
+    if (text) this.checkTextData(dataArg.expr, dataPath, written, command !== undefined);
+    else if (lookup.status === 'pending') this.pending.add(dataPath);
     else if (lookup.status === 'error') {
       if (lookup.error.code === 'not-found') this.report(dataArg.expr, 'error', 'file-not-found', `data file not found: ${written}`);
       else if (!command) this.report(dataArg.expr, 'error', 'missing-evaluation-data', `cannot use ${written} as evaluation data: ${lookup.error.message}`);
@@ -932,13 +969,39 @@ class Checker {
     const task: TaskValue = {
       name: nameArg?.type === 'string' ? nameArg.value : this.currentName ?? written.replace(/^.*\//, '').replace(/\.[^.]*$/, ''),
       data: dataPath,
-      head: head.node,
-      finetuned: finetuned.node,
+      head,
+      finetuned,
       metric: metricArg?.type === 'string' ? metricArg.value : 'accuracy',
       ...(command !== undefined ? { command } : {}),
       range: this.lines.range(call),
     };
     return { type: 'task', task };
+  }
+
+  /** A JSON Lines data file: both splits present, every line a JSON object with "text" and "split". */
+  private checkTextData(expr: Expression, path: string, written: string, command: boolean): void {
+    const lookup = this.env.textData?.(path) ?? { status: 'pending' as const };
+    if (lookup.status === 'pending') {
+      this.pending.add(path);
+      return;
+    }
+    if (lookup.status === 'error') {
+      if (lookup.error.code === 'not-found') this.report(expr, 'error', 'file-not-found', `data file not found: ${written}`);
+      else if (!command) this.report(expr, 'error', 'missing-evaluation-data', `cannot use ${written} as text evaluation data: ${lookup.error.message}`);
+      return;
+    }
+    if (command) return;
+    const { summary } = lookup;
+    if (summary.problemCount > 0) {
+      const shown = summary.problems.slice(0, 3).map((p) => `line ${p.line} ${p.message}`).join('; ');
+      const more = summary.problemCount > 3 ? `; and ${summary.problemCount - 3} more line${summary.problemCount - 3 === 1 ? '' : 's'}` : '';
+      const lines = summary.problemCount === 1 ? '1 line is' : `${formatCount(summary.problemCount)} lines are`;
+      this.report(expr, 'error', 'missing-evaluation-data', `${written}: ${lines} not text examples: ${shown}${more}. Each line is one JSON object, {"text": "...", "split": "validation"} (or "test")`);
+    }
+    const missing = TEXT_SPLITS.filter((split) => summary.examples[split] === 0);
+    if (missing.length > 0) {
+      this.report(expr, 'error', 'missing-evaluation-data', `${written} has no examples of the ${missing.map((m) => `"${m}"`).join(' and ')} split${missing.length > 1 ? 's' : ''}: text data needs lines with "split": "validation" and lines with "split": "test" (see docs/evaluation.md)`);
+    }
   }
 
   private evaluate(call: Call, args: BoundArgs): Value {

@@ -31,7 +31,7 @@ export class RecipeWorkspace {
   allowOutputsOutside = false;
   readonly #entries = new Map<string, Entry>();
   /** Per document, the checkpoint lookups and path locations its latest analysis used: the next one starts from them. */
-  readonly #lookups = new Map<string, Pick<FileAnalysis, 'lookups' | 'locations'>>();
+  readonly #lookups = new Map<string, Pick<FileAnalysis, 'lookups' | 'locations' | 'textData'>>();
   readonly #listeners: AnalysisListener[] = [];
   readonly #log: (message: string) => void;
 
@@ -110,8 +110,8 @@ export class RecipeWorkspace {
 
   /** An edit costs one analysis: the previous analysis' headers are reused once revalidated. */
   async #analyze(uri: string, text: string): Promise<Analysis> {
-    const { analysis, lookups, locations } = await analyzeFileIncrementally(text, uriToPath(uri), this.headers, this.#lookups.get(uri), { allowOutputsOutside: this.trusted && this.allowOutputsOutside });
-    this.#lookups.set(uri, { lookups, locations });
+    const { analysis, lookups, locations, textData } = await analyzeFileIncrementally(text, uriToPath(uri), this.headers, this.#lookups.get(uri), { allowOutputsOutside: this.trusted && this.allowOutputsOutside });
+    this.#lookups.set(uri, { lookups, locations, ...(textData ? { textData } : {}) });
     return analysis;
   }
 }

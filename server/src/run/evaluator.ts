@@ -5,8 +5,10 @@
 // prints metrics. Nothing is computed, read or loaded when every answer is cached.
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { HeaderCache } from '../checkpoints/read-header.ts';
+import { isTextDataPath, readTextData } from '../checkpoints/text-data.ts';
+import type { TextData, TextSplit } from '../checkpoints/text-data.ts';
 import { runProgram } from '../engine/execute.ts';
 import type { SplitData, Split } from '../engine/evaluation/data.ts';
 import { readSplit } from '../engine/evaluation/data.ts';
@@ -15,6 +17,7 @@ import { expandCommand, parseCommandTemplate } from '../engine/evaluation/comman
 import type { TemplateArgument } from '../engine/evaluation/command.ts';
 import { requireMetric, runExternalEvaluator } from '../engine/evaluation/external.ts';
 import { TfjsNetwork } from '../engine/evaluation/tfjs-network.ts';
+import { CausalLm } from '../engine/evaluation/text-lm.ts';
 import type { TfRuntime } from '../engine/evaluation/tfjs-runtime.ts';
 import { materializeWith, type MaterializeContext, type MaterializedTensor } from '../engine/materialize.ts';
 import { planSave } from '../engine/plan/build.ts';
@@ -65,6 +68,10 @@ export class ModelEvaluator {
   readonly #networks = new Map<WeightNode, Promise<TfjsNetwork>>();
   readonly #data = new Map<string, Promise<SplitData>>();
   readonly #commands = new Map<TaskValue, TemplateArgument[]>();
+  /** Causal LMs by model folder, text data by file, and token ids by (folder, file, split): read once a run. */
+  readonly #languageModels = new Map<string, Promise<CausalLm>>();
+  readonly #texts = new Map<string, Promise<TextData>>();
+  readonly #tokens = new Map<string, Int32Array[]>();
   /** The last model computed into memory (the references' test split reuses the validation one). */
   #lastModel: { readonly key: string; readonly tensors: Map<string, MaterializedTensor> } | undefined;
   /** Evaluations computed in this run, and answered by the results cache. */
@@ -98,7 +105,7 @@ export class ModelEvaluator {
     try {
       for (const task of tasks) {
         if (this.#options.signal?.aborted) throw evaluationCancelled();
-        const key = await this.#key(modelKey, task, split);
+        const key = await this.#key(modelKey, task, split, node, at);
         let metrics = this.#memo.get(key);
         if (!metrics) {
           const hit = await this.#options.cache.get<Metrics>('evaluations', key);
@@ -107,9 +114,11 @@ export class ModelEvaluator {
             this.cached++;
           } else {
             const started = performance.now();
-            const measured = task.command === undefined
-              ? await this.#builtin(node, at, modelKey, task, split)
-              : await this.#external(node, at, task, split, files);
+            const measured = task.command !== undefined
+              ? await this.#external(node, at, task, split, files)
+              : isTextDataPath(task.data)
+                ? await this.#text(node, at, modelKey, task, split)
+                : await this.#builtin(node, at, modelKey, task, split);
             metrics = { ...measured, seconds: (performance.now() - started) / 1000 };
             this.evaluated++;
             await this.#options.cache.put('evaluations', key, metrics, { model: node.name ?? `node ${node.id}`, task: task.name, split });
@@ -132,16 +141,22 @@ export class ModelEvaluator {
     this.#lastModel = undefined;
   }
 
-  async #key(modelKey: string, task: TaskValue, split: Split): Promise<string> {
-    const data = await this.#options.headers.get(task.data);
+  async #key(modelKey: string, task: TaskValue, split: Split, node?: WeightNode, point?: SweepPoint): Promise<string> {
+    const text = isTextDataPath(task.data);
     const common = {
       tvr: tvrVersion,
       model: modelKey,
       head: structureAt(task.head, new Map()),
-      data: data.files.map((f) => [f.path, f.size, f.mtimeMs]),
+      data: text ? [await fileIdentity(task.data)] : (await this.#options.headers.get(task.data)).files.map((f) => [f.path, f.size, f.mtimeMs]),
       split,
       metric: task.metric,
     };
+    if (task.command === undefined && text && node && point) {
+      // The folder's configuration and tokenizer decide the metrics as much as the weights do.
+      const folder = this.#modelFolder(node, point);
+      const files = await Promise.all(['config.json', 'tokenizer.json', 'tokenizer_config.json'].map((f) => fileIdentity(join(folder, f))));
+      return cacheKey({ ...common, evaluator: 'builtin-text', folder: files });
+    }
     if (task.command === undefined) return cacheKey({ ...common, evaluator: 'builtin' });
     return cacheKey({ ...common, evaluator: 'external', command: task.command, files: await this.#commandFiles(task) });
   }
@@ -202,6 +217,66 @@ export class ModelEvaluator {
     return data;
   }
 
+  /** A text task: the evaluated model's own folder gives its architecture and tokenizer; the model is its own head. */
+  async #text(node: WeightNode, point: SweepPoint, modelKey: string, task: TaskValue, split: Split): Promise<Omit<Metrics, 'seconds'>> {
+    const folder = this.#modelFolder(node, point);
+    const what = `task '${task.name}', ${split} split, model ${node.name ?? 'computed'} (folder ${folder})`;
+    const lm = await this.#languageModel(folder, `task '${task.name}' (model folder ${folder})`);
+    const documents = await this.#textTokens(lm, folder, task, split);
+    if (this.#lastModel?.key !== modelKey) {
+      this.#lastModel = undefined;
+      this.#lastModel = { key: modelKey, tensors: await materializeWith(this.#options.weights, node, point) };
+    }
+    let measured;
+    try {
+      measured = await lm.evaluate(this.#lastModel.tensors, documents, this.#options.signal ? { signal: this.#options.signal } : {});
+    } catch (error) {
+      if (error instanceof EvaluationError && !error.message.startsWith('task ')) throw new EvaluationError(error.code, `${what}: ${error.message}`, { cause: error, ...(error.file ? { file: error.file } : {}) });
+      throw error;
+    }
+    return withMetric({ accuracy: measured.accuracy, loss: measured.loss, examples: measured.documents }, task.metric, measured.perplexity);
+  }
+
+  /** The folder of the checkpoint a model's tensors come from at a point (its anchor, as for a save). */
+  #modelFolder(node: WeightNode, point: SweepPoint): string {
+    const anchor = planSave(this.#options.weights.program, { node, path: '', range: node.range, overwrite: false }, point).anchor;
+    return dirname(anchor.header?.path ?? anchor.path);
+  }
+
+  #languageModel(folder: string, what: string): Promise<CausalLm> {
+    let lm = this.#languageModels.get(folder);
+    if (!lm) {
+      lm = this.#options.runtime().then((runtime) => CausalLm.load(runtime, folder, what));
+      lm.catch(() => undefined);
+      this.#languageModels.set(folder, lm);
+    }
+    return lm;
+  }
+
+  async #textTokens(lm: CausalLm, folder: string, task: TaskValue, split: TextSplit): Promise<Int32Array[]> {
+    const key = `${folder}\0${task.data}\0${split}`;
+    const known = this.#tokens.get(key);
+    if (known) return known;
+    let data = this.#texts.get(task.data);
+    if (!data) {
+      data = readTextData(task.data).catch((error: unknown) => {
+        throw new EvaluationError('data', `task '${task.name}': ${(error as Error).message}`, { file: task.data, cause: error });
+      });
+      data.catch(() => undefined);
+      this.#texts.set(task.data, data);
+    }
+    const text = await data;
+    if (text.problemCount > 0) {
+      const first = text.problems[0]!;
+      throw new EvaluationError('data', `task '${task.name}': ${task.data} line ${first.line} ${first.message}${text.problemCount > 1 ? ` (and ${text.problemCount - 1} more lines)` : ''}`, { file: task.data });
+    }
+    const documents = text.documents.filter((d) => d.split === split);
+    if (documents.length === 0) throw new EvaluationError('data', `task '${task.name}': ${task.data} has no lines with "split": "${split}"`, { file: task.data });
+    const tokens = lm.tokenize(documents, task.data);
+    this.#tokens.set(key, tokens);
+    return tokens;
+  }
+
   async #external(node: WeightNode, point: SweepPoint, task: TaskValue, split: Split, files: CheckpointFiles): Promise<Omit<Metrics, 'seconds'>> {
     const what = `task '${task.name}', ${split} split`;
     const values = {
@@ -249,6 +324,16 @@ export class ModelEvaluator {
 /** The checkpoint whose model.json gives a task's network: the head's anchor model (as for a tfjs save). */
 function headAnchor(weights: MaterializeContext, task: TaskValue) {
   return planSave(weights.program, { node: task.head, path: '', range: task.range, overwrite: false }, new Map()).anchor;
+}
+
+/** Path, size and modification time of a file (absent: null), for cache keys. */
+async function fileIdentity(path: string): Promise<unknown> {
+  try {
+    const s = await stat(path);
+    return [path, s.size, s.mtimeMs];
+  } catch {
+    return [path, null];
+  }
 }
 
 function withMetric(metrics: Omit<Metrics, 'seconds'>, metric: string, perplexity: number): Omit<Metrics, 'seconds'> {

@@ -3,12 +3,14 @@
 // model the sweep grid in evaluation order. Problems that would only surface halfway
 // through a run (an external command in an untrusted workspace, a head that is not a
 // TensorFlow.js model, a malformed command) fail here, naming the recipe line.
+import { isTextDataPath } from '../checkpoints/text-data.ts';
 import { gridOrder } from '../engine/sweep/order.ts';
 import { higherIsBetter } from '../engine/sweep/objective.ts';
 import type { ObjectiveTask } from '../engine/sweep/objective.ts';
 import { EvaluationError } from '../engine/evaluation/errors.ts';
 import { parseCommandTemplate } from '../engine/evaluation/command.ts';
-import type { EvaluateStatement, SweepPoint, SweepVar, TaskValue, TypedProgram, WeightNode } from '../language/program.ts';
+import { causalLmFamily } from '../engine/evaluation/text-lm.ts';
+import type { EvaluateStatement, LoadNode, SweepPoint, SweepVar, TaskValue, TypedProgram, WeightNode } from '../language/program.ts';
 import type { MetricName, TaskInfo } from '../results/schema.ts';
 import { inferBase, sweepsOf } from './nodes.ts';
 
@@ -66,7 +68,18 @@ function planEvaluation(program: TypedProgram, statement: EvaluateStatement, id:
     // The checker quotes names for its messages ('edited'); results show them bare.
     return { name: m.node.name ?? m.name.replace(/^'(.*)'$/, '$1'), node: m.node, sweeps, points };
   });
+  if (tasks.some((t) => t.task.command === undefined && isTextDataPath(t.task.data))) {
+    for (const node of [...(base ? [base.node] : []), ...models.map((m) => m.node)]) checkTextModel(node, statement);
+  }
   return { id, statement, tasks, base, models };
+}
+
+/** A model evaluated on a text task by the built-in evaluator must be a GPT-2 folder: known from its config.json before anything runs. */
+function checkTextModel(node: WeightNode, statement: EvaluateStatement): void {
+  const config = firstLoad(node)?.header?.hfConfig;
+  // Without a parsed config.json here, the evaluator reads the folder at the first evaluation.
+  if (!config) return;
+  causalLmFamily({ model_type: config.modelType, architectures: config.architectures }, `${line(statement.range)}: model ${node.name ?? 'evaluated'} (${config.path})`);
 }
 
 function planTask(task: TaskValue, role: 'target' | 'control', options: PlanOptions): PlannedTask {
@@ -87,7 +100,8 @@ function planTask(task: TaskValue, role: 'target' | 'control', options: PlanOpti
     } catch (error) {
       throw new EvaluationError('external', `${where}: cannot use the command ${JSON.stringify(task.command)}: ${(error as Error).message}`);
     }
-  } else if (headFormat(task.head) !== 'tfjs-layers') {
+  } else if (!isTextDataPath(task.data) && headFormat(task.head) !== 'tfjs-layers') {
+    // A text task's model is its own head: the evaluator reads its folder's config.json (GPT-2) at the first evaluation.
     throw new EvaluationError('model', `${where}: the built-in evaluator runs TensorFlow.js LayersModels, but the head model is ${headFormat(task.head) ?? 'not a loaded checkpoint'}; give the task an external evaluator, task(..., command="...") (see docs/evaluation.md)`);
   }
   const higher = higherIsBetter(metric);
@@ -103,10 +117,15 @@ function planTask(task: TaskValue, role: 'target' | 'control', options: PlanOpti
 
 /** The format of the first checkpoint a head model loads (what gives its topology). */
 function headFormat(head: WeightNode): string | undefined {
+  return firstLoad(head)?.header?.format;
+}
+
+/** The first checkpoint a model loads, down its first inputs. */
+function firstLoad(start: WeightNode): LoadNode | undefined {
   // Down the first input, by a loop: a head may be a chain of thousands of bindings.
-  for (let node: WeightNode | undefined = head; node;) {
+  for (let node: WeightNode | undefined = start; node;) {
     switch (node.op) {
-      case 'load': return node.header?.format;
+      case 'load': return node;
       case 'combine': node = node.terms[0]?.node; break;
       case 'ties': node = node.inputs[0]; break;
       case 'slerp': node = node.a; break;

@@ -31,6 +31,7 @@ import { analyzeFile } from '../language/analysis.ts';
 import type { Analysis } from '../language/analysis.ts';
 import type { SaveStatement, SweepPoint, TaskValue, TypedProgram } from '../language/program.ts';
 import { resultsPath, ResultsWriter } from '../results/file.ts';
+import { modelCard } from '../results/model-card.ts';
 import type {
   ChosenResult, EvaluationResult, Metrics, OutputInfo, RecipeRunEvent, ReferenceResult, RunResults, SweepPointResult,
 } from '../results/schema.ts';
@@ -248,7 +249,7 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
       for (const model of plan.models) chosenPoints.push({ model, point: await sweepModel(context, model, references) });
     }
 
-    const outputs = await writeSaves(program, chosenPoints, notes, { backend, text, options, emit });
+    const outputs = await writeSaves(program, chosenPoints, notes, { backend, text, options, emit, evaluations: results.evaluations });
     results = { ...results, outputs };
     if (runtime) notes.push(`networks evaluated on ${(await runtime).name}`);
     if (evaluator.cached > 0) notes.push(`${evaluator.cached} of ${evaluator.cached + evaluator.evaluated} evaluations came from the results cache (${join(dirname(resultsFile), CACHE_DIRECTORY)}); run with --no-cache to evaluate them again`);
@@ -408,13 +409,14 @@ function comparePoints(model: PlannedModel, a: SweepPoint, b: SweepPoint): numbe
 /**
  * The point each save runs at: an evaluated model's chosen point when the save writes
  * that model, else, per sweep, the value chosen by the first evaluated model that
- * depends on it. Saves sharing a point are written by one engine run.
+ * depends on it. Saves sharing a point are written by one engine run. A model folder
+ * output's card holds the run's evaluations.
  */
 async function writeSaves(
   program: TypedProgram,
   chosen: readonly { readonly model: PlannedModel; readonly point: SweepPoint }[],
   notes: string[],
-  context: { readonly backend: Backend; readonly text: string; readonly options: RecipeRunOptions; readonly emit: (event: RecipeEvent) => void },
+  context: { readonly backend: Backend; readonly text: string; readonly options: RecipeRunOptions; readonly emit: (event: RecipeEvent) => void; readonly evaluations: readonly EvaluationResult[] },
 ): Promise<OutputInfo[]> {
   const firstChoice = new Map<number, { value: number; model: string }>();
   for (const { model, point } of chosen) {
@@ -447,6 +449,7 @@ async function writeSaves(
       backend: context.backend,
       point,
       recipeText: context.text,
+      modelCard: (request) => modelCard({ ...request, recipeText: context.text, evaluations: context.evaluations }),
       overwrite: options.force ?? false,
       confineOutputs: options.allowOutputsOutside !== true,
       ...(options.sync ? { sync: true } : {}),

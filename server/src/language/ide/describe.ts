@@ -1,6 +1,7 @@
 // Human descriptions of values for hover and completion: what the headers tell
 // (tensors, parameters, dtypes, sizes), and, for vectors, norms and similarities.
 import { markdownCode, markdownFence, markdownText } from '../../display-text.ts';
+import type { HfModelConfig } from '../../checkpoints/types.ts';
 import type { Analysis } from '../analysis.ts';
 import type { Binding } from '../names.ts';
 import * as P from '../poly.ts';
@@ -82,8 +83,31 @@ function modelFacts(node: WeightNode): string {
   if (load?.header && load === node) {
     const bytes = load.header.files.reduce((a, f) => a + f.size, 0);
     facts.push(`${formatFormat(load.header.format)}, ${formatBytes(bytes)}${load.header.files.length > 1 ? ` in ${load.header.files.length} files` : ''}: ${markdownCode(load.path)}`);
+    if (load.header.hfConfig) facts.push(...hfConfigFacts(load.header.hfConfig));
   }
   return facts.join('  \n');
+}
+
+/** What a Hugging Face model folder's config.json says, every string from the file in a code span. */
+function hfConfigFacts(config: HfModelConfig): string[] {
+  const family = [
+    config.modelType !== undefined ? `model_type ${markdownCode(config.modelType)}` : 'no model_type',
+    ...(config.architectures.length > 0 ? [`architectures ${config.architectures.slice(0, 3).map((a) => markdownCode(a)).join(', ')}${config.architectures.length > 3 ? ` and ${config.architectures.length - 3} more` : ''}`] : []),
+  ].join(', ');
+  const sizes = [
+    config.layers !== undefined ? `${config.layers} layer${config.layers === 1 ? '' : 's'}` : undefined,
+    config.hiddenSize !== undefined ? `hidden size ${config.hiddenSize}` : undefined,
+    config.vocabSize !== undefined ? `vocabulary ${config.vocabSize}` : undefined,
+    config.torchDtype !== undefined ? `torch_dtype ${markdownCode(config.torchDtype)}` : undefined,
+  ].filter((x) => x !== undefined);
+  const head = config.tieWordEmbeddings
+    ? `output head tied to the embedding (${config.tieStated ? 'tie_word_embeddings: true' : "the family's default"}): no lm_head.weight is stored`
+    : `own output head (${config.tieStated ? 'tie_word_embeddings: false' : "the family's default"})`;
+  const files = [
+    config.hasTokenizer ? `tokenizer.json${config.vocabulary ? ` (${formatCount(config.vocabulary.length)} tokens)` : ''}` : 'no tokenizer.json',
+    config.hasGenerationConfig ? 'generation_config.json' : 'no generation_config.json',
+  ].join(', ');
+  return [`Hugging Face model folder: ${family}`, ...(sizes.length > 0 ? [sizes.join(', ')] : []), head, files];
 }
 
 function rootLoad(node: WeightNode): Extract<WeightNode, { op: 'load' }> | undefined {

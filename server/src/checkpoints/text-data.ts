@@ -1,0 +1,153 @@
+// Text evaluation data: a JSON Lines file, one example per line, `{"text": "...",
+// "split": "validation"}` (split `validation` or `test`). Read here, on the I/O side,
+// for both the checker (a summary: examples per split and the lines at fault) and the
+// evaluator (the documents). Bounded in size; blank lines are skipped. Documented in
+// docs/evaluation.md.
+import { stat } from 'node:fs/promises';
+import { checkpointError, readFailure } from './errors.ts';
+import { openRegularFile } from './open-input.ts';
+import type { CheckpointError } from './types.ts';
+
+/** The largest text data file read: 128 MiB (the checker reads it whole; a bigger corpus belongs to an external evaluator). */
+export const MAX_TEXT_DATA_BYTES = 128 * 1024 * 1024;
+
+/** Lines at fault kept for messages (the count of the rest is kept too). */
+const MAX_PROBLEMS = 20;
+
+export const TEXT_SPLITS = ['validation', 'test'] as const;
+export type TextSplit = (typeof TEXT_SPLITS)[number];
+
+export interface TextDocument {
+  readonly text: string;
+  readonly split: TextSplit;
+  /** 1-based line number in the file. */
+  readonly line: number;
+}
+
+export interface TextDataProblem {
+  /** 1-based line number. */
+  readonly line: number;
+  readonly message: string;
+}
+
+export interface TextData {
+  readonly path: string;
+  readonly documents: readonly TextDocument[];
+  /** The first lines at fault, in file order. */
+  readonly problems: readonly TextDataProblem[];
+  /** Every line at fault (problems holds the first MAX_PROBLEMS). */
+  readonly problemCount: number;
+}
+
+/** What the checker needs: examples per split and the lines at fault. */
+export interface TextDataSummary {
+  readonly path: string;
+  readonly examples: Readonly<Record<TextSplit, number>>;
+  readonly problems: readonly TextDataProblem[];
+  readonly problemCount: number;
+}
+
+export type TextDataLookup =
+  | { readonly status: 'ok'; readonly summary: TextDataSummary }
+  | { readonly status: 'error'; readonly error: CheckpointError }
+  | { readonly status: 'pending' };
+
+/** Whether a task's data path is a text (JSON Lines) file rather than tensors. */
+export function isTextDataPath(path: string): boolean {
+  return /\.jsonl$/i.test(path);
+}
+
+/** Parses JSON Lines text data; never throws (every fault is a problem with its line). */
+export function parseTextData(path: string, content: string): TextData {
+  const documents: TextDocument[] = [];
+  const problems: TextDataProblem[] = [];
+  let problemCount = 0;
+  const fault = (line: number, message: string): void => {
+    problemCount++;
+    if (problems.length < MAX_PROBLEMS) problems.push({ line, message });
+  };
+  const lines = content.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!.replace(/\r$/, '');
+    if (raw.trim() === '') continue;
+    const line = i + 1;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // The parser's message quotes the line; the line number is what a person needs.
+      fault(line, 'is not valid JSON');
+      continue;
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      fault(line, `is ${Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`}, not a JSON object like {"text": "...", "split": "validation"}`);
+      continue;
+    }
+    const { text, split } = value as { text?: unknown; split?: unknown };
+    if (typeof text !== 'string') {
+      fault(line, `has no "text" string`);
+      continue;
+    }
+    if (split !== 'validation' && split !== 'test') {
+      const given = split === undefined ? 'missing' : typeof split === 'string' ? JSON.stringify(split.length > 40 ? `${split.slice(0, 40)}...` : split) : `a ${split === null ? 'null' : typeof split}`;
+      fault(line, `has "split": ${given}; it must be "validation" or "test"`);
+      continue;
+    }
+    documents.push({ text, split, line });
+  }
+  return { path, documents, problems, problemCount };
+}
+
+export function summarize(data: TextData): TextDataSummary {
+  const examples = { validation: 0, test: 0 };
+  for (const d of data.documents) examples[d.split]++;
+  return { path: data.path, examples, problems: data.problems, problemCount: data.problemCount };
+}
+
+/** Reads and parses a text data file (a regular file of at most MAX_TEXT_DATA_BYTES). Throws CheckpointError. */
+export async function readTextData(path: string): Promise<TextData> {
+  let content: string;
+  try {
+    const { handle, stats } = await openRegularFile(path, 'a JSON Lines text data file');
+    try {
+      if (stats.size > MAX_TEXT_DATA_BYTES) {
+        throw checkpointError('unreadable', path, `is ${stats.size} bytes; text data files are read whole, up to ${MAX_TEXT_DATA_BYTES} bytes: split the corpus, or evaluate it with task(..., command="...")`);
+      }
+      const buffer = Buffer.alloc(stats.size);
+      let at = 0;
+      while (at < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, at, buffer.length - at, at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      content = new TextDecoder('utf-8').decode(buffer.subarray(0, at));
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    throw readFailure(error, path, 'read the text data file');
+  }
+  return parseTextData(path, content);
+}
+
+/** Summaries kept by file identity, so re-checking an unchanged recipe costs one stat per text file. */
+const summaries = new Map<string, { readonly identity: string; readonly summary: TextDataSummary }>();
+const MAX_SUMMARIES = 32;
+
+/** The checker's view of a text data file, from memory when the file is unchanged. Throws CheckpointError. */
+export async function readTextDataSummary(path: string): Promise<TextDataSummary> {
+  let identity: string;
+  try {
+    const s = await stat(path);
+    identity = `${s.size}:${s.mtimeMs}:${s.ino}`;
+  } catch (error) {
+    throw readFailure(error, path, 'read the text data file');
+  }
+  const known = summaries.get(path);
+  if (known?.identity === identity) return known.summary;
+  const summary = summarize(await readTextData(path));
+  summaries.delete(path);
+  summaries.set(path, { identity, summary });
+  while (summaries.size > MAX_SUMMARIES) summaries.delete(summaries.keys().next().value!);
+  return summary;
+}

@@ -1,0 +1,176 @@
+// The built-in evaluator of causal language models on text tasks: the evaluated model's
+// folder gives config.json (which architecture) and tokenizer.json; each document of the
+// split is tokenized without special tokens and every token after the first is predicted
+// from the ones before it. Documents longer than the context are scored with a sliding
+// window of stride half the context, each token scored once. Loss is the mean over every
+// scored token of the split (token-weighted), perplexity exp(loss), accuracy the fraction
+// of tokens that are the arg-max prediction. Documented in docs/evaluation.md.
+import type { MaterializedTensor } from '../materialize.ts';
+import { EvaluationError, evaluationCancelled } from './errors.ts';
+import { Gpt2Weights, gpt2Config } from './gpt2.ts';
+import type { Gpt2Config } from './gpt2.ts';
+import { accumulate, emptyTotals, finish } from './metrics.ts';
+import type { ClassifierMetrics } from './metrics.ts';
+import { loadTokenizer, readModelConfig } from './tokenizer.ts';
+import type { TextTokenizer } from './tokenizer.ts';
+import { activate } from './tfjs-runtime.ts';
+import type { TfRuntime } from './tfjs-runtime.ts';
+
+/** Tokens per forward batch: windows of one length are batched up to this many tokens. */
+export const TOKENS_PER_BATCH = 4096;
+
+/** A stretch of a document run through the model: tokens [start, end), predicting the tokens [scoreFrom, end). */
+export interface TokenWindow {
+  readonly start: number;
+  readonly end: number;
+  readonly scoreFrom: number;
+}
+
+/**
+ * The windows that score every token of a document of `length` tokens but the first,
+ * each exactly once: the whole document when it fits the `context`, else windows of the
+ * context's size every half context (the last one ends at the document's end), each
+ * scoring only the tokens the previous ones did not.
+ */
+export function slidingWindows(length: number, context: number): TokenWindow[] {
+  if (context < 2) throw new RangeError(`a context of ${context} position${context === 1 ? '' : 's'} cannot predict a token from the one before it`);
+  if (length < 2) return [];
+  if (length <= context) return [{ start: 0, end: length, scoreFrom: 1 }];
+  const stride = Math.max(1, Math.floor(context / 2));
+  const windows: TokenWindow[] = [];
+  let previousEnd = 0;
+  for (let start = 0; ; start += stride) {
+    const end = Math.min(start + context, length);
+    windows.push({ start, end, scoreFrom: Math.max(previousEnd, start + 1) });
+    previousEnd = end;
+    if (end === length) return windows;
+  }
+}
+
+/** The architectures the built-in text evaluator runs. */
+export type CausalLmFamily = 'gpt2';
+
+/** The family of a causal LM from its config.json, or an error naming what it is and what to do. */
+export function causalLmFamily(config: Readonly<Record<string, unknown>> | undefined, what: string): CausalLmFamily {
+  if (config === undefined) {
+    throw new EvaluationError('model', `${what}: the model has no config.json beside its weights, so its architecture is unknown; the built-in text evaluator runs Hugging Face GPT-2 folders (config.json, model.safetensors, tokenizer.json). Evaluate other models with task(..., command="...") (see docs/evaluation.md)`);
+  }
+  const architectures = Array.isArray(config['architectures']) ? config['architectures'].filter((a): a is string => typeof a === 'string') : [];
+  if (config['model_type'] === 'gpt2' || architectures.includes('GPT2LMHeadModel')) return 'gpt2';
+  const named = [
+    typeof config['model_type'] === 'string' ? `model_type ${JSON.stringify(config['model_type'])}` : undefined,
+    architectures.length > 0 ? `architectures ${architectures.map((a) => JSON.stringify(a)).join(', ')}` : undefined,
+  ].filter(Boolean).join(', ') || 'no model_type or architectures';
+  throw new EvaluationError('model', `${what}: the built-in text evaluator runs GPT-2 (model_type "gpt2", GPT2LMHeadModel), but config.json says ${named}; evaluate this model with an external evaluator, task(..., command="...") (see docs/evaluation.md)`);
+}
+
+export interface TextEvaluationOptions {
+  readonly signal?: AbortSignal;
+  readonly tokensPerBatch?: number;
+}
+
+export interface TextMetrics extends ClassifierMetrics {
+  readonly documents: number;
+}
+
+/** A causal LM of one model folder: its configuration and tokenizer, ready for any weights of that shape. */
+export class CausalLm {
+  readonly #runtime: TfRuntime;
+  readonly config: Gpt2Config;
+  readonly tokenizer: TextTokenizer;
+  readonly #what: string;
+
+  private constructor(runtime: TfRuntime, config: Gpt2Config, tokenizer: TextTokenizer, what: string) {
+    this.#runtime = runtime;
+    this.config = config;
+    this.tokenizer = tokenizer;
+    this.#what = what;
+  }
+
+  /** Reads `folder`'s config.json and tokenizer.json; `what` names the task and model in messages. */
+  static async load(runtime: TfRuntime, folder: string, what: string): Promise<CausalLm> {
+    const raw = await readModelConfig(folder, what);
+    causalLmFamily(raw, what);
+    const config = gpt2Config(raw!, what);
+    if (config.positions < 2) throw new EvaluationError('model', `${what}: config.json gives ${config.positions} position; scoring text needs at least 2`);
+    return new CausalLm(runtime, config, await loadTokenizer(folder, what), what);
+  }
+
+  /** Token ids of each document; ids beyond the model's vocabulary are a data error naming the line. */
+  tokenize(documents: readonly { readonly text: string; readonly line: number }[], file: string): Int32Array[] {
+    return documents.map((d) => {
+      const ids = this.tokenizer.encode(d.text);
+      for (const id of ids) {
+        if (id < 0 || id >= this.config.vocab) {
+          throw new EvaluationError('data', `${this.#what}: line ${d.line} of ${file} gives token id ${id}, outside the model's vocabulary of ${this.config.vocab} (config.json vocab_size): the tokenizer does not belong to this model`, { file });
+        }
+      }
+      return ids;
+    });
+  }
+
+  /** Next-token loss, perplexity and accuracy of the model with `weights` over `documents` (token ids). */
+  async evaluate(weights: ReadonlyMap<string, MaterializedTensor>, documents: readonly Int32Array[], options: TextEvaluationOptions = {}): Promise<TextMetrics> {
+    const { tf } = this.#runtime;
+    await activate(this.#runtime);
+    const model = Gpt2Weights.upload(tf, this.config, weights, this.#what);
+    try {
+      const totals = emptyTotals();
+      for (const batch of batches(documents, this.config.positions, options.tokensPerBatch ?? TOKENS_PER_BATCH)) {
+        if (options.signal?.aborted) throw evaluationCancelled();
+        const { ids, rows, labels } = batchArrays(documents, batch);
+        const logits = model.logits(ids, batch.windows.length, batch.length, rows);
+        try {
+          accumulate(totals, (await logits.data()) as Float32Array, this.config.vocab, labels, 'logits');
+        } finally {
+          logits.dispose();
+        }
+      }
+      if (totals.scored === 0) throw new EvaluationError('data', `${this.#what}: no document has two tokens or more, so no token can be predicted`);
+      return { ...finish(totals), documents: documents.length };
+    } finally {
+      model.dispose();
+    }
+  }
+}
+
+interface Batch {
+  readonly length: number;
+  readonly windows: readonly { readonly doc: number; readonly window: TokenWindow }[];
+}
+
+/** Windows of every document, grouped by length (one tensor per batch), at most `tokens` tokens a batch. */
+function batches(documents: readonly Int32Array[], context: number, tokens: number): Batch[] {
+  const byLength = new Map<number, { doc: number; window: TokenWindow }[]>();
+  documents.forEach((ids, doc) => {
+    for (const window of slidingWindows(ids.length, context)) {
+      const length = window.end - window.start;
+      let list = byLength.get(length);
+      if (!list) byLength.set(length, (list = []));
+      list.push({ doc, window });
+    }
+  });
+  const out: Batch[] = [];
+  for (const [length, list] of byLength) {
+    const per = Math.max(1, Math.floor(tokens / length));
+    for (let i = 0; i < list.length; i += per) out.push({ length, windows: list.slice(i, i + per) });
+  }
+  return out;
+}
+
+/** The batch's token ids [windows, length], the flat rows whose logits are scored, and each row's next token. */
+function batchArrays(documents: readonly Int32Array[], batch: Batch): { ids: Int32Array; rows: Int32Array; labels: Int32Array } {
+  const ids = new Int32Array(batch.windows.length * batch.length);
+  const rows: number[] = [];
+  const labels: number[] = [];
+  batch.windows.forEach(({ doc, window }, b) => {
+    const tokens = documents[doc]!;
+    ids.set(tokens.subarray(window.start, window.end), b * batch.length);
+    // Token t is predicted by the output at position t - 1.
+    for (let t = window.scoreFrom; t < window.end; t++) {
+      rows.push(b * batch.length + (t - 1 - window.start));
+      labels.push(tokens[t]!);
+    }
+  });
+  return { ids, rows: Int32Array.from(rows), labels: Int32Array.from(labels) };
+}
