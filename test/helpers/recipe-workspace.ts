@@ -1,9 +1,11 @@
 // A folder of real checkpoints that recipes in tests refer to by name, and helpers to
 // analyze recipe text against it with the real header reader.
+import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HeaderCache } from '../../server/src/checkpoints/read-header.ts';
 import { analyzeFile, type Analysis } from '../../server/src/language/analysis.ts';
+import { typeName } from '../../server/src/language/values.ts';
 import {
   fixtureDir, makeModel, mlpSpecs, perturbModel, rawSafetensors, writeSafetensors, writeShardedSafetensors, writeTfjsModel,
   mlpTopology, type FixtureModel,
@@ -70,4 +72,31 @@ export function summary(analysis: Analysis, withHints = false): string[] {
       const p = analysis.lines.position(d.span.start);
       return `${p.line + 1}:${p.character + 1} ${d.severity} ${d.code}`;
     });
+}
+
+/** A checker test as data: a recipe and what the checker must say about it. */
+export interface CheckRow {
+  readonly name: string;
+  readonly recipe: string;
+  /** `line:col severity code`, hints left out. */
+  readonly diagnostics: readonly string[];
+  /** Fragments the messages must contain. */
+  readonly messages?: readonly string[];
+  /** binding -> type name. */
+  readonly types?: Readonly<Record<string, string>>;
+}
+
+/** Analyzes a row's recipe in `ws` and asserts its diagnostics, message fragments and binding types. */
+export async function assertCheckRow(ws: RecipeWorkspace, row: CheckRow): Promise<void> {
+  const analysis = await analyzeIn(ws, row.recipe);
+  assert.deepEqual(summary(analysis), row.diagnostics, analysis.diagnostics.map((d) => d.message).join('\n'));
+  const shown = analysis.diagnostics.filter((d) => d.severity !== 'hint');
+  for (const fragment of row.messages ?? []) {
+    assert.ok(shown.some((d) => d.message.includes(fragment)), `no message contains ${JSON.stringify(fragment)}:\n${shown.map((d) => d.message).join('\n')}`);
+  }
+  for (const [name, type] of Object.entries(row.types ?? {})) {
+    const binding = analysis.resolution.bindings.find((b) => b.name === name);
+    assert.ok(binding, `no binding ${name}`);
+    assert.equal(typeName(analysis.checked.values.get(binding)!), type, `type of ${name}`);
+  }
 }

@@ -3,8 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as P from '../../../server/src/language/poly.ts';
-import { typeName } from '../../../server/src/language/values.ts';
-import { analyzeIn, recipeWorkspace, summary, type RecipeWorkspace } from '../../helpers/recipe-workspace.ts';
+import { analyzeIn, assertCheckRow, recipeWorkspace, type CheckRow, type RecipeWorkspace } from '../../helpers/recipe-workspace.ts';
 
 let ws: RecipeWorkspace;
 before(() => { ws = recipeWorkspace(); });
@@ -12,18 +11,7 @@ after(() => ws.cleanup());
 
 const header = 'base = load("base.safetensors")\nsci = load("sci.safetensors") - base\ntoxic = load("toxic.safetensors") - base\n';
 
-interface Row {
-  readonly name: string;
-  readonly recipe: string;
-  /** `line:col severity code`, hints left out. */
-  readonly diagnostics: readonly string[];
-  /** Fragments the messages must contain, in diagnostic order. */
-  readonly messages?: readonly string[];
-  /** binding -> type name. */
-  readonly types?: Readonly<Record<string, string>>;
-}
-
-const rows: Row[] = [
+const rows: CheckRow[] = [
   {
     name: 'task arithmetic: negation, addition, scaling',
     recipe: `${header}edited = base + 0.5*sci - toxic\nsave(edited, "out/e.safetensors")\n`,
@@ -204,21 +192,7 @@ const rows: Row[] = [
   },
 ];
 
-for (const row of rows) {
-  test(row.name, async () => {
-    const analysis = await analyzeIn(ws, row.recipe);
-    assert.deepEqual(summary(analysis), row.diagnostics, analysis.diagnostics.map((d) => d.message).join('\n'));
-    const shown = analysis.diagnostics.filter((d) => d.severity !== 'hint');
-    (row.messages ?? []).forEach((fragment) => {
-      assert.ok(shown.some((d) => d.message.includes(fragment)), `no message contains ${JSON.stringify(fragment)}:\n${shown.map((d) => d.message).join('\n')}`);
-    });
-    for (const [name, type] of Object.entries(row.types ?? {})) {
-      const binding = analysis.resolution.bindings.find((b) => b.name === name);
-      assert.ok(binding, `no binding ${name}`);
-      assert.equal(typeName(analysis.checked.values.get(binding)!), type, `type of ${name}`);
-    }
-  });
-}
+for (const row of rows) test(row.name, () => assertCheckRow(ws, row));
 
 test('unused bindings are hints with a removal fix', async () => {
   const analysis = await analyzeIn(ws, `${header}save(base + sci, "o.safetensors")\n`);

@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fixtureDir, perturbModel, writeSafetensors } from '../../helpers/checkpoint-fixtures.ts';
 import { hfRandomModel, hfSpecs, hfVocabulary, writeHfFolder } from '../../helpers/hf-fixtures.ts';
-import { analyzeIn, cursor, summary, type RecipeWorkspace } from '../../helpers/recipe-workspace.ts';
+import { analyzeIn, assertCheckRow, cursor, summary, type CheckRow, type RecipeWorkspace } from '../../helpers/recipe-workspace.ts';
 import { hover } from '../../../server/src/language/ide/hover.ts';
-import { typeName } from '../../../server/src/language/values.ts';
 
 let ws: RecipeWorkspace;
 
@@ -40,20 +39,9 @@ before(() => {
 });
 after(() => ws.cleanup());
 
-interface Row {
-  readonly name: string;
-  readonly recipe: string;
-  /** `line:col severity code`, hints left out. */
-  readonly diagnostics: readonly string[];
-  /** Fragments the messages must contain. */
-  readonly messages?: readonly string[];
-  /** binding -> type name. */
-  readonly types?: Readonly<Record<string, string>>;
-}
-
 const gpt2 = 'base = load("gpt2-base")\n';
 
-const rows: Row[] = [
+const rows: CheckRow[] = [
   {
     // The fine-tune of the same base (line 5) combines without a word.
     name: 'vocabularies of 1000 and 1003 tokens: vocab-mismatch with both sizes, the resize, and agreeing tokenizers',
@@ -150,21 +138,7 @@ const rows: Row[] = [
   },
 ];
 
-for (const row of rows) {
-  test(row.name, async () => {
-    const analysis = await analyzeIn(ws, row.recipe);
-    assert.deepEqual(summary(analysis), row.diagnostics, analysis.diagnostics.map((d) => d.message).join('\n'));
-    const shown = analysis.diagnostics.filter((d) => d.severity !== 'hint');
-    for (const fragment of row.messages ?? []) {
-      assert.ok(shown.some((d) => d.message.includes(fragment)), `no message contains ${JSON.stringify(fragment)}:\n${shown.map((d) => d.message).join('\n')}`);
-    }
-    for (const [name, type] of Object.entries(row.types ?? {})) {
-      const binding = analysis.resolution.bindings.find((b) => b.name === name);
-      assert.ok(binding, `no binding ${name}`);
-      assert.equal(typeName(analysis.checked.values.get(binding)!), type, `type of ${name}`);
-    }
-  });
-}
+for (const row of rows) test(row.name, () => assertCheckRow(ws, row));
 
 test('a folder holding only pytorch_model.bin is refused with how to convert it', async () => {
   const { dir, cleanup } = fixtureDir();
