@@ -30,7 +30,7 @@ export function createLanguageClient(serverModule: string, output: vscode.LogOut
     // Evaluated at each `initialize`, so a restarted server gets the trust of that moment.
     initializationOptions: (): TvrInitializationOptions => ({
       trusted: vscode.workspace.isTrusted,
-      allowOutputsOutside: vscode.workspace.getConfiguration('tvr').get<boolean>('run.allowOutputsOutside', false) === true,
+      allowOutputsOutside: allowOutputsOutside(),
     }),
   };
   return new LanguageClient('tvr', 'tvr language server', serverOptions, clientOptions);
@@ -38,6 +38,11 @@ export function createLanguageClient(serverModule: string, output: vscode.LogOut
 
 export function configuredTrace(): Trace {
   return Trace.fromString(vscode.workspace.getConfiguration().get<string>(traceSetting, 'off'));
+}
+
+/** The setting tvr.run.allowOutputsOutside: saves may write outside the recipe's folder (honoured only when trusted). */
+export function allowOutputsOutside(): boolean {
+  return vscode.workspace.getConfiguration('tvr').get<boolean>('run.allowOutputsOutside', false) === true;
 }
 
 /**

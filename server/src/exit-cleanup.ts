@@ -15,22 +15,13 @@ function installHook(): void {
   process.once('exit', () => {
     for (const [path, restoreTo] of paths) {
       try {
-        if (restoreTo !== undefined && !existsSync(restoreTo)) renameSync(path, restoreTo);
+        if (restoreTo !== undefined && lstatSync(restoreTo, { throwIfNoEntry: false }) === undefined) renameSync(path, restoreTo);
         else rmSync(path, { recursive: true, force: true });
       } catch {
         // Exiting: what could not be tidied is found by the next run.
       }
     }
   });
-}
-
-function existsSync(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Removes `path` (a file or a directory tree) at exit, unless `forgetAtExit` is called first. */

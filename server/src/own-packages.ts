@@ -7,7 +7,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The folder tvr is installed in: the nearest folder above this module whose package.json names tvr. */
-export function tvrInstallation(from: string = fileURLToPath(import.meta.url)): string {
+function tvrInstallation(): string {
+  const from = fileURLToPath(import.meta.url);
   for (let dir = dirname(from); ; dir = dirname(dir)) {
     if (namesTvr(join(dir, 'package.json'))) return dir;
     if (dirname(dir) === dir) throw new Error(`tvr's installation (a package.json named "tvr") was not found above ${from}`);
@@ -15,7 +16,6 @@ export function tvrInstallation(from: string = fileURLToPath(import.meta.url)): 
 }
 
 function namesTvr(manifest: string): boolean {
-  if (!existsSync(manifest)) return false;
   try {
     return (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'tvr';
   } catch {
@@ -24,6 +24,8 @@ function namesTvr(manifest: string): boolean {
 }
 
 let installationForTests: string | undefined;
+/** tvrInstallation(), found once: it reads the package.json files above this module. */
+let found: string | undefined;
 
 /**
  * Tests only (in-process): treat `dir` as tvr's installation, so a stand-in package can be
@@ -34,7 +36,7 @@ export function useInstallationForTests(dir: string | undefined): void {
 }
 
 function installation(): string {
-  return installationForTests ?? tvrInstallation();
+  return installationForTests ?? (found ??= tvrInstallation());
 }
 
 /** Where an optional package sits in tvr's own node_modules, or undefined when it is not installed there. */

@@ -6,6 +6,7 @@ import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import type { Range } from '../../../server/src/language/program.ts';
 import type { RunResults } from '../../../server/src/results/schema.ts';
+import { allowOutputsOutside } from '../language-client.ts';
 import type { ResultsPanels } from '../results-panel.ts';
 import type { CliEvent } from './cli-events.ts';
 import { CliRun, type CliExit, type RunBackend } from './cli-process.ts';
@@ -42,7 +43,6 @@ interface RunState {
 
 const backendSetting = 'run.backend';
 const syncSetting = 'run.syncOutputs';
-const outsideSetting = 'run.allowOutputsOutside';
 
 /** The recipe a command invocation means: its argument, else the active .tvr editor. */
 function recipeUri(target: unknown): vscode.Uri | undefined {
@@ -129,14 +129,14 @@ export class RecipeRunner implements vscode.Disposable {
     const backend = configuredBackend(uri);
     const syncOutputs = vscode.workspace.getConfiguration('tvr', uri).get<boolean>(syncSetting, false) === true;
     // A user setting only (package.json: application scope): a workspace cannot turn it on; never passed when untrusted.
-    const allowOutputsOutside = vscode.workspace.getConfiguration('tvr').get<boolean>(outsideSetting, false) === true;
+    const outsideAllowed = allowOutputsOutside();
     const state: RunState = { progress: initialProgress, failure: undefined, resultsFile: undefined, finalStatus: undefined, report: undefined };
 
     panels.show(recipe);
     panels.post(recipe, { type: 'progress', message: `starting ${name}`, fraction: 0 });
-    output.info(`run ${recipe} (backend ${backend}${trusted ? '' : ', untrusted workspace: external evaluators refused, outputs only inside its folder'}${trusted && allowOutputsOutside ? ', outputs allowed outside the recipe\'s folder' : ''})`);
+    output.info(`run ${recipe} (backend ${backend}${trusted ? '' : ', untrusted workspace: external evaluators refused, outputs only inside its folder'}${trusted && outsideAllowed ? ', outputs allowed outside the recipe\'s folder' : ''})`);
     const cli = new CliRun(
-      { node: process.execPath, cli: this.#options.cli, recipe, backend, trusted, syncOutputs, allowOutputsOutside, env: process.env },
+      { node: process.execPath, cli: this.#options.cli, recipe, backend, trusted, syncOutputs, allowOutputsOutside: outsideAllowed, env: process.env },
       { onEvent: (event) => this.#onEvent(recipe, state, event), onText: (line, stream) => (stream === 'stderr' ? output.warn(line) : output.info(line)) },
     );
     const finished = this.#supervise(recipe, name, cli, state);

@@ -9,11 +9,12 @@
 // renameat2(RENAME_EXCHANGE), which Node does not offer): a kill between them leaves the
 // old output under an owned `-old` name, and the next run puts it back at the final name.
 import { readFileSync } from 'node:fs';
-import { link, lstat, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { forgetAtExit, removeAtExit, restoreAtExit } from '../exit-cleanup.ts';
 import { checkpointError, writeFailure } from './errors.ts';
+import { identityOf } from './locate.ts';
 
 /** Names a directory output may hold; anything else makes `overwrite` refuse to delete it. */
 const OUTPUT_FILE = /^(model\.safetensors|model\.safetensors\.index\.json|model-\d+-of-\d+\.safetensors|model\.json|group\d+-shard\d+of\d+\.bin)$/;
@@ -38,20 +39,24 @@ async function existing(path: string) {
   }
 }
 
-/** Fails unless `destination` is absent, or may be replaced (overwrite, and of the same kind, holding only what such an output writes). */
-async function checkReplaceable(destination: string, isDirectory: boolean, overwrite: boolean, alsoHolds: readonly string[]): Promise<void> {
+/**
+ * Fails unless `destination` is absent (undefined), or may be replaced (overwrite, and of
+ * the same kind, holding only what such an output writes): then the names it holds (none for a file).
+ */
+async function checkReplaceable(destination: string, isDirectory: boolean, overwrite: boolean, alsoHolds: readonly string[]): Promise<{ readonly names: readonly string[] } | undefined> {
   const stats = await existing(destination);
-  if (!stats) return;
+  if (!stats) return undefined;
   if (!overwrite) throw checkpointError('output-exists', destination, 'output already exists; pass overwrite to replace it');
   if (stats.isDirectory() !== isDirectory || stats.isSymbolicLink()) {
     throw checkpointError('output-exists', destination, `output exists and is ${stats.isDirectory() ? 'a directory' : 'not a directory'}; refusing to replace it with a ${isDirectory ? 'directory' : 'file'}`);
   }
-  if (isDirectory) {
-    const strangers = (await readdir(destination)).filter((name) => !OUTPUT_FILE.test(name) && !alsoHolds.includes(name));
-    if (strangers.length > 0) {
-      throw checkpointError('output-exists', destination, `refusing to replace this directory: it holds files a checkpoint output does not write (${strangers.slice(0, 3).join(', ')}${strangers.length > 3 ? ', ...' : ''})`);
-    }
+  if (!isDirectory) return { names: [] };
+  const names = await readdir(destination);
+  const strangers = names.filter((name) => !OUTPUT_FILE.test(name) && !alsoHolds.includes(name));
+  if (strangers.length > 0) {
+    throw checkpointError('output-exists', destination, `refusing to replace this directory: it holds files a checkpoint output does not write (${strangers.slice(0, 3).join(', ')}${strangers.length > 3 ? ', ...' : ''})`);
   }
+  return { names };
 }
 
 /**
@@ -63,10 +68,10 @@ export async function beginAtomicOutput(destination: string, options: { isDirect
   const target = resolve(destination);
   const overwrite = options.overwrite ?? false;
   const alsoHolds = options.alsoHolds ?? [];
-  // First roll back a replacement of this output that a killed run left half done.
-  await cleanStaleTemporaries(dirname(target));
-  await checkReplaceable(target, options.isDirectory, overwrite, alsoHolds);
   const parent = dirname(target);
+  // First roll back a replacement of this output that a killed run left half done.
+  await tidyFolderOnce(parent);
+  await checkReplaceable(target, options.isDirectory, overwrite, alsoHolds);
   try {
     await mkdir(parent, { recursive: true });
   } catch (error) {
@@ -133,6 +138,19 @@ async function absent(path: string): Promise<boolean> {
   }
 }
 
+/** Folders this process has tidied (or is tidying): what dead runs left there was dealt with. */
+const tidied = new Map<string, Promise<void>>();
+
+/** cleanStaleTemporaries, once per folder and process: a run checks its outputs' folders, then writes into them. */
+export function tidyFolderOnce(folder: string): Promise<void> {
+  let tidying = tidied.get(folder);
+  if (!tidying) {
+    tidying = cleanStaleTemporaries(folder).then(() => undefined);
+    tidied.set(folder, tidying);
+  }
+  return tidying;
+}
+
 /**
  * Tidies what dead runs left in `folder`: an old output moved aside with nothing at its
  * final name is put back (the interrupted replacement is rolled back); every other
@@ -183,23 +201,13 @@ export function guardOutput(destination: string, inputs: ReadonlySet<string>): v
   guards.set(resolve(destination), inputs);
 }
 
-async function identity(path: string): Promise<string | undefined> {
-  try {
-    const s = await stat(path, { bigint: true });
-    return `${s.dev}:${s.ino}`;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Fails if what is at `destination` (or, for a folder, any file in it) is a guarded input. */
-async function refuseGuardedInputs(output: AtomicOutput): Promise<void> {
+/** Fails if what is at `destination` (or, for a folder, any file in it: `names`) is a guarded input. */
+async function refuseGuardedInputs(output: AtomicOutput, names: readonly string[]): Promise<void> {
   const inputs = guards.get(output.destination);
   if (!inputs || inputs.size === 0) return;
-  const at = [output.destination];
-  if (output.isDirectory) at.push(...(await readdir(output.destination).catch(() => [] as string[])).map((n) => join(output.destination, n)));
+  const at = [output.destination, ...names.map((n) => join(output.destination, n))];
   for (const path of at) {
-    if (inputs.has((await identity(path)) ?? '')) {
+    if (inputs.has((await identityOf(path)) ?? '')) {
       throw checkpointError('output-exists', output.destination, `refusing to replace ${path}: it is an input of this run (the path changed since the run checked its outputs, e.g. a symlink); nothing was replaced`);
     }
   }
@@ -210,12 +218,12 @@ export async function commitAtomicOutput(output: AtomicOutput): Promise<void> {
   const { destination, temporary } = output;
   testPause('commit');
   try {
-    await checkReplaceable(destination, output.isDirectory, output.overwrite, output.alsoHolds);
-    await refuseGuardedInputs(output);
+    const found = await checkReplaceable(destination, output.isDirectory, output.overwrite, output.alsoHolds);
+    await refuseGuardedInputs(output, found?.names ?? []);
     if (!output.isDirectory && !output.overwrite) {
       // link() fails if the destination appeared meanwhile: no-clobber without a race.
       await linkOrRename(temporary, destination);
-    } else if (output.isDirectory && (await existing(destination))) {
+    } else if (output.isDirectory && found) {
       await replaceFolder(destination, temporary);
     } else {
       await rename(temporary, destination);

@@ -5,7 +5,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkpointError, readFailure } from './errors.ts';
-import { openRegularFile } from './open-input.ts';
+import { readBoundedFile } from './open-input.ts';
 import { describeJson, isJsonObject, JsonNumber, parseStrictJson, StrictJsonError, type JsonObject, type JsonValue } from './strict-json.ts';
 import type { FileIdentity, HfModelConfig } from './types.ts';
 
@@ -14,7 +14,7 @@ export const MAX_CONFIG_BYTES = 1024 * 1024;
 /** tokenizer.json of published models reaches about 35 MB (Gemma); larger ones are not compared. */
 export const MAX_TOKENIZER_BYTES = 64 * 1024 * 1024;
 /** Vocabularies larger than this (published ones reach about 260,000) are not compared. */
-export const MAX_VOCABULARY = 1 << 20;
+const MAX_VOCABULARY = 1 << 20;
 
 /**
  * Families whose transformers configuration class unties the output head by default;
@@ -23,7 +23,7 @@ export const MAX_VOCABULARY = 1 << 20;
 const UNTIED_BY_DEFAULT: ReadonlySet<string> = new Set(['llama', 'mistral', 'mixtral', 'qwen2', 'qwen2_moe', 'qwen3', 'qwen3_moe', 'phi3']);
 
 /** `tie_word_embeddings` when config.json does not state it. */
-export function tiesByDefault(modelType: string | undefined): boolean {
+function tiesByDefault(modelType: string | undefined): boolean {
   return modelType === undefined || !UNTIED_BY_DEFAULT.has(modelType);
 }
 
@@ -34,23 +34,10 @@ interface JsonFile {
 
 /** Reads and strictly parses a JSON file of at most `maxBytes`; `undefined` when it is larger and `oversize` is 'skip'. */
 async function readJsonFile(file: string, what: string, maxBytes: number, oversize: 'error' | 'skip'): Promise<JsonFile | undefined> {
-  let bytes: Uint8Array;
-  let identity: FileIdentity;
-  try {
-    const { handle, stats } = await openRegularFile(file, what);
-    try {
-      identity = { path: file, size: stats.size, mtimeMs: stats.mtimeMs };
-      if (stats.size > maxBytes) {
-        if (oversize === 'skip') return undefined;
-        throw checkpointError('bad-config', file, `${what} is ${stats.size} bytes, more than the ${maxBytes}-byte limit`);
-      }
-      bytes = await handle.readFile();
-    } finally {
-      await handle.close().catch(() => undefined);
-    }
-  } catch (error) {
-    throw readFailure(error, file, `read ${what}`);
-  }
+  const tooLarge = oversize === 'skip' ? 'skip' : (size: number) => checkpointError('bad-config', file, `${what} is ${size} bytes, more than the ${maxBytes}-byte limit`);
+  const read = await readBoundedFile(file, what, maxBytes, `read ${what}`, tooLarge);
+  if (!read) return undefined;
+  const { bytes, identity } = read;
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -149,13 +136,14 @@ export function vocabularyOf(root: JsonValue): (string | undefined)[] | undefine
 
 /**
  * Reads the configuration of the model folder `dir`, or returns undefined when it holds no
- * config.json (a plain folder of weights). A malformed config.json or tokenizer.json is a
+ * config.json (a plain folder of weights). `listed` is the folder's listing when the caller
+ * has it already. A malformed config.json or tokenizer.json is a
  * CheckpointError ('bad-config') naming the key at fault.
  */
-export async function readHfFolderConfig(dir: string): Promise<HfModelConfig | undefined> {
-  let names: string[];
+export async function readHfFolderConfig(dir: string, listed?: readonly string[]): Promise<HfModelConfig | undefined> {
+  let names: readonly string[];
   try {
-    names = await readdir(dir);
+    names = listed ?? await readdir(dir);
   } catch (error) {
     throw readFailure(error, dir, 'list the model folder');
   }

@@ -37,7 +37,8 @@ export function isWithin(inner: PathLocation, outer: PathLocation): boolean {
 /** Identities of folders already looked up, shared by the locations of one batch (shards share their folder). */
 export type IdentityMemo = Map<string, Promise<string | undefined>>;
 
-async function identityOf(path: string, memo?: IdentityMemo): Promise<string | undefined> {
+/** `dev:ino` of what `path` leads to, or undefined when it cannot be stated. */
+export async function identityOf(path: string, memo?: IdentityMemo): Promise<string | undefined> {
   const known = memo?.get(path);
   if (known) return known;
   const found = stat(path, { bigint: true }).then((s) => `${s.dev}:${s.ino}`, () => undefined);
@@ -68,7 +69,8 @@ export async function locate(path: string, memo?: IdentityMemo): Promise<PathLoc
       const real = await realpath(existing);
       const full = rest.length === 0 ? real : join(real, ...rest);
       const identity = rest.length === 0 ? await identityOf(real) : undefined;
-      const ancestors = rest.length === 0 ? await ancestorsOf(real, memo) : [await identityOf(real, memo), ...(await ancestorsOf(real, memo))].filter((id): id is string => id !== undefined);
+      // The missing parts of `full` fail to stat, so only existing folders count.
+      const ancestors = await ancestorsOf(full, memo);
       return identity === undefined ? { real: full, ancestors } : { real: full, identity, ancestors };
     } catch {
       // Absent, not a folder, unreadable or a symlink loop: go up one level.
@@ -78,4 +80,34 @@ export async function locate(path: string, memo?: IdentityMemo): Promise<PathLoc
       existing = parent;
     }
   }
+}
+
+/** One is the other, or inside it. */
+export function overlaps(a: PathLocation, b: PathLocation): boolean {
+  return sameLocation(a, b) || isWithin(a, b) || isWithin(b, a);
+}
+
+/** A file an input reads, or the folder of a multi-file model (`modelFolder`), located. */
+export interface LocatedInput {
+  readonly location: PathLocation;
+  readonly modelFolder: boolean;
+}
+
+/**
+ * The first input that writing `target` would harm, and how: `target` is that input
+ * (`same`), is a folder (`folder`, replaced whole) holding it (`holds`), or lies inside an
+ * input model's folder (`model-folder`), unless `root` (the folder outputs are kept in) is
+ * that folder or inside it: then every output is, and that is no clash.
+ */
+export function findInputClash<T extends LocatedInput>(target: PathLocation, folder: boolean, inputs: readonly T[], root: PathLocation): { readonly input: T; readonly how: 'same' | 'holds' | 'model-folder' } | undefined {
+  for (const input of inputs) {
+    if (input.modelFolder) {
+      if (isWithin(target, input.location) && !(sameLocation(root, input.location) || isWithin(root, input.location))) return { input, how: 'model-folder' };
+    } else if (sameLocation(target, input.location)) {
+      return { input, how: 'same' };
+    } else if (folder && isWithin(input.location, target)) {
+      return { input, how: 'holds' };
+    }
+  }
+  return undefined;
 }

@@ -29,8 +29,8 @@ export function formatFromName(path: string): CheckpointFormat | undefined {
 
 interface ResolvedCheckpoint {
   readonly file: string;
-  /** The folder the recipe named, when it named one. */
-  readonly folder?: string;
+  /** The folder the recipe named, when it named one, and the names it holds. */
+  readonly folder?: { readonly path: string; readonly names: readonly string[] };
 }
 
 async function resolveCheckpointFile(path: string): Promise<ResolvedCheckpoint> {
@@ -48,7 +48,7 @@ async function resolveCheckpointFile(path: string): Promise<ResolvedCheckpoint> 
     throw readFailure(error, path, 'list the checkpoint directory');
   }
   const found = DIRECTORY_CANDIDATES.find((candidate) => names.includes(candidate));
-  if (found) return { file: join(path, found), folder: path };
+  if (found) return { file: join(path, found), folder: { path, names } };
   const pickles = names.filter((name) => PICKLE_EXTENSIONS.test(name)).sort();
   const held = pickles.length > 0 ? `; it holds ${pickles.slice(0, 3).join(', ')}${pickles.length > 3 ? ` and ${pickles.length - 3} more` : ''}: ${PICKLE_ADVICE}` : '';
   throw checkpointError('unknown-format', path, `directory contains none of ${DIRECTORY_CANDIDATES.join(', ')}${held}`);
@@ -63,7 +63,7 @@ export async function readCheckpointHeader(path: string): Promise<CheckpointHead
   const { file, folder } = await resolveCheckpointFile(resolve(path));
   const header = await readHeaderOfFile(file);
   // A Hugging Face model folder: its config.json travels with the weights' header.
-  const hfConfig = folder !== undefined && header.format !== 'tfjs-layers' ? await readHfFolderConfig(folder) : undefined;
+  const hfConfig = folder !== undefined && header.format !== 'tfjs-layers' ? await readHfFolderConfig(folder.path, folder.names) : undefined;
   return hfConfig ? { ...header, hfConfig } : header;
 }
 

@@ -3,8 +3,8 @@
 // the shards exactly: each tensor in the shard the index names, nothing unlisted,
 // nothing in two shards, and no shard path outside the index's directory.
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { checkpointError, readFailure } from './errors.ts';
-import { openRegularFile } from './open-input.ts';
+import { checkpointError } from './errors.ts';
+import { readBoundedFile } from './open-input.ts';
 import { readSafetensorsHeader } from './safetensors.ts';
 import { describeJson, isJsonObject, JsonNumber, parseStrictJson, StrictJsonError } from './strict-json.ts';
 import type { JsonObject, JsonValue } from './strict-json.ts';
@@ -20,20 +20,7 @@ interface IndexFile {
 }
 
 async function readIndexJson(file: string): Promise<IndexFile> {
-  let bytes: Uint8Array;
-  let identity: FileIdentity;
-  try {
-    const { handle, stats } = await openRegularFile(file, 'an index file');
-    try {
-      if (stats.size > MAX_INDEX_BYTES) throw checkpointError('bad-index', file, `index is ${stats.size} bytes, more than the ${MAX_INDEX_BYTES}-byte limit`);
-      identity = { path: file, size: stats.size, mtimeMs: stats.mtimeMs };
-      bytes = await handle.readFile();
-    } finally {
-      await handle.close().catch(() => undefined);
-    }
-  } catch (error) {
-    throw readFailure(error, file, 'read the index');
-  }
+  const { bytes, identity } = await readBoundedFile(file, 'an index file', MAX_INDEX_BYTES, 'read the index', (size) => checkpointError('bad-index', file, `index is ${size} bytes, more than the ${MAX_INDEX_BYTES}-byte limit`));
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

@@ -5,11 +5,11 @@
 // docs/evaluation.md.
 import { stat } from 'node:fs/promises';
 import { checkpointError, readFailure } from './errors.ts';
-import { openRegularFile } from './open-input.ts';
+import { readBoundedFile } from './open-input.ts';
 import type { CheckpointError } from './types.ts';
 
 /** The largest text data file read: 128 MiB (the checker reads it whole; a bigger corpus belongs to an external evaluator). */
-export const MAX_TEXT_DATA_BYTES = 128 * 1024 * 1024;
+const MAX_TEXT_DATA_BYTES = 128 * 1024 * 1024;
 
 /** Lines at fault kept for messages (the count of the rest is kept too). */
 const MAX_PROBLEMS = 20;
@@ -98,7 +98,7 @@ export function parseTextData(path: string, content: string): TextData {
   return { path, documents, problems, problemCount };
 }
 
-export function summarize(data: TextData): TextDataSummary {
+function summarize(data: TextData): TextDataSummary {
   const examples = { validation: 0, test: 0 };
   for (const d of data.documents) examples[d.split]++;
   return { path: data.path, examples, problems: data.problems, problemCount: data.problemCount };
@@ -106,28 +106,8 @@ export function summarize(data: TextData): TextDataSummary {
 
 /** Reads and parses a text data file (a regular file of at most MAX_TEXT_DATA_BYTES). Throws CheckpointError. */
 export async function readTextData(path: string): Promise<TextData> {
-  let content: string;
-  try {
-    const { handle, stats } = await openRegularFile(path, 'a JSON Lines text data file');
-    try {
-      if (stats.size > MAX_TEXT_DATA_BYTES) {
-        throw checkpointError('unreadable', path, `is ${stats.size} bytes; text data files are read whole, up to ${MAX_TEXT_DATA_BYTES} bytes: split the corpus, or evaluate it with task(..., command="...")`);
-      }
-      const buffer = Buffer.alloc(stats.size);
-      let at = 0;
-      while (at < buffer.length) {
-        const { bytesRead } = await handle.read(buffer, at, buffer.length - at, at);
-        if (bytesRead === 0) break;
-        at += bytesRead;
-      }
-      content = new TextDecoder('utf-8').decode(buffer.subarray(0, at));
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    throw readFailure(error, path, 'read the text data file');
-  }
-  return parseTextData(path, content);
+  const { bytes } = await readBoundedFile(path, 'a JSON Lines text data file', MAX_TEXT_DATA_BYTES, 'read the text data file', (size) => checkpointError('unreadable', path, `is ${size} bytes; text data files are read whole, up to ${MAX_TEXT_DATA_BYTES} bytes: split the corpus, or evaluate it with task(..., command="...")`));
+  return parseTextData(path, new TextDecoder('utf-8').decode(bytes));
 }
 
 /** Summaries kept by file identity, so re-checking an unchanged recipe costs one stat per text file. */

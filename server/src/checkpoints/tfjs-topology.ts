@@ -10,20 +10,20 @@ import type { TensorEntry } from './types.ts';
 /** Nesting of objects and arrays in model.json; real Keras topologies stay under 30. */
 export const MAX_MODEL_JSON_DEPTH = 100;
 /** Elements of one example of a declared input shape (256 MiB of float32). */
-export const MAX_INPUT_ELEMENTS = 1 << 26;
+const MAX_INPUT_ELEMENTS = 1 << 26;
 
 /**
  * A declared size no weight of the manifest has as a dimension is allowed up to this: a
  * model saved with some weights left out (a select or exclude saved as TensorFlow.js)
  * keeps its whole topology. Larger unbacked sizes only allocate memory before failing.
  */
-export const MAX_UNBACKED_SIZE = 16_384;
+const MAX_UNBACKED_SIZE = 16_384;
 /** Layer config fields that set a dimension of the layer's weights. */
 const WEIGHT_SIZES = ['units', 'filters', 'output_dim', 'input_dim'] as const;
 /** Layer config fields that declare an input shape (Keras and tfjs spellings). */
 const INPUT_SHAPES = ['batch_input_shape', 'batchInputShape', 'input_shape', 'inputShape'] as const;
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

@@ -6,8 +6,8 @@ import { stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { DTYPE_BYTES } from './dtypes.ts';
 import { checkpointError, readFailure } from './errors.ts';
-import { openRegularFile } from './open-input.ts';
-import { checkTfjsTopology } from './tfjs-topology.ts';
+import { readBoundedFile } from './open-input.ts';
+import { checkTfjsTopology, isRecord } from './tfjs-topology.ts';
 import type { CheckpointHeader, Dtype, FileIdentity, TensorEntry, TensorSegment } from './types.ts';
 
 const MAX_MODEL_JSON_BYTES = 100_000_000;
@@ -20,10 +20,6 @@ interface ManifestWeight {
   readonly shape: number[];
   readonly dtype: Dtype;
   readonly byteLength: number;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function show(value: unknown): string {
@@ -105,20 +101,8 @@ function metadataOf(userDefined: unknown): Record<string, string> {
 /** Reads `model.json` of a TensorFlow.js LayersModel and locates every weight in its shards. */
 export async function readTfjsHeader(modelJsonPath: string): Promise<CheckpointHeader> {
   const file = resolve(modelJsonPath);
-  let identity: FileIdentity;
-  let text: string;
-  try {
-    const { handle, stats } = await openRegularFile(file, 'a TensorFlow.js model.json');
-    try {
-      if (stats.size > MAX_MODEL_JSON_BYTES) throw checkpointError('bad-manifest', file, `file is ${stats.size} bytes, more than the ${MAX_MODEL_JSON_BYTES}-byte limit`);
-      identity = { path: file, size: stats.size, mtimeMs: stats.mtimeMs };
-      text = await handle.readFile('utf8');
-    } finally {
-      await handle.close().catch(() => undefined);
-    }
-  } catch (error) {
-    throw readFailure(error, file, 'read the model JSON');
-  }
+  const { bytes, identity } = await readBoundedFile(file, 'a TensorFlow.js model.json', MAX_MODEL_JSON_BYTES, 'read the model JSON', (size) => checkpointError('bad-manifest', file, `file is ${size} bytes, more than the ${MAX_MODEL_JSON_BYTES}-byte limit`));
+  const text = bytes.toString('utf8');
   let model: unknown;
   try {
     model = JSON.parse(text);

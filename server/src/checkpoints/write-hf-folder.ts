@@ -9,9 +9,10 @@
 // files inside that folder are copied (a symlink elsewhere could copy a private file),
 // and each is bounded in size.
 import type { FileHandle } from 'node:fs/promises';
-import { lstat, open, realpath } from 'node:fs/promises';
+import { lstat, open, realpath, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { checkpointError, readFailure, writeFailure } from './errors.ts';
+import { MAX_CONFIG_BYTES } from './hf-config.ts';
 import { openRegularFile } from './open-input.ts';
 import { isJsonObject, JsonNumber, parseStrictJson, StrictJsonError } from './strict-json.ts';
 import type { JsonObject, JsonValue } from './strict-json.ts';
@@ -20,16 +21,14 @@ import type { OutputTensor } from './write-stream.ts';
 import { tensorByteLength } from './write-stream.ts';
 
 /** Copied unchanged from the anchor's folder, those that exist: tokenizers of the common families, and generation settings. */
-export const HF_COPIED_FILES = [
+const HF_COPIED_FILES = [
   'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'added_tokens.json',
   'vocab.json', 'merges.txt', 'vocab.txt', 'tokenizer.model', 'generation_config.json',
 ] as const;
-export const HF_CONFIG_FILE = 'config.json';
-export const HF_CARD_FILE = 'README.md';
+const HF_CONFIG_FILE = 'config.json';
+const HF_CARD_FILE = 'README.md';
 /** Every file a folder output writes besides the weights: an earlier output holding only these (and weights) may be replaced. */
 export const HF_FOLDER_FILES: readonly string[] = [HF_CONFIG_FILE, HF_CARD_FILE, ...HF_COPIED_FILES];
-/** config.json is a few KiB; 16 MiB leaves room for label maps of many classes. */
-export const MAX_CONFIG_BYTES = 16 << 20;
 /** Each copied file: tokenizer.json of the largest vocabularies is about 35 MB. */
 export const MAX_COPIED_BYTES = 128 << 20;
 /** Nesting of config.json (a few levels in practice). */
@@ -60,7 +59,8 @@ async function outsideLink(folder: string, path: string): Promise<string | undef
   return `is a symlink to ${target}, outside the model folder ${folder}; tvr copies only files inside the anchor model's folder into an output: replace the link with the file itself, or remove it`;
 }
 
-function isInside(path: string, folder: string): boolean {
+/** `path` is strictly inside `folder`, by their strings. */
+export function isInside(path: string, folder: string): boolean {
   const rel = relative(folder, path);
   return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 }
@@ -144,7 +144,7 @@ const EMBEDDING = /(^|\.)(wte|embed_tokens|word_embeddings|embed_in|shared)\.wei
 const LM_HEAD = 'lm_head.weight';
 
 /** Rows of the output's input embedding (its vocabulary), or of its head when it has no embedding. */
-export function vocabularyRows(tensors: readonly OutputTensor[]): number | undefined {
+function vocabularyRows(tensors: readonly OutputTensor[]): number | undefined {
   const embedding = tensors.find((t) => EMBEDDING.test(t.name) && t.shape.length === 2) ?? tensors.find((t) => t.name === LM_HEAD && t.shape.length === 2);
   return embedding?.shape[0];
 }
@@ -205,15 +205,10 @@ export function hfFolderContents(anchor: HfAnchor, tensors: readonly OutputTenso
 }
 
 async function writeNew(path: string, text: string, sync: boolean): Promise<void> {
-  let handle: FileHandle | undefined;
   try {
-    handle = await open(path, 'wx');
-    await handle.writeFile(text, 'utf8');
-    if (sync) await handle.sync();
+    await writeFile(path, text, { flag: 'wx', flush: sync });
   } catch (error) {
     throw writeFailure(error, path, `write ${basename(path)} (nothing was left behind)`);
-  } finally {
-    await handle?.close().catch(() => undefined);
   }
 }
 

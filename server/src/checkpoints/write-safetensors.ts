@@ -28,7 +28,7 @@ export interface SafetensorsWriterOptions {
   readonly folder?: FolderContents;
 }
 
-export const SINGLE_FILE = 'model.safetensors';
+const SINGLE_FILE = 'model.safetensors';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
 /** Where the data buffer starts: a multiple of the page size (and so of 8, as the format asks). */

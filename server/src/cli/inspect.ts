@@ -33,14 +33,15 @@ export async function inspectCommand(path: string, other: string | undefined, op
     }, null, 2)}\n`);
     return 0;
   }
-  // Names (and metadata) come from the file: shown with their control characters escaped.
-  const shown = new Map(tensors.map((t) => [t.name, visibleControls(t.name)]));
-  const nameWidth = Math.min(60, Math.max(4, ...[...shown.values()].map((name) => name.length)));
+  // Names (and metadata) come from the file: every line is printed with its control characters
+  // escaped (below), so a name's column is as wide as its escaped form.
+  const escapedLength = new Map(tensors.map((t) => [t.name, visibleControls(t.name).length]));
+  const nameWidth = Math.min(60, Math.max(4, ...escapedLength.values()));
   const header1 = `${'name'.padEnd(nameWidth)}  ${'dtype'.padEnd(7)}  ${'shape'.padEnd(18)}${norms ? `  ${'norm'.padStart(11)}` : ''}${other ? `  ${'diff norm'.padStart(11)}` : ''}`;
   const lines = [header1, '-'.repeat(header1.length)];
   for (const t of tensors) {
     const n = normOf.get(t.name);
-    lines.push(`${shown.get(t.name)!.padEnd(nameWidth)}  ${t.dtype.padEnd(7)}  ${`[${t.shape.join(', ')}]`.padEnd(18)}${norms ? `  ${(n ? n.norm.toPrecision(6) : '-').padStart(11)}` : ''}${other ? `  ${(n?.differenceNorm !== undefined ? n.differenceNorm.toPrecision(6) : '-').padStart(11)}` : ''}`);
+    lines.push(`${t.name.padEnd(nameWidth - escapedLength.get(t.name)! + t.name.length)}  ${t.dtype.padEnd(7)}  ${`[${t.shape.join(', ')}]`.padEnd(18)}${norms ? `  ${(n ? n.norm.toPrecision(6) : '-').padStart(11)}` : ''}${other ? `  ${(n?.differenceNorm !== undefined ? n.differenceNorm.toPrecision(6) : '-').padStart(11)}` : ''}`);
   }
   lines.push('');
   lines.push(`${header.format}, ${tensors.length} tensors, ${formatCount(parameters)} float parameters, ${formatBytes(header.totalBytes)} of tensor data in ${header.files.length} file${header.files.length === 1 ? '' : 's'}`);

@@ -2,6 +2,7 @@
 import { styleText } from 'node:util';
 import type { Analysis } from '../language/analysis.ts';
 import type { Diagnostic, Severity } from '../language/diagnostics.ts';
+import { formatExactCount } from '../language/limits.ts';
 import type { Range } from '../language/program.ts';
 import { visibleControls } from '../display-text.ts';
 
@@ -55,7 +56,7 @@ export function renderDiagnostic(displayPath: string, analysis: Analysis, d: Dia
 }
 
 /** Diagnostics printed per file: past this many a terminal shows a count (no one reads 10,000 of them). */
-export const maxPrintedDiagnostics = 100;
+const maxPrintedDiagnostics = 100;
 
 /**
  * Several diagnostics of one file, each followed by a blank line, at most
@@ -64,7 +65,7 @@ export const maxPrintedDiagnostics = 100;
 export function renderDiagnostics(displayPath: string, analysis: Analysis, diagnostics: readonly Diagnostic[], stream: NodeJS.WriteStream): string {
   const shown = diagnostics.slice(0, maxPrintedDiagnostics).map((d) => `${renderDiagnostic(displayPath, analysis, d, stream)}\n\n`);
   const more = diagnostics.length - shown.length;
-  if (more > 0) shown.push(`... and ${more.toLocaleString('en-US')} more in ${visibleControls(displayPath)} (tvr check --json lists every one)\n\n`);
+  if (more > 0) shown.push(`... and ${formatExactCount(more)} more in ${visibleControls(displayPath)} (tvr check --json lists every one)\n\n`);
   return shown.join('');
 }
 
@@ -76,7 +77,7 @@ const CONTEXT = 80;
  * of it) with CONTEXT characters around it, so a one-line 5 MB recipe prints one short line.
  * `column` maps a column of the line to one of the excerpt (clamped to it).
  */
-export function excerpt(line: string, start: number, end: number): { text: string; column: (character: number) => number } {
+function excerpt(line: string, start: number, end: number): { text: string; column: (character: number) => number } {
   if (line.length <= 3 * CONTEXT) return { text: line, column: (c) => c };
   const from = Math.max(0, start - CONTEXT);
   const to = Math.min(line.length, Math.min(end, start + 2 * CONTEXT) + CONTEXT);

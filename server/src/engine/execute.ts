@@ -26,7 +26,7 @@ import { linearTensors } from './plan/linear.ts';
 import type { SavePlan, TensorPlan } from './plan/types.ts';
 import { streamInPlace } from './stream-in-place.ts';
 import { NonFiniteOutputError, nonFiniteEngineError, passedThroughMessage } from './finite.ts';
-import { namedPoint, provenance, sha256 } from './provenance.ts';
+import { namedPoint, provenance, provenanceMetadata, sha256 } from './provenance.ts';
 import { copyTensor, fileSource, plannedReadBytes } from './stream.ts';
 
 /**
@@ -121,7 +121,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       const tensors = plan.tensors.map((t): OutputTensor => ({ name: t.name, dtype: target.format === 'tfjs-layers' && t.kind === 'computed' ? 'F32' : t.dtype, shape: t.shape }));
       return { plan, target, tensors, bytes: tensors.reduce((sum, t) => sum + tensorByteLength(t), 0), readBytes: plannedReadBytes(plan) };
     });
-    await checkOutputs(program, plans, outputs.map((o) => o.target), options.overwrite ?? false, {
+    const anchors = await checkOutputs(program, plans, outputs.map((o) => o.target), options.overwrite ?? false, {
       confine: options.confineOutputs === true,
       ...(options.outDir !== undefined ? { outDir: options.outDir } : {}),
     });
@@ -167,15 +167,19 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       const dtypes = new Map(output.tensors.map((t) => [t.name, t.dtype]));
       /** Per tensor, values written as NaN or infinity because its inputs hold such values. */
       const passedThrough = new Map<string, number>();
+      const addPassed = (tensor: TensorPlan, count: number): void => {
+        passedThrough.set(tensor.name, (passedThrough.get(tensor.name) ?? 0) + count);
+      };
       const noticePassedThrough = (): void => {
         if (passedThrough.size === 0) return;
         emit({ type: 'notice', output: output.target.destination, kind: 'non-finite-inputs', tensors: [...passedThrough.keys()], message: `${output.target.destination}: ${passedThroughMessage(passedThrough)}` });
       };
-      const metadata = await provenance({ program, root: program.saves[i]!.node, plan: output.plan, point, recipeHash });
+      const facts = await provenance({ program, root: program.saves[i]!.node, plan: output.plan, point, recipeHash });
+      const metadata = provenanceMetadata(facts);
       const overwrite = (options.overwrite ?? false) || output.plan.overwrite;
       const sync = options.sync ?? false;
       const save = program.saves[i]!;
-      const folder = await folderContents(output.target, output.tensors, options.modelCard && ((about) => options.modelCard!({ ...about, save, metadata })));
+      const folder = folderContents(anchors[i], output.tensors, options.modelCard && ((about) => options.modelCard!({ ...about, save, metadata, provenance: facts })));
       const tensorWritten = (tensor: TensorPlan) => {
         progress(tensor, true);
         emit({
@@ -202,7 +206,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
             progress(tensor, false);
           },
           onTensor: tensorWritten,
-          onNonFinitePassed: (tensor, count) => passedThrough.set(tensor.name, (passedThrough.get(tensor.name) ?? 0) + count),
+          onNonFinitePassed: addPassed,
         }, where);
         noticePassedThrough();
         continue;
@@ -221,7 +225,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       }, {
         ...(options.signal ? { signal: options.signal } : {}),
         storedDtype: (tensor) => dtypes.get(tensor.name)!,
-        onNonFinitePassed: (tensor, count) => passedThrough.set(tensor.name, (passedThrough.get(tensor.name) ?? 0) + count),
+        onNonFinitePassed: addPassed,
         onBytes: (bytes, tensor) => {
           bytesDone += bytes;
           progress(tensor, false);

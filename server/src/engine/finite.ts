@@ -59,7 +59,7 @@ export class NonFiniteOutputError extends Error {
  * What happened at element `index` of tensor `tensor` (value `value` before storing as
  * `dtype`), and what to do about it.
  */
-export function describeNonFinite(tensor: string, index: number, value: number, dtype: Dtype): string {
+function describeNonFinite(tensor: string, index: number, value: number, dtype: Dtype): string {
   const what = Number.isNaN(value) ? 'NaN' : Number.isFinite(value) ? `${value}, too large for ${dtype} (it would be stored as an infinity)` : value > 0 ? 'Infinity' : '-Infinity';
   const advice = Number.isFinite(value)
     ? 'save with dtype="F32", or scale the value down'

@@ -3,17 +3,21 @@
 // to one place, an existing output without overwrite, a model folder whose files cannot
 // be copied.
 import { lstat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { cleanStaleTemporaries, guardOutput } from '../checkpoints/atomic-output.ts';
-import { isWithin, locate, sameLocation, type IdentityMemo, type PathLocation } from '../checkpoints/locate.ts';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { guardOutput, tidyFolderOnce } from '../checkpoints/atomic-output.ts';
+import { findInputClash, isWithin, locate, overlaps, type IdentityMemo, type PathLocation } from '../checkpoints/locate.ts';
 import { CheckpointError } from '../checkpoints/types.ts';
 import type { CheckpointFormat } from '../checkpoints/types.ts';
-import { hfBaseModel, hfFolderContents, hfModelFolder, readHfAnchor, torchDtypeOf } from '../checkpoints/write-hf-folder.ts';
-import type { FolderContents } from '../checkpoints/write-hf-folder.ts';
+import { hfBaseModel, hfFolderContents, hfModelFolder, isInside, readHfAnchor, torchDtypeOf } from '../checkpoints/write-hf-folder.ts';
+import type { FolderContents, HfAnchor } from '../checkpoints/write-hf-folder.ts';
 import type { OutputTensor } from '../checkpoints/write-stream.ts';
-import type { LoadNode, SaveStatement, TypedProgram } from '../language/program.ts';
+import type { SaveStatement, TypedProgram } from '../language/program.ts';
+import { inputPaths, type InputLocation } from '../language/run-files.ts';
 import { EngineError, lineOf } from './errors.ts';
 import type { SavePlan } from './plan/types.ts';
+import type { Provenance } from './provenance.ts';
+
+/** A model folder output's anchor folder, as read when the outputs are checked. */
 
 export interface OutputTarget {
   /** What the writer creates: a .safetensors file, or a directory (sharded safetensors, tfjs). */
@@ -77,8 +81,9 @@ function isFolderOutput(target: OutputTarget): boolean {
 /** What the card of a model folder output is made from (its anchor's name, dtype, provenance); the card is the caller's. */
 export interface ModelCardRequest {
   readonly save: SaveStatement;
-  /** The provenance written into the weights' metadata (provenance.ts). */
+  /** The provenance written into the weights' metadata (provenance.ts), as entries and as facts. */
   readonly metadata: Readonly<Record<string, string>>;
+  readonly provenance: Provenance;
   /** The anchor model's name for the card's `base_model`. */
   readonly baseModel: string;
   /** The output's dtype as transformers names it (`float32`, `float16`, `bfloat16`). */
@@ -90,12 +95,10 @@ export type ModelCardWriter = (request: ModelCardRequest) => string;
 
 /**
  * What a model folder output writes besides its weights (config, copied tokenizer files,
- * card), read from the anchor's folder before the output is computed; undefined for
- * other outputs. Throws CheckpointError.
+ * card), from its anchor's folder as checkOutputs read it; undefined for other outputs.
  */
-export async function folderContents(target: OutputTarget, tensors: readonly OutputTensor[], card: ((request: Omit<ModelCardRequest, 'save' | 'metadata'>) => string) | undefined): Promise<FolderContents | undefined> {
-  if (target.hfFolder === undefined) return undefined;
-  const anchor = await readHfAnchor(target.hfFolder);
+export function folderContents(anchor: HfAnchor | undefined, tensors: readonly OutputTensor[], card: ((request: Omit<ModelCardRequest, 'save' | 'metadata' | 'provenance'>) => string) | undefined): FolderContents | undefined {
+  if (anchor === undefined) return undefined;
   return hfFolderContents(anchor, tensors, card?.({ baseModel: hfBaseModel(anchor), torchDtype: torchDtypeOf(tensors) }));
 }
 
@@ -109,36 +112,13 @@ function tfjsTarget(plan: SavePlan, destination: string): OutputTarget {
 }
 
 function relocate(path: string, recipeDir: string, outDir: string): string {
-  const rel = relative(recipeDir, path);
-  const inside = rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
-  return resolve(outDir, inside ? rel : basename(path));
+  return resolve(outDir, isInside(path, recipeDir) ? relative(recipeDir, path) : basename(path));
 }
 
-/** A file or folder an input consists of (symlinks followed), with the load that reads it. */
-interface InputLocation {
-  readonly path: string;
-  readonly load: LoadNode;
-  readonly location: PathLocation;
-  /** The folder of a multi-file model rather than one of its files. */
-  readonly modelFolder: boolean;
-}
-
+/** Every file and folder an input consists of, located (symlinks followed). */
 async function inputLocations(program: TypedProgram, memo: IdentityMemo): Promise<InputLocation[]> {
-  const wanted: { path: string; load: LoadNode; modelFolder: boolean }[] = [];
-  for (const load of program.loads) {
-    const files = new Set([resolve(load.path), ...(load.header ? [resolve(load.header.path), ...load.header.files.map((f) => resolve(f.path))] : [])]);
-    for (const path of files) wanted.push({ path, load, modelFolder: false });
-    if (load.header && load.header.format !== 'safetensors') wanted.push({ path: dirname(resolve(load.header.path)), load, modelFolder: true });
-  }
+  const wanted = program.loads.flatMap(inputPaths).map((input) => ({ ...input, path: resolve(input.path) }));
   return Promise.all(wanted.map(async (w) => ({ ...w, location: await locate(w.path, memo) })));
-}
-
-/** Why writing `target` would harm an input, if it would (by identity, symlinks followed). */
-function inputClash(target: PathLocation, folder: boolean, inputs: readonly InputLocation[], root: PathLocation): InputLocation | undefined {
-  return inputs.find((input) => {
-    if (input.modelFolder) return isWithin(target, input.location) && !(sameLocation(root, input.location) || isWithin(root, input.location));
-    return sameLocation(target, input.location) || (folder && isWithin(input.location, target));
-  });
 }
 
 export interface OutputPolicy {
@@ -158,17 +138,19 @@ export interface OutputPolicy {
  * or `overwriteAll`). Paths compare by where they lead (symlinks, file identity). First,
  * what dead runs left in the outputs' folders is cleaned up (an interrupted folder
  * replacement is rolled back). The inputs are then guarded at commit time too, so a file
- * swapped in meanwhile is not replaced either.
+ * swapped in meanwhile is not replaced either. Returns, per target, the anchor folder a
+ * model folder output is made from, as read for the check (undefined for other outputs).
  */
-export async function checkOutputs(program: TypedProgram, plans: readonly SavePlan[], targets: readonly OutputTarget[], overwriteAll: boolean, policy: OutputPolicy = {}): Promise<void> {
+export async function checkOutputs(program: TypedProgram, plans: readonly SavePlan[], targets: readonly OutputTarget[], overwriteAll: boolean, policy: OutputPolicy = {}): Promise<(HfAnchor | undefined)[]> {
   const destinations = targets.map((t) => resolve(t.destination));
-  for (const folder of new Set(destinations.map((d) => dirname(d)))) await cleanStaleTemporaries(folder);
+  for (const folder of new Set(destinations.map((d) => dirname(d)))) await tidyFolderOnce(folder);
   const memo: IdentityMemo = new Map();
   const inputs = await inputLocations(program, memo);
   const rootPath = policy.outDir ?? dirname(program.file);
   const root = await locate(rootPath, memo);
   const guarded = new Set(inputs.filter((i) => !i.modelFolder && i.location.identity !== undefined).map((i) => i.location.identity!));
   const seen: { location: PathLocation; plan: SavePlan; destination: string }[] = [];
+  const anchors: (HfAnchor | undefined)[] = [];
   for (const [i, target] of targets.entries()) {
     const plan = plans[i]!;
     const destination = destinations[i]!;
@@ -177,12 +159,12 @@ export async function checkOutputs(program: TypedProgram, plans: readonly SavePl
     if (policy.confine === true && !isWithin(location, root)) {
       throw new EngineError('output', `${lineOf(plan.range)}: output ${destination}${via} is outside ${policy.outDir !== undefined ? 'the output folder' : "the recipe's folder"} ${rootPath}; tvr writes outputs only inside it. Save to a path inside it, or allow outputs elsewhere with --allow-outputs-outside (refused in an untrusted workspace)`, { range: plan.range, file: destination });
     }
-    const input = inputClash(location, isFolderOutput(target), inputs, root);
+    const input = findInputClash(location, isFolderOutput(target), inputs, root)?.input;
     if (input) {
       const what = input.modelFolder ? `would be written inside ${input.path}, the folder of an input model` : `would overwrite ${input.path}, an input of this recipe`;
       throw new EngineError('output', `${lineOf(plan.range)}: output ${destination}${via} ${what} (loaded at ${lineOf(input.load.range)}); save somewhere else`, { range: plan.range, file: destination });
     }
-    const other = seen.find((s) => sameLocation(s.location, location) || isWithin(s.location, location) || isWithin(location, s.location));
+    const other = seen.find((s) => overlaps(s.location, location));
     if (other) {
       throw new EngineError('output', `${lineOf(plan.range)}: output ${destination} collides with the output of ${lineOf(other.plan.range)} (${other.destination})`, { range: plan.range, file: destination });
     }
@@ -191,14 +173,15 @@ export async function checkOutputs(program: TypedProgram, plans: readonly SavePl
       throw new EngineError('output', `${lineOf(plan.range)}: ${destination} already exists; add overwrite=true to the save to replace it`, { range: plan.range, file: destination });
     }
     guardOutput(destination, guarded);
-    if (target.hfFolder !== undefined) await checkHfAnchor(target.hfFolder, plan);
+    anchors.push(target.hfFolder !== undefined ? await checkHfAnchor(target.hfFolder, plan) : undefined);
   }
+  return anchors;
 }
 
 /** A model folder output takes config.json and tokenizer files from its anchor's folder: what cannot be copied fails now, not after the run. */
-async function checkHfAnchor(folder: string, plan: SavePlan): Promise<void> {
+async function checkHfAnchor(folder: string, plan: SavePlan): Promise<HfAnchor> {
   try {
-    await readHfAnchor(folder);
+    return await readHfAnchor(folder);
   } catch (error) {
     if (!(error instanceof CheckpointError)) throw error;
     throw new EngineError('input', `${lineOf(plan.range)}: the output is a model folder made from ${folder} (the anchor model's folder), but ${error.message}`, { range: plan.range, file: error.file, cause: error });

@@ -91,8 +91,18 @@ export interface ProvenanceInput {
   readonly recipeHash: string;
 }
 
-/** The metadata entries of one output (string to string, as both formats require). */
-export async function provenance(input: ProvenanceInput): Promise<Record<string, string>> {
+/** What made one output: tvr, the recipe, each input's layout hash, the seeds and the sweep point. */
+export interface Provenance {
+  readonly version: string;
+  readonly recipe: string;
+  readonly recipeHash: string;
+  readonly inputs: readonly { readonly path: string; readonly header_sha256: string | null }[];
+  readonly seeds: readonly { readonly op: string; readonly seed: number; readonly line: number }[];
+  readonly point: Readonly<Record<string, number>>;
+}
+
+/** The provenance of one output; a header that cannot be hashed is an EngineError naming its load. */
+export async function provenance(input: ProvenanceInput): Promise<Provenance> {
   const inputs = [];
   for (const load of loadsOf(input.root)) {
     let hashed: string | null = null;
@@ -105,11 +115,23 @@ export async function provenance(input: ProvenanceInput): Promise<Record<string,
     inputs.push({ path: load.path, header_sha256: hashed });
   }
   return {
-    [PROVENANCE_KEYS.version]: tvrVersion,
-    [PROVENANCE_KEYS.recipe]: input.program.file,
-    [PROVENANCE_KEYS.recipeHash]: input.recipeHash,
-    [PROVENANCE_KEYS.inputs]: JSON.stringify(inputs),
-    [PROVENANCE_KEYS.seeds]: JSON.stringify(input.plan.seeds.map((s) => ({ op: s.op, seed: s.seed, line: s.range.start.line + 1 }))),
-    [PROVENANCE_KEYS.point]: JSON.stringify(namedPoint(input.program, input.point)),
+    version: tvrVersion,
+    recipe: input.program.file,
+    recipeHash: input.recipeHash,
+    inputs,
+    seeds: input.plan.seeds.map((s) => ({ op: s.op, seed: s.seed, line: s.range.start.line + 1 })),
+    point: namedPoint(input.program, input.point),
+  };
+}
+
+/** The metadata entries of one output (string to string, as both formats require). */
+export function provenanceMetadata(facts: Provenance): Record<string, string> {
+  return {
+    [PROVENANCE_KEYS.version]: facts.version,
+    [PROVENANCE_KEYS.recipe]: facts.recipe,
+    [PROVENANCE_KEYS.recipeHash]: facts.recipeHash,
+    [PROVENANCE_KEYS.inputs]: JSON.stringify(facts.inputs),
+    [PROVENANCE_KEYS.seeds]: JSON.stringify(facts.seeds),
+    [PROVENANCE_KEYS.point]: JSON.stringify(facts.point),
   };
 }

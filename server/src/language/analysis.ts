@@ -76,7 +76,7 @@ export interface FileAnalysis {
   /** Where the paths it compared (inputs, outputs, the recipe's folder) lead on disk: pass them on too. */
   readonly locations: ReadonlyMap<string, PathLocation>;
   /** The text data summaries it used (JSON Lines tasks): pass them on too. */
-  readonly textData?: ReadonlyMap<string, TextDataLookup>;
+  readonly textData: ReadonlyMap<string, TextDataLookup>;
 }
 
 export interface AnalysisOptions {
@@ -84,64 +84,40 @@ export interface AnalysisOptions {
   readonly allowOutputsOutside?: boolean;
 }
 
+/** What an analysis used that the next analysis of the same document starts from. */
+export type ReusedLookups = Omit<FileAnalysis, 'analysis'>;
+
 /**
  * Analyzes with the headers and locations a previous analysis used (if any), then
  * revalidates every header the recipe asked for through `headers` (a cache: a stat per
  * unchanged file) and every location, and analyzes again only when one was missing or
  * changed. An edit costs one analysis.
  */
-export async function analyzeFileIncrementally(text: string, file: string, headers: HeaderSource, previous?: Pick<FileAnalysis, 'lookups' | 'locations' | 'textData'>, options: AnalysisOptions = {}): Promise<FileAnalysis> {
-  const known = new Map(previous?.lookups);
-  const located = new Map(previous?.locations);
-  const knownText = new Map(previous?.textData);
-  const asked = new Set<string>();
-  const askedWhere = new Set<string>();
-  const askedText = new Set<string>();
+export async function analyzeFileIncrementally(text: string, file: string, headers: HeaderSource, previous?: ReusedLookups, options: AnalysisOptions = {}): Promise<FileAnalysis> {
+  const lookups = new Revalidated(previous?.lookups, sameLookup);
+  const locations = new Revalidated(previous?.locations, sameWhere);
+  const textData = new Revalidated(previous?.textData, sameTextLookup);
   const env: CheckEnvironment = {
     file,
-    checkpoint: (path) => {
-      asked.add(path);
-      return known.get(path) ?? { status: 'pending' };
-    },
-    locate: (path) => {
-      askedWhere.add(path);
-      return located.get(path);
-    },
-    textData: (path) => {
-      askedText.add(path);
-      return knownText.get(path) ?? { status: 'pending' };
-    },
+    checkpoint: (path) => lookups.get(path) ?? { status: 'pending' },
+    locate: (path) => locations.get(path),
+    textData: (path) => textData.get(path) ?? { status: 'pending' },
     ...(options.allowOutputsOutside ? { allowOutputsOutside: true } : {}),
   };
   const parsed = parseRecipe(text);
   let analysis = checkParsed(parsed, env);
   // Paths are literals: headers, then the locations of the files they list, then done; the bound guards against surprises.
   for (let round = 0; round < 4; round++) {
-    const paths = [...asked];
-    const wherePaths = [...askedWhere];
-    const textPaths = [...askedText];
     const memo: IdentityMemo = new Map();
-    const [fresh, freshWhere, freshText] = await Promise.all([
-      Promise.all(paths.map((path) => lookup(headers, path))),
-      Promise.all(wherePaths.map((path) => locate(path, memo))),
-      Promise.all(textPaths.map(textLookup)),
+    const changed = await Promise.all([
+      lookups.refresh((path) => lookup(headers, path)),
+      locations.refresh((path) => locate(path, memo)),
+      textData.refresh(textLookup),
     ]);
-    const changed = paths.some((path, i) => !sameLookup(known.get(path), fresh[i]!))
-      || wherePaths.some((path, i) => !sameWhere(located.get(path), freshWhere[i]!))
-      || textPaths.some((path, i) => !sameTextLookup(knownText.get(path), freshText[i]!));
-    knownText.clear();
-    textPaths.forEach((path, i) => knownText.set(path, freshText[i]!));
-    known.clear();
-    paths.forEach((path, i) => known.set(path, fresh[i]!));
-    located.clear();
-    wherePaths.forEach((path, i) => located.set(path, freshWhere[i]!));
-    if (!changed) break;
-    asked.clear();
-    askedWhere.clear();
-    askedText.clear();
+    if (!changed.includes(true)) break;
     analysis = checkParsed(parsed, env);
   }
-  return { analysis, lookups: known, locations: located, textData: knownText };
+  return { analysis, lookups: lookups.known, locations: locations.known, textData: textData.known };
 }
 
 /** Analyzes a recipe file, reading every header it needs through `headers`. */
@@ -149,12 +125,43 @@ export async function analyzeFile(text: string, file: string, headers: HeaderSou
   return (await analyzeFileIncrementally(text, file, headers, undefined, options)).analysis;
 }
 
+/** What the checker was told about each path it asked for, fetched again after each check. */
+class Revalidated<V> {
+  #known: ReadonlyMap<string, V>;
+  readonly #asked = new Set<string>();
+  readonly #same: (a: V | undefined, b: V) => boolean;
+
+  constructor(previous: ReadonlyMap<string, V> | undefined, same: (a: V | undefined, b: V) => boolean) {
+    this.#known = previous ?? new Map();
+    this.#same = same;
+  }
+
+  get known(): ReadonlyMap<string, V> {
+    return this.#known;
+  }
+
+  /** What is known about `path`, noting that the checker asked. */
+  get(path: string): V | undefined {
+    this.#asked.add(path);
+    return this.#known.get(path);
+  }
+
+  /** Fetches every path asked for since the last refresh and keeps only those: whether any was missing or changed. */
+  async refresh(fetch: (path: string) => Promise<V>): Promise<boolean> {
+    const paths = [...this.#asked];
+    this.#asked.clear();
+    const fresh = await Promise.all(paths.map(fetch));
+    const changed = paths.some((path, i) => !this.#same(this.#known.get(path), fresh[i]!));
+    this.#known = new Map(paths.map((path, i) => [path, fresh[i]!]));
+    return changed;
+  }
+}
+
 async function lookup(headers: HeaderSource, path: string): Promise<CheckpointLookup> {
   try {
     return { status: 'ok', header: await headers.get(path) };
   } catch (error) {
-    if (error instanceof CheckpointError) return { status: 'error', error };
-    return { status: 'error', error: new CheckpointError('unreadable', path, `cannot read ${path}: ${(error as Error).message}`) };
+    return failedLookup(error, path);
   }
 }
 
@@ -162,23 +169,30 @@ async function textLookup(path: string): Promise<TextDataLookup> {
   try {
     return { status: 'ok', summary: await readTextDataSummary(path) };
   } catch (error) {
-    if (error instanceof CheckpointError) return { status: 'error', error };
-    return { status: 'error', error: new CheckpointError('unreadable', path, `cannot read ${path}: ${(error as Error).message}`) };
+    return failedLookup(error, path);
   }
+}
+
+function failedLookup(error: unknown, path: string): { readonly status: 'error'; readonly error: CheckpointError } {
+  if (error instanceof CheckpointError) return { status: 'error', error };
+  return { status: 'error', error: new CheckpointError('unreadable', path, `cannot read ${path}: ${(error as Error).message}`) };
+}
+
+/** A header cache hands out the same object while the files are unchanged. */
+function sameLookup(a: CheckpointLookup | undefined, b: CheckpointLookup): boolean {
+  if (a?.status === 'ok' && b.status === 'ok') return a.header === b.header;
+  return a?.status === 'error' && b.status === 'error' && sameError(a.error, b.error);
 }
 
 /** Text summaries are kept by file identity, so an unchanged file gives the same object. */
 function sameTextLookup(a: TextDataLookup | undefined, b: TextDataLookup): boolean {
   if (a?.status === 'ok' && b.status === 'ok') return a.summary === b.summary;
-  if (a?.status === 'error' && b.status === 'error') return a.error.code === b.error.code && a.error.message === b.error.message;
-  return false;
+  return a?.status === 'error' && b.status === 'error' && sameError(a.error, b.error);
 }
 
-/** A header cache hands out the same object while the files are unchanged; errors compare by what they say. */
-function sameLookup(a: CheckpointLookup | undefined, b: CheckpointLookup): boolean {
-  if (a?.status === 'ok' && b.status === 'ok') return a.header === b.header;
-  if (a?.status === 'error' && b.status === 'error') return a.error.code === b.error.code && a.error.file === b.error.file && a.error.message === b.error.message;
-  return false;
+/** Errors compare by what they say. */
+function sameError(a: CheckpointError, b: CheckpointError): boolean {
+  return a.code === b.code && a.file === b.file && a.message === b.message;
 }
 
 function sameWhere(a: PathLocation | undefined, b: PathLocation): boolean {

@@ -4,14 +4,14 @@
 // operation, and reports everything it finds with stable codes and quick fixes.
 import { dirname, resolve } from 'node:path';
 import type { CheckpointError, CheckpointHeader } from '../checkpoints/types.ts';
-import { isWithin, lexicalLocation, sameLocation, type PathLocation } from '../checkpoints/locate.ts';
+import { findInputClash, isWithin, lexicalLocation, overlaps, sameLocation, type PathLocation } from '../checkpoints/locate.ts';
 import { isTextDataPath, TEXT_SPLITS, type TextDataLookup } from '../checkpoints/text-data.ts';
 import { builtinByName, isRequired, type Builtin, type Param } from './builtins.ts';
 import type { Diagnostic, Fix } from './diagnostics.ts';
 import type { LineIndex } from './line-index.ts';
-import { ceilingMaxEvaluations, defaultMaxEvaluations, evaluationCount, formatCount, gridSize, maxChainDepth, maxStatisticsPasses } from './limits.ts';
+import { ceilingMaxEvaluations, defaultMaxEvaluations, evaluationCount, formatExactCount, gridSize, maxChainDepth, maxStatisticsPasses } from './limits.ts';
 import { closest, unusedBindings, type Binding, type Resolution } from './names.ts';
-import { resultsFileName } from './run-files.ts';
+import { inputPaths, resultsFileName, type InputLocation } from './run-files.ts';
 import * as P from './poly.ts';
 import type {
   CombineNode, EvaluateStatement, LoadNode, SaveStatement, SweepVar, TaskValue, TensorSpec, TensorTable, TypedProgram, WeightKind,
@@ -54,15 +54,6 @@ export interface CheckResult {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-/** A file or folder an input consists of, for the output checks. */
-interface InputLocation {
-  readonly path: string;
-  readonly load: LoadNode;
-  readonly location: PathLocation;
-  /** The folder of a multi-file model (sharded safetensors, TensorFlow.js), not a file of it. */
-  readonly modelFolder: boolean;
-}
 
 export function check(tree: SyntaxTree, lines: LineIndex, resolution: Resolution, env: CheckEnvironment): CheckResult {
   return new Checker(tree, lines, resolution, env).run();
@@ -858,16 +849,11 @@ class Checker {
   private vectorOp(call: Call, args: BoundArgs, op: 'dare' | 'magnitude_prune' | 'random_like'): Value {
     const input = args.values.get('vector')!.value as WeightsValue;
     const fields = op === 'dare'
-      ? { op, input: input.node, p: this.numberArg(args, 'p', 0.9), seed: this.seedArg(args) }
+      ? { op, input: input.node, p: this.numberArg(args, 'p', 0.9), seed: this.numberArg(args, 'seed', 0) }
       : op === 'magnitude_prune'
         ? { op, input: input.node, density: this.numberArg(args, 'density', 0.2) }
-        : { op, input: input.node, seed: this.seedArg(args) };
+        : { op, input: input.node, seed: this.numberArg(args, 'seed', 0) };
     return this.derivedVector(call, fields, [input]);
-  }
-
-  /** A seed: the parameter table has already checked it is a safe non-negative integer. */
-  private seedArg(args: BoundArgs): number {
-    return this.numberArg(args, 'seed', 0);
   }
 
   private derivedVector(call: Call, fields: Record<string, unknown> & { op: WeightNode['op'] }, inputs: WeightsValue[]): Value {
@@ -954,18 +940,8 @@ class Checker {
     const commandArg = this.arg(args, 'command');
     const metricArg = this.arg(args, 'metric');
     const command = commandArg?.type === 'string' ? commandArg.value : undefined;
-    const lookup = text ? { status: 'pending' as const } : this.env.checkpoint(dataPath);
     if (text) this.checkTextData(dataArg.expr, dataPath, written, command !== undefined);
-    else if (lookup.status === 'pending') this.pending.add(dataPath);
-    else if (lookup.status === 'error') {
-      if (lookup.error.code === 'not-found') this.report(dataArg.expr, 'error', 'file-not-found', `data file not found: ${written}`);
-      else if (!command) this.report(dataArg.expr, 'error', 'missing-evaluation-data', `cannot use ${written} as evaluation data: ${lookup.error.message}`);
-    } else if (!command) {
-      const missing = ['validation/x', 'validation/y', 'test/x', 'test/y'].filter((n) => !lookup.header.tensors.has(n));
-      if (missing.length > 0) {
-        this.report(dataArg.expr, 'error', 'missing-evaluation-data', `${written} lacks the tensors ${missing.join(', ')} (see docs/evaluation.md for the data layout)`);
-      }
-    }
+    else this.checkTensorData(dataArg.expr, dataPath, written, command !== undefined);
     const task: TaskValue = {
       name: nameArg?.type === 'string' ? nameArg.value : this.currentName ?? written.replace(/^.*\//, '').replace(/\.[^.]*$/, ''),
       data: dataPath,
@@ -978,30 +954,48 @@ class Checker {
     return { type: 'task', task };
   }
 
+  /** A tensor data file: the inputs and labels of both splits present. */
+  private checkTensorData(expr: Expression, path: string, written: string, command: boolean): void {
+    const lookup = this.readData(this.env.checkpoint(path), expr, path, written, 'evaluation data', command);
+    if (!lookup) return;
+    const missing = ['validation/x', 'validation/y', 'test/x', 'test/y'].filter((n) => !lookup.header.tensors.has(n));
+    if (missing.length > 0) {
+      this.report(expr, 'error', 'missing-evaluation-data', `${written} lacks the tensors ${missing.join(', ')} (see docs/evaluation.md for the data layout)`);
+    }
+  }
+
   /** A JSON Lines data file: both splits present, every line a JSON object with "text" and "split". */
   private checkTextData(expr: Expression, path: string, written: string, command: boolean): void {
-    const lookup = this.env.textData?.(path) ?? { status: 'pending' as const };
-    if (lookup.status === 'pending') {
-      this.pending.add(path);
-      return;
-    }
-    if (lookup.status === 'error') {
-      if (lookup.error.code === 'not-found') this.report(expr, 'error', 'file-not-found', `data file not found: ${written}`);
-      else if (!command) this.report(expr, 'error', 'missing-evaluation-data', `cannot use ${written} as text evaluation data: ${lookup.error.message}`);
-      return;
-    }
-    if (command) return;
+    const lookup = this.readData(this.env.textData?.(path) ?? { status: 'pending' }, expr, path, written, 'text evaluation data', command);
+    if (!lookup) return;
     const { summary } = lookup;
     if (summary.problemCount > 0) {
       const shown = summary.problems.slice(0, 3).map((p) => `line ${p.line} ${p.message}`).join('; ');
       const more = summary.problemCount > 3 ? `; and ${summary.problemCount - 3} more line${summary.problemCount - 3 === 1 ? '' : 's'}` : '';
-      const lines = summary.problemCount === 1 ? '1 line is' : `${formatCount(summary.problemCount)} lines are`;
+      const lines = summary.problemCount === 1 ? '1 line is' : `${formatExactCount(summary.problemCount)} lines are`;
       this.report(expr, 'error', 'missing-evaluation-data', `${written}: ${lines} not text examples: ${shown}${more}. Each line is one JSON object, {"text": "...", "split": "validation"} (or "test")`);
     }
     const missing = TEXT_SPLITS.filter((split) => summary.examples[split] === 0);
     if (missing.length > 0) {
       this.report(expr, 'error', 'missing-evaluation-data', `${written} has no examples of the ${missing.map((m) => `"${m}"`).join(' and ')} split${missing.length > 1 ? 's' : ''}: text data needs lines with "split": "validation" and lines with "split": "test" (see docs/evaluation.md)`);
     }
+  }
+
+  /**
+   * A task's data file once read, to be checked; undefined while pending, when it cannot be read
+   * (reported; only a missing file matters to a task with a command), or when a command evaluates it.
+   */
+  private readData<L extends CheckpointLookup | TextDataLookup>(lookup: L, expr: Expression, path: string, written: string, use: string, command: boolean): Extract<L, { status: 'ok' }> | undefined {
+    if (lookup.status === 'pending') {
+      this.pending.add(path);
+      return undefined;
+    }
+    if (lookup.status === 'error') {
+      if (lookup.error.code === 'not-found') this.report(expr, 'error', 'file-not-found', `data file not found: ${written}`);
+      else if (!command) this.report(expr, 'error', 'missing-evaluation-data', `cannot use ${written} as ${use}: ${lookup.error.message}`);
+      return undefined;
+    }
+    return command ? undefined : lookup as Extract<L, { status: 'ok' }>;
   }
 
   private evaluate(call: Call, args: BoundArgs): Value {
@@ -1068,14 +1062,14 @@ class Checker {
     for (const cost of this.evaluationCosts) {
       total += cost.count;
       if (total <= limit) continue;
-      const plural = (n: number, word: string): string => `${formatCount(n)} ${word}${n === 1 ? '' : 's'}`;
+      const plural = (n: number, word: string): string => `${formatExactCount(n)} ${word}${n === 1 ? '' : 's'}`;
       const breakdown = `${plural(cost.points, 'sweep point')} x ${plural(cost.tasks, 'task')} on the validation split, plus the chosen points' tests and the references`;
       const what = total === cost.count
-        ? `this evaluate(...) runs up to ${formatCount(cost.count)} evaluations (${breakdown}), more than the limit of ${formatCount(limit)}`
-        : `the evaluate(...) statements up to this one run up to ${formatCount(total)} evaluations, more than the limit of ${formatCount(limit)}; this one runs up to ${formatCount(cost.count)} (${breakdown})`;
+        ? `this evaluate(...) runs up to ${formatExactCount(cost.count)} evaluations (${breakdown}), more than the limit of ${formatExactCount(limit)}`
+        : `the evaluate(...) statements up to this one run up to ${formatExactCount(total)} evaluations, more than the limit of ${formatExactCount(limit)}; this one runs up to ${formatExactCount(cost.count)} (${breakdown})`;
       const raise = total <= ceilingMaxEvaluations
         ? `, or raise the limit with max_evaluations=${total} if the run is meant to take that long`
-        : ` (max_evaluations= allows at most ${formatCount(ceilingMaxEvaluations)})`;
+        : ` (max_evaluations= allows at most ${formatExactCount(ceilingMaxEvaluations)})`;
       const related = [...cost.sweeps].map((id) => this.sweeps.find((s) => s.id === id)!).sort((a, b) => b.values.length - a.values.length).slice(0, 3)
         .map((s) => ({ span: { start: this.lines.offset(s.range.start), end: this.lines.offset(s.range.end) }, message: `sweep ${s.name}: ${plural(s.values.length, 'point')}` }));
       this.report(cost.span, 'error', 'too-many-evaluations',
@@ -1113,9 +1107,11 @@ class Checker {
 
   private finishSaves(): void {
     const inputs = this.inputLocations();
-    const folder = this.where(this.folder);
+    // Located only when there is a save: every location is revalidated on each analysis.
+    let folder: PathLocation | undefined;
     const seen: { location: PathLocation; span: Span }[] = [];
     for (const { statement, span, sweeps } of this.saves) {
+      folder ??= this.where(this.folder);
       const output = this.where(statement.path);
       if (!this.env.allowOutputsOutside && !isWithin(output, folder)) {
         const via = output.real === statement.path ? '' : ` (it leads to ${output.real})`;
@@ -1123,7 +1119,7 @@ class Checker {
       }
       const clash = this.inputClash(output, statement.path, inputs, folder);
       if (clash) this.report(span, 'error', 'output-is-input', clash);
-      if (seen.some((s) => sameLocation(s.location, output) || isWithin(s.location, output) || isWithin(output, s.location))) {
+      if (seen.some((s) => overlaps(s.location, output))) {
         this.report(span, 'error', 'output-is-input', 'another save(...) writes the same path (or a folder holding it)');
       }
       seen.push({ location: output, span });
@@ -1143,43 +1139,27 @@ class Checker {
 
   /** Every file and folder an input consists of, and the folder of each multi-file model. */
   private inputLocations(): InputLocation[] {
-    const inputs: InputLocation[] = [];
-    for (const load of this.loads.values()) {
-      const paths = new Set([load.path, ...(load.header ? [load.header.path, ...load.header.files.map((f) => f.path)] : [])]);
-      for (const path of paths) inputs.push({ path, load, location: this.where(path), modelFolder: false });
-      if (load.header && load.header.format !== 'safetensors') {
-        const folder = dirname(load.header.path);
-        inputs.push({ path: folder, load, location: this.where(folder), modelFolder: true });
-      }
-    }
-    return inputs;
+    return [...this.loads.values()].flatMap(inputPaths).map((input) => ({ ...input, location: this.where(input.path) }));
   }
 
   /** Why writing `output` would harm an input (by file identity, symlinks followed), if it would. */
   private inputClash(output: PathLocation, written: string, inputs: readonly InputLocation[], folder: PathLocation): string | undefined {
+    // The save's path may name a folder, replaced whole: one holding an input is a clash too.
+    const clash = findInputClash(output, true, inputs, folder);
+    if (!clash) return undefined;
+    const { input, how } = clash;
     const via = output.real === written ? '' : ` (through a symlink, it leads to ${output.real})`;
-    for (const input of inputs) {
-      const line = input.load.range.start.line + 1;
-      if (input.modelFolder) {
-        // A model folder that holds the recipe itself holds every output too: that is no clash.
-        const recipeInside = sameLocation(folder, input.location) || isWithin(folder, input.location);
-        if (!recipeInside && isWithin(output, input.location)) {
-          return `this output would be written inside ${input.path}, the folder of the input model loaded at line ${line}${via}; a model folder holds only that model's files: write it elsewhere`;
-        }
-        continue;
-      }
-      if (sameLocation(output, input.location)) {
-        return `this output is ${input.path}, an input of the recipe (loaded at line ${line})${via}: saving would replace it; write it elsewhere`;
-      }
-      if (isWithin(input.location, output)) {
-        return `this output would replace the folder that holds ${input.path}, an input of the recipe (loaded at line ${line})${via}: write it elsewhere`;
-      }
+    const line = input.load.range.start.line + 1;
+    switch (how) {
+      case 'model-folder': return `this output would be written inside ${input.path}, the folder of the input model loaded at line ${line}${via}; a model folder holds only that model's files: write it elsewhere`;
+      case 'same': return `this output is ${input.path}, an input of the recipe (loaded at line ${line})${via}: saving would replace it; write it elsewhere`;
+      case 'holds': return `this output would replace the folder that holds ${input.path}, an input of the recipe (loaded at line ${line})${via}: write it elsewhere`;
     }
-    return undefined;
   }
 
   /** The run writes `<recipe>.results.json` beside the recipe: it must not be an input. */
   private checkResultsFile(inputs: readonly InputLocation[]): void {
+    if (inputs.length === 0) return;
     const path = resolve(this.folder, resultsFileName(this.env.file));
     const results = this.where(path);
     const input = inputs.find((i) => !i.modelFolder && (sameLocation(results, i.location) || isWithin(results, i.location)));

@@ -30,7 +30,7 @@ export function recipeSizeProblem(text: string): string | undefined {
   if (text.length * 3 <= maxRecipeBytes) return undefined;
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes <= maxRecipeBytes) return undefined;
-  return `this recipe is ${formatCount(bytes)} bytes, more than the ${formatCount(maxRecipeBytes)} (1 MiB) tvr analyses, so it is not checked: a recipe is a short program of bindings; split it into several recipes, or generate fewer lines`;
+  return `this recipe is ${formatExactCount(bytes)} bytes, more than the ${formatExactCount(maxRecipeBytes)} (1 MiB) tvr analyses, so it is not checked: a recipe is a short program of bindings; split it into several recipes, or generate fewer lines`;
 }
 
 /** Points of the grid of sweeps with these sizes, without listing them (Infinity past 1.8e308). */
@@ -53,7 +53,7 @@ export function evaluationCount(gridPoints: readonly number[], tasks: number): n
 }
 
 /** A count as a person reads it: 1,002,006; about 2.59e+10 past exact integers; more than 1e308 past doubles. */
-export function formatCount(n: number): string {
+export function formatExactCount(n: number): string {
   if (Number.isSafeInteger(n)) return n.toLocaleString('en-US');
   return Number.isFinite(n) ? `about ${n.toPrecision(3)}` : 'more than 1e308';
 }

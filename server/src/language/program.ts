@@ -108,9 +108,9 @@ export function nodeInputs(node: WeightNode): readonly WeightNode[] {
   switch (node.op) {
     case 'load': return [];
     case 'combine': return node.terms.map((t) => t.node);
+    case 'select': case 'dare': case 'magnitude_prune': case 'random_like': return [node.input];
     case 'ties': return node.inputs;
     case 'slerp': return [node.a, node.b];
-    default: return [node.input];
   }
 }
 

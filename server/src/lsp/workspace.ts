@@ -4,7 +4,7 @@
 import { TextDocuments, type Connection } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { HeaderCache } from '../checkpoints/read-header.ts';
-import { analyzeFileIncrementally, type Analysis, type FileAnalysis } from '../language/analysis.ts';
+import { analyzeFileIncrementally, type Analysis, type ReusedLookups } from '../language/analysis.ts';
 import { uriToPath } from './convert.ts';
 
 export interface WorkspaceOptions {
@@ -31,7 +31,7 @@ export class RecipeWorkspace {
   allowOutputsOutside = false;
   readonly #entries = new Map<string, Entry>();
   /** Per document, the checkpoint lookups and path locations its latest analysis used: the next one starts from them. */
-  readonly #lookups = new Map<string, Pick<FileAnalysis, 'lookups' | 'locations' | 'textData'>>();
+  readonly #lookups = new Map<string, ReusedLookups>();
   readonly #listeners: AnalysisListener[] = [];
   readonly #log: (message: string) => void;
 
@@ -110,8 +110,8 @@ export class RecipeWorkspace {
 
   /** An edit costs one analysis: the previous analysis' headers are reused once revalidated. */
   async #analyze(uri: string, text: string): Promise<Analysis> {
-    const { analysis, lookups, locations, textData } = await analyzeFileIncrementally(text, uriToPath(uri), this.headers, this.#lookups.get(uri), { allowOutputsOutside: this.trusted && this.allowOutputsOutside });
-    this.#lookups.set(uri, { lookups, locations, ...(textData ? { textData } : {}) });
+    const { analysis, ...reuse } = await analyzeFileIncrementally(text, uriToPath(uri), this.headers, this.#lookups.get(uri), { allowOutputsOutside: this.trusted && this.allowOutputsOutside });
+    this.#lookups.set(uri, reuse);
     return analysis;
   }
 }

@@ -3,11 +3,11 @@
 // coefficients, the provenance tvr records in the weights' metadata and, when the run
 // evaluated, the evaluation tables. Text from files and recipes is escaped
 // (display-text.ts): a recipe or a folder name cannot add markup or break the front matter.
-import { basename, dirname, isAbsolute, relative, sep } from 'node:path';
+import { basename, dirname, relative } from 'node:path';
+import { isInside } from '../checkpoints/write-hf-folder.ts';
 import { markdownCode, markdownFence, markdownText } from '../display-text.ts';
 import type { ModelCardRequest } from '../engine/outputs.ts';
 import { preOrder } from '../engine/plan/walk.ts';
-import { PROVENANCE_KEYS } from '../engine/provenance.ts';
 import type { WeightNode } from '../language/program.ts';
 import { evaluationMarkdown } from './markdown.ts';
 import type { EvaluationResult } from './schema.ts';
@@ -19,7 +19,7 @@ export interface ModelCardInput extends ModelCardRequest {
 }
 
 /** Hub tags for the methods a saved value is made with, in the order they first appear. */
-export function methodTags(root: WeightNode): string[] {
+function methodTags(root: WeightNode): string[] {
   const tags = new Set<string>(['tvr']);
   const nodes = [...preOrder([root])];
   if (new Set(nodes.filter((n) => n.op === 'load').map((n) => n.path)).size > 1) tags.add('merge');
@@ -52,25 +52,12 @@ export function yamlScalar(text: string): string {
 
 /** A path as the card shows it: relative to the recipe's folder when inside it (a card is for publishing; absolute paths name someone's disk). */
 function shownPath(path: string, recipeDir: string): string {
-  const rel = relative(recipeDir, path);
-  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel) ? rel : path;
-}
-
-function parsed<T>(metadata: Readonly<Record<string, string>>, key: string, fallback: T): T {
-  try {
-    return (JSON.parse(metadata[key] ?? '') as T) ?? fallback;
-  } catch {
-    return fallback;
-  }
+  return isInside(path, recipeDir) ? relative(recipeDir, path) : path;
 }
 
 export function modelCard(input: ModelCardInput): string {
-  const { metadata } = input;
-  const recipePath = metadata[PROVENANCE_KEYS.recipe] ?? '';
+  const { version, recipe: recipePath, recipeHash, inputs, seeds, point } = input.provenance;
   const recipeDir = dirname(recipePath);
-  const point = parsed<Record<string, number>>(metadata, PROVENANCE_KEYS.point, {});
-  const inputs = parsed<{ path: string; header_sha256: string | null }[]>(metadata, PROVENANCE_KEYS.inputs, []);
-  const seeds = parsed<{ op: string; seed: number; line: number }[]>(metadata, PROVENANCE_KEYS.seeds, []);
   const sweeps = Object.entries(point);
   const lines = [
     '---',
@@ -82,7 +69,7 @@ export function modelCard(input: ModelCardInput): string {
     '',
     `# ${markdownText(basename(input.save.path))}`,
     '',
-    `Made with tvr ${markdownText(metadata[PROVENANCE_KEYS.version] ?? '')} by the recipe below from ${markdownCode(input.baseModel)}${inputs.length > 1 ? ` and ${inputs.length - 1} other model${inputs.length === 2 ? '' : 's'}` : ''}${input.torchDtype ? `; weights stored as ${input.torchDtype}` : ''}.`,
+    `Made with tvr ${markdownText(version)} by the recipe below from ${markdownCode(input.baseModel)}${inputs.length > 1 ? ` and ${inputs.length - 1} other model${inputs.length === 2 ? '' : 's'}` : ''}${input.torchDtype ? `; weights stored as ${input.torchDtype}` : ''}.`,
     '',
     '## Recipe',
     '',
@@ -96,7 +83,7 @@ export function modelCard(input: ModelCardInput): string {
     '',
     '## Provenance',
     '',
-    `Also in the metadata of every weights file (keys \`tvr.*\`). Recipe ${markdownCode(basename(recipePath))}, sha256 ${markdownCode(metadata[PROVENANCE_KEYS.recipeHash] ?? '')}.`,
+    `Also in the metadata of every weights file (keys \`tvr.*\`). Recipe ${markdownCode(basename(recipePath))}, sha256 ${markdownCode(recipeHash)}.`,
     '',
     '| input | sha256 of its header |',
     '|---|---|',

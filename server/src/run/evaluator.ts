@@ -72,6 +72,8 @@ export class ModelEvaluator {
   readonly #languageModels = new Map<string, Promise<CausalLm>>();
   readonly #texts = new Map<string, Promise<TextData>>();
   readonly #tokens = new Map<string, Int32Array[]>();
+  /** Identities of a text task's data file and its model folder's files, taken once a run as those files are read once. */
+  readonly #identities = new Map<string, Promise<unknown>>();
   /** The last model computed into memory (the references' test split reuses the validation one). */
   #lastModel: { readonly key: string; readonly tensors: Map<string, MaterializedTensor> } | undefined;
   /** Evaluations computed in this run, and answered by the results cache. */
@@ -102,10 +104,13 @@ export class ModelEvaluator {
     const modelKey = JSON.stringify(structureAt(node, at));
     const out = new Map<TaskValue, Metrics>();
     const files: CheckpointFiles = { paths: new Map(), temporaries: [] };
+    // Found once a call, and only for a text task: it takes a whole save plan.
+    let folder: string | undefined;
+    const modelFolder = (): string => (folder ??= this.#modelFolder(node, at));
     try {
       for (const task of tasks) {
         if (this.#options.signal?.aborted) throw evaluationCancelled();
-        const key = await this.#key(modelKey, task, split, node, at);
+        const key = await this.#key(modelKey, task, split, modelFolder);
         let metrics = this.#memo.get(key);
         if (!metrics) {
           const hit = await this.#options.cache.get<Metrics>('evaluations', key);
@@ -117,7 +122,7 @@ export class ModelEvaluator {
             const measured = task.command !== undefined
               ? await this.#external(node, at, task, split, files)
               : isTextDataPath(task.data)
-                ? await this.#text(node, at, modelKey, task, split)
+                ? await this.#text(node, at, modelKey, modelFolder(), task, split)
                 : await this.#builtin(node, at, modelKey, task, split);
             metrics = { ...measured, seconds: (performance.now() - started) / 1000 };
             this.evaluated++;
@@ -141,24 +146,33 @@ export class ModelEvaluator {
     this.#lastModel = undefined;
   }
 
-  async #key(modelKey: string, task: TaskValue, split: Split, node?: WeightNode, point?: SweepPoint): Promise<string> {
+  async #key(modelKey: string, task: TaskValue, split: Split, modelFolder: () => string): Promise<string> {
     const text = isTextDataPath(task.data);
     const common = {
       tvr: tvrVersion,
       model: modelKey,
       head: structureAt(task.head, new Map()),
-      data: text ? [await fileIdentity(task.data)] : (await this.#options.headers.get(task.data)).files.map((f) => [f.path, f.size, f.mtimeMs]),
+      data: text ? [await this.#fileIdentity(task.data)] : (await this.#options.headers.get(task.data)).files.map((f) => [f.path, f.size, f.mtimeMs]),
       split,
       metric: task.metric,
     };
-    if (task.command === undefined && text && node && point) {
+    if (task.command === undefined && text) {
       // The folder's configuration and tokenizer decide the metrics as much as the weights do.
-      const folder = this.#modelFolder(node, point);
-      const files = await Promise.all(['config.json', 'tokenizer.json', 'tokenizer_config.json'].map((f) => fileIdentity(join(folder, f))));
+      const folder = modelFolder();
+      const files = await Promise.all(['config.json', 'tokenizer.json', 'tokenizer_config.json'].map((f) => this.#fileIdentity(join(folder, f))));
       return cacheKey({ ...common, evaluator: 'builtin-text', folder: files });
     }
     if (task.command === undefined) return cacheKey({ ...common, evaluator: 'builtin' });
     return cacheKey({ ...common, evaluator: 'external', command: task.command, files: await this.#commandFiles(task) });
+  }
+
+  #fileIdentity(path: string): Promise<unknown> {
+    let identity = this.#identities.get(path);
+    if (!identity) {
+      identity = fileIdentity(path);
+      this.#identities.set(path, identity);
+    }
+    return identity;
   }
 
   /** Identities of the files a command names (its program, a script): a changed evaluator is a cache miss. */
@@ -181,11 +195,7 @@ export class ModelEvaluator {
   async #builtin(node: WeightNode, point: SweepPoint, modelKey: string, task: TaskValue, split: Split): Promise<Omit<Metrics, 'seconds'>> {
     const network = await this.#network(task);
     const data = await this.#split(task, split);
-    if (this.#lastModel?.key !== modelKey) {
-      this.#lastModel = undefined;
-      this.#lastModel = { key: modelKey, tensors: await materializeWith(this.#options.weights, node, point) };
-    }
-    const measured = await network.evaluate(this.#lastModel.tensors, data, {
+    const measured = await network.evaluate(await this.#materialized(node, point, modelKey), data, {
       ...(this.#options.batchSize !== undefined ? { batchSize: this.#options.batchSize } : {}),
       ...(this.#options.signal ? { signal: this.#options.signal } : {}),
     });
@@ -218,23 +228,29 @@ export class ModelEvaluator {
   }
 
   /** A text task: the evaluated model's own folder gives its architecture and tokenizer; the model is its own head. */
-  async #text(node: WeightNode, point: SweepPoint, modelKey: string, task: TaskValue, split: Split): Promise<Omit<Metrics, 'seconds'>> {
-    const folder = this.#modelFolder(node, point);
-    const what = `task '${task.name}', ${split} split, model ${node.name ?? 'computed'} (folder ${folder})`;
+  async #text(node: WeightNode, point: SweepPoint, modelKey: string, folder: string, task: TaskValue, split: Split): Promise<Omit<Metrics, 'seconds'>> {
     const lm = await this.#languageModel(folder, `task '${task.name}' (model folder ${folder})`);
     const documents = await this.#textTokens(lm, folder, task, split);
-    if (this.#lastModel?.key !== modelKey) {
-      this.#lastModel = undefined;
-      this.#lastModel = { key: modelKey, tensors: await materializeWith(this.#options.weights, node, point) };
-    }
+    const tensors = await this.#materialized(node, point, modelKey);
     let measured;
     try {
-      measured = await lm.evaluate(this.#lastModel.tensors, documents, this.#options.signal ? { signal: this.#options.signal } : {});
+      measured = await lm.evaluate(tensors, documents, this.#options.signal ? { signal: this.#options.signal } : {});
     } catch (error) {
-      if (error instanceof EvaluationError && !error.message.startsWith('task ')) throw new EvaluationError(error.code, `${what}: ${error.message}`, { cause: error, ...(error.file ? { file: error.file } : {}) });
+      // The language model's own messages name the task and folder; a cancellation is told which evaluation it stopped.
+      if (error instanceof EvaluationError && error.code === 'cancelled') throw new EvaluationError(error.code, `task '${task.name}', ${split} split, model ${node.name ?? 'computed'} (folder ${folder}): ${error.message}`, { cause: error });
       throw error;
     }
     return withMetric({ accuracy: measured.accuracy, loss: measured.loss, examples: measured.documents }, task.metric, measured.perplexity);
+  }
+
+  /** The model's tensors, kept while consecutive evaluations are of the same model. */
+  async #materialized(node: WeightNode, point: SweepPoint, modelKey: string): Promise<Map<string, MaterializedTensor>> {
+    if (this.#lastModel?.key !== modelKey) {
+      // Let the previous model go before computing the next.
+      this.#lastModel = undefined;
+      this.#lastModel = { key: modelKey, tensors: await materializeWith(this.#options.weights, node, point) };
+    }
+    return this.#lastModel.tensors;
   }
 
   /** The folder of the checkpoint a model's tensors come from at a point (its anchor, as for a save). */

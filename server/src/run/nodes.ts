@@ -2,19 +2,20 @@
 // model is "the base" of an edit, and a structural key of a node at a sweep point
 // (input file identities included) for the results cache.
 import { evaluate, sweepIds } from '../language/poly.ts';
+import { nodeInputs } from '../language/program.ts';
 import type { SweepPoint, WeightNode } from '../language/program.ts';
-import { childrenOf, postOrder, preOrder } from '../engine/plan/walk.ts';
+import { postOrder, preOrder } from '../engine/plan/walk.ts';
 
 const sweepCache = new WeakMap<WeightNode, ReadonlySet<number>>();
 
 /** Ids of the sweeps a node's value depends on. */
 export function sweepsOf(root: WeightNode): ReadonlySet<number> {
   // Children first, so each node's set is its own coefficients' plus its children's, known already.
-  for (const node of postOrder([root], childrenOf, (n) => sweepCache.has(n))) {
+  for (const node of postOrder([root], nodeInputs, (n) => sweepCache.has(n))) {
     const ids = new Set<number>();
     if (node.op === 'combine') for (const t of node.terms) for (const id of sweepIds(t.coef)) ids.add(id);
     if (node.op === 'slerp') for (const id of sweepIds(node.t)) ids.add(id);
-    for (const child of childrenOf(node)) for (const id of sweepCache.get(child)!) ids.add(id);
+    for (const child of nodeInputs(node)) for (const id of sweepCache.get(child)!) ids.add(id);
     sweepCache.set(node, ids);
   }
   return sweepCache.get(root)!;
@@ -49,20 +50,22 @@ export function inferBase(models: readonly WeightNode[]): { readonly node: Weigh
  * the number of paths through it.
  */
 export function structureAt(root: WeightNode, point: SweepPoint): unknown {
-  const steps: string[] = [];
+  const steps: unknown[] = [];
+  // Keyed by the step's JSON text: equal descriptions are one step.
   const indexOfStep = new Map<string, number>();
   const indexOfNode = new Map<WeightNode, number>();
   for (const node of postOrder([root])) {
     const ref = (child: WeightNode): number => indexOfNode.get(child)!;
-    const step = JSON.stringify(describeStep(node, point, ref));
-    let index = indexOfStep.get(step);
+    const step = describeStep(node, point, ref);
+    const text = JSON.stringify(step);
+    let index = indexOfStep.get(text);
     if (index === undefined) {
       index = steps.push(step) - 1;
-      indexOfStep.set(step, index);
+      indexOfStep.set(text, index);
     }
     indexOfNode.set(node, index);
   }
-  return steps.map((step) => JSON.parse(step) as unknown);
+  return steps;
 }
 
 function describeStep(node: WeightNode, point: SweepPoint, ref: (child: WeightNode) => number): unknown {

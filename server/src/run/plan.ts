@@ -10,6 +10,7 @@ import type { ObjectiveTask } from '../engine/sweep/objective.ts';
 import { EvaluationError } from '../engine/evaluation/errors.ts';
 import { parseCommandTemplate } from '../engine/evaluation/command.ts';
 import { causalLmFamily } from '../engine/evaluation/text-lm.ts';
+import { nodeInputs } from '../language/program.ts';
 import type { EvaluateStatement, LoadNode, SweepPoint, SweepVar, TaskValue, TypedProgram, WeightNode } from '../language/program.ts';
 import type { MetricName, TaskInfo } from '../results/schema.ts';
 import { inferBase, sweepsOf } from './nodes.ts';
@@ -123,14 +124,6 @@ function headFormat(head: WeightNode): string | undefined {
 /** The first checkpoint a model loads, down its first inputs. */
 function firstLoad(start: WeightNode): LoadNode | undefined {
   // Down the first input, by a loop: a head may be a chain of thousands of bindings.
-  for (let node: WeightNode | undefined = start; node;) {
-    switch (node.op) {
-      case 'load': return node;
-      case 'combine': node = node.terms[0]?.node; break;
-      case 'ties': node = node.inputs[0]; break;
-      case 'slerp': node = node.a; break;
-      default: node = node.input;
-    }
-  }
+  for (let node: WeightNode | undefined = start; node; node = nodeInputs(node)[0]) if (node.op === 'load') return node;
   return undefined;
 }

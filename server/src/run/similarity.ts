@@ -57,8 +57,9 @@ export async function taskVectorSimilarity(analysis: Analysis, headers: HeaderCa
   const all = vectorsThatMatter(analysis, recipeVectors);
   const notes: string[] = [];
   if (all.length < recipeVectors.length) notes.push(`the similarity matrix covers the ${all.length} task vector${all.length === 1 ? '' : 's'} the evaluated and saved models use, of the recipe's ${recipeVectors.length}`);
-  const linear = all.filter((v) => v.coefficients !== undefined && v.coefficients.size > 0);
-  const nonLinear = all.filter((v) => !(v.coefficients !== undefined && v.coefficients.size > 0)).map((v) => v.binding.name);
+  const isLinear = (v: VectorBinding): boolean => v.coefficients !== undefined && v.coefficients.size > 0;
+  const linear = all.filter(isLinear);
+  const nonLinear = all.filter((v) => !isLinear(v)).map((v) => v.binding.name);
   if (nonLinear.length > 0) notes.push(`left out of the similarity matrix (they depend on a sweep or are not linear in the checkpoints): ${listNames(nonLinear)}`);
   if (linear.length === 0) return { matrix: undefined, notes };
 

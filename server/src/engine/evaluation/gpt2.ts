@@ -49,7 +49,7 @@ export function gpt2Config(config: Readonly<Record<string, unknown>>, what: stri
 }
 
 /** Every tensor a GPT-2 of this configuration reads, with its shape (lm_head only when untied). */
-export function gpt2TensorShapes(c: Gpt2Config, untied: boolean): Map<string, readonly number[]> {
+function gpt2TensorShapes(c: Gpt2Config, untied: boolean): Map<string, readonly number[]> {
   const h = c.hidden;
   const shapes = new Map<string, readonly number[]>([
     ['transformer.wte.weight', [c.vocab, h]],

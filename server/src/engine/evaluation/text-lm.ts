@@ -17,7 +17,7 @@ import { activate } from './tfjs-runtime.ts';
 import type { TfRuntime } from './tfjs-runtime.ts';
 
 /** Tokens per forward batch: windows of one length are batched up to this many tokens. */
-export const TOKENS_PER_BATCH = 4096;
+const TOKENS_PER_BATCH = 4096;
 
 /** A stretch of a document run through the model: tokens [start, end), predicting the tokens [scoreFrom, end). */
 export interface TokenWindow {
@@ -48,7 +48,7 @@ export function slidingWindows(length: number, context: number): TokenWindow[] {
 }
 
 /** The architectures the built-in text evaluator runs. */
-export type CausalLmFamily = 'gpt2';
+type CausalLmFamily = 'gpt2';
 
 /** The family of a causal LM from its config.json, or an error naming what it is and what to do. */
 export function causalLmFamily(config: Readonly<Record<string, unknown>> | undefined, what: string): CausalLmFamily {

@@ -2,33 +2,32 @@
 // JavaScript tokenizers library (@huggingface/tokenizers: 0.65 MB, no native code; see
 // docs/evaluation.md for the measurements behind the choice). Causal LMs are scored on
 // the text alone: no special tokens are added.
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { checkpointError } from '../../checkpoints/errors.ts';
+import { MAX_TOKENIZER_BYTES } from '../../checkpoints/hf-config.ts';
+import { readBoundedFile } from '../../checkpoints/open-input.ts';
+import type { CheckpointError } from '../../checkpoints/types.ts';
 import { EvaluationError } from './errors.ts';
-
-/** The largest tokenizer.json read (GPT-2's is 1.4 MB; large multilingual ones about 30 MB). */
-export const MAX_TOKENIZER_BYTES = 64 * 1024 * 1024;
 
 export interface TextTokenizer {
   /** Token ids of `text`, without added special tokens. */
   encode(text: string): Int32Array;
 }
 
+/** A JSON file of a model folder, parsed; undefined when it is absent and not `required`. */
 async function readJsonFile(path: string, what: string, required: boolean): Promise<unknown> {
-  let size: number;
+  const name = basename(path);
+  let bytes: Buffer;
   try {
-    const s = await stat(path);
-    if (!s.isFile()) throw new EvaluationError('model', `${what}: ${path} is not a regular file`, { file: path });
-    size = s.size;
+    ({ bytes } = await readBoundedFile(path, name, MAX_TOKENIZER_BYTES, `read ${name}`, (size) => checkpointError('unreadable', path, `is ${size} bytes, more than the ${MAX_TOKENIZER_BYTES} read`)));
   } catch (error) {
-    if (error instanceof EvaluationError) throw error;
-    if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new EvaluationError('model', `${what}: cannot read ${path}: ${(error as Error).message}`, { file: path, cause: error });
+    const failure = error as CheckpointError;
+    if (!required && failure.code === 'not-found') return undefined;
+    throw new EvaluationError('model', `${what}: ${failure.message}`, { file: path, cause: error });
   }
-  if (size > MAX_TOKENIZER_BYTES) throw new EvaluationError('model', `${what}: ${path} is ${size} bytes, more than the ${MAX_TOKENIZER_BYTES} read`, { file: path });
   try {
-    return JSON.parse(await readFile(path, 'utf8'));
+    return JSON.parse(bytes.toString('utf8'));
   } catch (error) {
     throw new EvaluationError('model', `${what}: ${path} is not valid JSON: ${(error as Error).message}`, { file: path, cause: error });
   }

@@ -6,11 +6,12 @@ import { isFloatDtype } from '../../checkpoints/dtypes.ts';
 import type { Dtype, TensorEntry } from '../../checkpoints/types.ts';
 import { evaluate, sweepIds } from '../../language/poly.ts';
 import type { Poly } from '../../language/poly.ts';
+import { nodeInputs } from '../../language/program.ts';
 import type { LoadNode, Range, SaveStatement, SweepPoint, TypedProgram, WeightNode } from '../../language/program.ts';
 import { EngineError, lineOf } from '../errors.ts';
 import { dareKeepThreshold, rngKey } from '../rng.ts';
 import { schedulePasses } from './schedule.ts';
-import { childrenOf, postOrder, preOrder } from './walk.ts';
+import { postOrder, preOrder } from './walk.ts';
 import type { ComputedTensor, InputSlot, NodeRef, Op, ParamRef, SavePlan, Stat, TensorPlan } from './types.ts';
 
 const FLOAT_OUTPUTS: readonly Dtype[] = ['F32', 'F16', 'BF16', 'F64'];
@@ -164,7 +165,7 @@ class TensorBuilder {
   /** The inputs a node's value for this tensor reads: none where the node lacks the tensor (null, or a failure). */
   private inputsNeeded(node: WeightNode): readonly WeightNode[] {
     if (!node.table) this.fail(node, `${describe(node)} has no tensor table (an input could not be read)`);
-    return node.table.has(this.name) ? childrenOf(node) : [];
+    return node.table.has(this.name) ? nodeInputs(node) : [];
   }
 
   /** The value of a node built earlier (build's dependency order guarantees it). */

@@ -1,23 +1,14 @@
 // Walks over the weight-node DAG without recursion: a recipe may chain thousands of
 // bindings (`v2 = v1 + v1`, `v3 = magnitude_prune(v2, ...)`, ...), deeper than the
 // JavaScript stack, and a node used twice is visited once (a DAG, not a tree per use).
+import { nodeInputs } from '../../language/program.ts';
 import type { WeightNode } from '../../language/program.ts';
-
-export function childrenOf(node: WeightNode): readonly WeightNode[] {
-  switch (node.op) {
-    case 'load': return [];
-    case 'combine': return node.terms.map((t) => t.node);
-    case 'select': case 'dare': case 'magnitude_prune': case 'random_like': return [node.input];
-    case 'ties': return node.inputs;
-    case 'slerp': return [node.a, node.b];
-  }
-}
 
 /**
  * Each node reachable from `roots` once, parents before children, in the order a
  * recursive depth-first walk would visit them (children in the order `children` gives).
  */
-export function* preOrder(roots: readonly WeightNode[], children: (node: WeightNode) => readonly WeightNode[] = childrenOf): Generator<WeightNode> {
+export function* preOrder(roots: readonly WeightNode[], children: (node: WeightNode) => readonly WeightNode[] = nodeInputs): Generator<WeightNode> {
   const seen = new Set<number>();
   const stack = [...roots].reverse();
   while (stack.length > 0) {
@@ -34,23 +25,22 @@ export function* preOrder(roots: readonly WeightNode[], children: (node: WeightN
  * Each node reachable from `roots` once, children before parents (dependency order),
  * skipping nodes `done` already knows. `children` may return [] to leave a node's inputs unvisited.
  */
-export function postOrder(roots: readonly WeightNode[], children: (node: WeightNode) => readonly WeightNode[] = childrenOf, done: (node: WeightNode) => boolean = () => false): WeightNode[] {
+export function postOrder(roots: readonly WeightNode[], children: (node: WeightNode) => readonly WeightNode[] = nodeInputs, done: (node: WeightNode) => boolean = () => false): WeightNode[] {
   const order: WeightNode[] = [];
-  const state = new Map<number, 'open' | 'closed'>();
+  const seen = new Set<number>();
   const stack: { node: WeightNode; expanded: boolean }[] = [...roots].reverse().map((node) => ({ node, expanded: false }));
   while (stack.length > 0) {
     const frame = stack.pop()!;
     const { node } = frame;
     if (frame.expanded) {
-      state.set(node.id, 'closed');
       order.push(node);
       continue;
     }
-    if (state.has(node.id) || done(node)) continue;
-    state.set(node.id, 'open');
+    if (seen.has(node.id) || done(node)) continue;
+    seen.add(node.id);
     stack.push({ node, expanded: true });
     const next = children(node);
-    for (let i = next.length - 1; i >= 0; i--) if (!state.has(next[i]!.id) && !done(next[i]!)) stack.push({ node: next[i]!, expanded: false });
+    for (let i = next.length - 1; i >= 0; i--) if (!seen.has(next[i]!.id) && !done(next[i]!)) stack.push({ node: next[i]!, expanded: false });
   }
   return order;
 }
