@@ -17,7 +17,8 @@ import { expandCommand, parseCommandTemplate } from '../engine/evaluation/comman
 import type { TemplateArgument } from '../engine/evaluation/command.ts';
 import { requireMetric, runExternalEvaluator } from '../engine/evaluation/external.ts';
 import { TfjsNetwork } from '../engine/evaluation/tfjs-network.ts';
-import { CausalLm } from '../engine/evaluation/text-lm.ts';
+import { loadTextModel } from '../engine/evaluation/text-models.ts';
+import type { TextModel } from '../engine/evaluation/text-models.ts';
 import type { TfRuntime } from '../engine/evaluation/tfjs-runtime.ts';
 import { materializeWith, type MaterializeContext, type MaterializedTensor } from '../engine/materialize.ts';
 import { planSave } from '../engine/plan/build.ts';
@@ -69,7 +70,7 @@ export class ModelEvaluator {
   readonly #data = new Map<string, Promise<SplitData>>();
   readonly #commands = new Map<TaskValue, TemplateArgument[]>();
   /** Causal LMs by model folder, text data by file, and token ids by (folder, file, split): read once a run. */
-  readonly #languageModels = new Map<string, Promise<CausalLm>>();
+  readonly #languageModels = new Map<string, Promise<TextModel>>();
   readonly #texts = new Map<string, Promise<TextData>>();
   readonly #tokens = new Map<string, Int32Array[]>();
   /** Identities of a text task's data file and its model folder's files, taken once a run as those files are read once. */
@@ -259,17 +260,17 @@ export class ModelEvaluator {
     return dirname(anchor.header?.path ?? anchor.path);
   }
 
-  #languageModel(folder: string, what: string): Promise<CausalLm> {
+  #languageModel(folder: string, what: string): Promise<TextModel> {
     let lm = this.#languageModels.get(folder);
     if (!lm) {
-      lm = this.#options.runtime().then((runtime) => CausalLm.load(runtime, folder, what));
+      lm = this.#options.runtime().then((runtime) => loadTextModel(runtime, folder, what));
       lm.catch(() => undefined);
       this.#languageModels.set(folder, lm);
     }
     return lm;
   }
 
-  async #textTokens(lm: CausalLm, folder: string, task: TaskValue, split: TextSplit): Promise<Int32Array[]> {
+  async #textTokens(lm: TextModel, folder: string, task: TaskValue, split: TextSplit): Promise<Int32Array[]> {
     const key = `${folder}\0${task.data}\0${split}`;
     const known = this.#tokens.get(key);
     if (known) return known;

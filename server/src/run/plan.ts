@@ -9,7 +9,7 @@ import { higherIsBetter } from '../engine/sweep/objective.ts';
 import type { ObjectiveTask } from '../engine/sweep/objective.ts';
 import { EvaluationError } from '../engine/evaluation/errors.ts';
 import { parseCommandTemplate } from '../engine/evaluation/command.ts';
-import { causalLmFamily } from '../engine/evaluation/text-lm.ts';
+import { transformerFamily } from '../engine/evaluation/transformers/registry.ts';
 import { nodeInputs } from '../language/program.ts';
 import type { EvaluateStatement, LoadNode, SweepPoint, SweepVar, TaskValue, TypedProgram, WeightNode } from '../language/program.ts';
 import type { MetricName, TaskInfo } from '../results/schema.ts';
@@ -75,12 +75,12 @@ function planEvaluation(program: TypedProgram, statement: EvaluateStatement, id:
   return { id, statement, tasks, base, models };
 }
 
-/** A model evaluated on a text task by the built-in evaluator must be a GPT-2 folder: known from its config.json before anything runs. */
+/** A model evaluated on a text task by the built-in evaluator must be a folder of a family it runs (transformers/registry.ts): known from its config.json before anything runs. */
 function checkTextModel(node: WeightNode, statement: EvaluateStatement): void {
   const config = firstLoad(node)?.header?.hfConfig;
   // Without a parsed config.json here, the evaluator reads the folder at the first evaluation.
   if (!config) return;
-  causalLmFamily({ model_type: config.modelType, architectures: config.architectures }, `${line(statement.range)}: model ${node.name ?? 'evaluated'} (${config.path})`);
+  transformerFamily({ model_type: config.modelType, architectures: config.architectures }, `${line(statement.range)}: model ${node.name ?? 'evaluated'} (${config.path})`);
 }
 
 function planTask(task: TaskValue, role: 'target' | 'control', options: PlanOptions): PlannedTask {

@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { EvaluationError } from '../../../server/src/engine/evaluation/errors.ts';
-import { Gpt2Weights, gpt2Config } from '../../../server/src/engine/evaluation/gpt2.ts';
-import { CausalLm, causalLmFamily, slidingWindows } from '../../../server/src/engine/evaluation/text-lm.ts';
+import { Gpt2Weights, gpt2Config } from '../../../server/src/engine/evaluation/transformers/gpt2.ts';
+import { transformerFamily } from '../../../server/src/engine/evaluation/transformers/registry.ts';
+import { loadTextModel } from '../../../server/src/engine/evaluation/text-models.ts';
+import { slidingWindows } from '../../../server/src/engine/evaluation/text-lm.ts';
 import { tfRuntimeFor } from '../../../server/src/engine/evaluation/tfjs-runtime.ts';
 import type { TfRuntime } from '../../../server/src/engine/evaluation/tfjs-runtime.ts';
 import type { MaterializedTensor } from '../../../server/src/engine/materialize.ts';
@@ -141,7 +143,7 @@ describe('text scoring: token-weighted loss over documents, long ones by sliding
   after(cleanup);
 
   it('matches the reference on documents shorter and longer than the context (8 positions)', async () => {
-    const lm = await CausalLm.load(runtime, folder.dir, 'test');
+    const lm = await loadTextModel(runtime, folder.dir, 'test');
     const texts = ['the cat sat on the mat', 'in the winter she wrote forty letters to her brother in the city', 'a', 'is'];
     const documents = lm.tokenize(texts.map((text, i) => ({ text, line: i + 1 })), 'x.jsonl');
     assert.ok(documents[1]!.length > 2 * 8, `the long document has ${documents[1]!.length} tokens`);
@@ -162,29 +164,29 @@ describe('text scoring: token-weighted loss over documents, long ones by sliding
     const other = join(dir, 'small-vocab');
     writeGpt2Folder(other, { seed: 9, contextLength: 8 });
     writeFileSync(join(other, 'config.json'), JSON.stringify({ ...folder.config, vocab_size: 100 }));
-    const lm = await CausalLm.load(runtime, other, 'test');
+    const lm = await loadTextModel(runtime, other, 'test');
     assert.throws(() => lm.tokenize([{ text: 'ab', line: 1 }, { text: 'the', line: 7 }], 'x.jsonl'), /line 7 of x\.jsonl gives token id 116, outside the model's vocabulary of 100/);
   });
 
   it('tokenizes without special tokens (no <|endoftext|> added)', async () => {
-    const lm = await CausalLm.load(runtime, folder.dir, 'test');
+    const lm = await loadTextModel(runtime, folder.dir, 'test');
     const [ids] = lm.tokenize([{ text: 'the', line: 1 }], 'x.jsonl');
     assert.deepEqual([...ids!], [116, 257]);
   });
 });
 
 describe('architecture choice from config.json', () => {
-  const cases: { config: Record<string, unknown> | undefined; expected: RegExp | 'gpt2' }[] = [
-    { config: { model_type: 'gpt2' }, expected: 'gpt2' },
-    { config: { architectures: ['GPT2LMHeadModel'] }, expected: 'gpt2' },
-    { config: { model_type: 'llama', architectures: ['LlamaForCausalLM'] }, expected: /config\.json says model_type "llama", architectures "LlamaForCausalLM"; evaluate this model with an external evaluator, task\(\.\.\., command="\.\.\."\)/ },
+  const cases: { config: Record<string, unknown> | undefined; expected: RegExp | string }[] = [
+    { config: { model_type: 'gpt2' }, expected: 'GPT-2' },
+    { config: { architectures: ['GPT2LMHeadModel'] }, expected: 'GPT-2' },
+    { config: { model_type: 'mamba', architectures: ['MambaForCausalLM'] }, expected: /config\.json says model_type "mamba", architectures "MambaForCausalLM"; evaluate this model with an external evaluator, task\(\.\.\., command="\.\.\."\)/ },
     { config: {}, expected: /no model_type or architectures/ },
     { config: undefined, expected: /has no config\.json beside its weights.*task\(\.\.\., command="\.\.\."\)/ },
   ];
   for (const c of cases) {
     it(JSON.stringify(c.config) ?? 'no config.json', () => {
-      if (c.expected === 'gpt2') assert.equal(causalLmFamily(c.config, 'm'), 'gpt2');
-      else assert.throws(() => causalLmFamily(c.config, 'm'), (e: unknown) => e instanceof EvaluationError && c.expected instanceof RegExp && c.expected.test(e.message));
+      if (typeof c.expected === 'string') assert.equal(transformerFamily(c.config, 'm').name, c.expected);
+      else assert.throws(() => transformerFamily(c.config, 'm'), (e: unknown) => e instanceof EvaluationError && c.expected instanceof RegExp && c.expected.test(e.message));
     });
   }
 });

@@ -68,7 +68,7 @@ describe('text task recipe: GPT-2 folders and JSON Lines, run end to end', () =>
   /** Token ids as the evaluator computes them (the reference gets the same ids: tokenization is the library's). */
   async function tokens(split: string): Promise<number[][]> {
     const tokenizer = await loadTokenizer(join(dir, 'gpt2-base'), 'test');
-    return DOCUMENTS.filter((d) => d.split === split).map((d) => [...tokenizer.encode(d.text)]);
+    return DOCUMENTS.filter((d) => d.split === split).map((d) => [...tokenizer.encode(d.text).ids]);
   }
 
   it('reports perplexity for the base (validation and test) as the numpy reference computes it', async () => {
@@ -118,13 +118,15 @@ describe('text task on a model the built-in evaluator does not run', () => {
   after(cleanup);
 
   it('stops before anything runs, naming the architecture and pointing to command=', async () => {
-    writeHfFolder(join(dir, 'gpt2-base'), { family: 'llama', seed: 1, vocabSize: 300 });
-    writeHfFolder(join(dir, 'gpt2-sci'), { family: 'llama', seed: 2, vocabSize: 300 });
+    for (const [name, seed] of [['gpt2-base', 1], ['gpt2-sci', 2]] as const) {
+      const folder = writeHfFolder(join(dir, name), { family: 'llama', seed, vocabSize: 300 });
+      writeFileSync(join(folder.dir, 'config.json'), JSON.stringify({ ...folder.config, model_type: 'mamba', architectures: ['MambaForCausalLM'] }));
+    }
     mkdirSync(join(dir, 'data'));
     writeFileSync(join(dir, 'data', 'prose.jsonl'), `${DOCUMENTS.map((d) => JSON.stringify(d)).join('\n')}\n`);
     const recipe = writeRecipe(dir, 'text.tvr', RECIPE);
     await assert.rejects(runRecipe({ recipe }), (error: Error) => {
-      assert.match(error.message, /line 6: model base \(.*config\.json\): the built-in text evaluator runs GPT-2 \(model_type "gpt2", GPT2LMHeadModel\), but config\.json says model_type "llama", architectures "LlamaForCausalLM"; evaluate this model with an external evaluator, task\(\.\.\., command="\.\.\."\)/);
+      assert.match(error.message, /line 6: model base \(.*config\.json\): the built-in text evaluators run GPT-2 \(model_type "gpt2", GPT2LMHeadModel\).*, but config\.json says model_type "mamba", architectures "MambaForCausalLM"; evaluate this model with an external evaluator, task\(\.\.\., command="\.\.\."\)/);
       return true;
     });
   });

@@ -7,11 +7,9 @@
 // of tokens that are the arg-max prediction. Documented in docs/evaluation.md.
 import type { MaterializedTensor } from '../materialize.ts';
 import { EvaluationError, evaluationCancelled } from './errors.ts';
-import { Gpt2Weights, gpt2Config } from './gpt2.ts';
-import type { Gpt2Config } from './gpt2.ts';
+import type { CausalLmFamily, FamilyConfig } from './transformers/family.ts';
 import { accumulate, emptyTotals, finish } from './metrics.ts';
 import type { ClassifierMetrics } from './metrics.ts';
-import { loadTokenizer, readModelConfig } from './tokenizer.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 import { activate } from './tfjs-runtime.ts';
 import type { TfRuntime } from './tfjs-runtime.ts';
@@ -47,23 +45,6 @@ export function slidingWindows(length: number, context: number): TokenWindow[] {
   }
 }
 
-/** The architectures the built-in text evaluator runs. */
-type CausalLmFamily = 'gpt2';
-
-/** The family of a causal LM from its config.json, or an error naming what it is and what to do. */
-export function causalLmFamily(config: Readonly<Record<string, unknown>> | undefined, what: string): CausalLmFamily {
-  if (config === undefined) {
-    throw new EvaluationError('model', `${what}: the model has no config.json beside its weights, so its architecture is unknown; the built-in text evaluator runs Hugging Face GPT-2 folders (config.json, model.safetensors, tokenizer.json). Evaluate other models with task(..., command="...") (see docs/evaluation.md)`);
-  }
-  const architectures = Array.isArray(config['architectures']) ? config['architectures'].filter((a): a is string => typeof a === 'string') : [];
-  if (config['model_type'] === 'gpt2' || architectures.includes('GPT2LMHeadModel')) return 'gpt2';
-  const named = [
-    typeof config['model_type'] === 'string' ? `model_type ${JSON.stringify(config['model_type'])}` : undefined,
-    architectures.length > 0 ? `architectures ${architectures.map((a) => JSON.stringify(a)).join(', ')}` : undefined,
-  ].filter(Boolean).join(', ') || 'no model_type or architectures';
-  throw new EvaluationError('model', `${what}: the built-in text evaluator runs GPT-2 (model_type "gpt2", GPT2LMHeadModel), but config.json says ${named}; evaluate this model with an external evaluator, task(..., command="...") (see docs/evaluation.md)`);
-}
-
 export interface TextEvaluationOptions {
   readonly signal?: AbortSignal;
   readonly tokensPerBatch?: number;
@@ -73,33 +54,28 @@ export interface TextMetrics extends ClassifierMetrics {
   readonly documents: number;
 }
 
-/** A causal LM of one model folder: its configuration and tokenizer, ready for any weights of that shape. */
+/** A causal LM of one model folder: its family, configuration and tokenizer, ready for any weights of that shape. */
 export class CausalLm {
   readonly #runtime: TfRuntime;
-  readonly config: Gpt2Config;
+  readonly #family: CausalLmFamily;
+  readonly config: FamilyConfig;
   readonly tokenizer: TextTokenizer;
   readonly #what: string;
 
-  private constructor(runtime: TfRuntime, config: Gpt2Config, tokenizer: TextTokenizer, what: string) {
+  /** `what` names the task and model in messages. */
+  constructor(runtime: TfRuntime, family: CausalLmFamily, config: FamilyConfig, tokenizer: TextTokenizer, what: string) {
+    if (config.positions < 2) throw new EvaluationError('model', `${what}: config.json gives ${config.positions} position; scoring text needs at least 2`);
     this.#runtime = runtime;
+    this.#family = family;
     this.config = config;
     this.tokenizer = tokenizer;
     this.#what = what;
   }
 
-  /** Reads `folder`'s config.json and tokenizer.json; `what` names the task and model in messages. */
-  static async load(runtime: TfRuntime, folder: string, what: string): Promise<CausalLm> {
-    const raw = await readModelConfig(folder, what);
-    causalLmFamily(raw, what);
-    const config = gpt2Config(raw!, what);
-    if (config.positions < 2) throw new EvaluationError('model', `${what}: config.json gives ${config.positions} position; scoring text needs at least 2`);
-    return new CausalLm(runtime, config, await loadTokenizer(folder, what), what);
-  }
-
   /** Token ids of each document; ids beyond the model's vocabulary are a data error naming the line. */
   tokenize(documents: readonly { readonly text: string; readonly line: number }[], file: string): Int32Array[] {
     return documents.map((d) => {
-      const ids = this.tokenizer.encode(d.text);
+      const ids = this.tokenizer.encode(d.text).ids;
       for (const id of ids) {
         if (id < 0 || id >= this.config.vocab) {
           throw new EvaluationError('data', `${this.#what}: line ${d.line} of ${file} gives token id ${id}, outside the model's vocabulary of ${this.config.vocab} (config.json vocab_size): the tokenizer does not belong to this model`, { file });
@@ -113,7 +89,7 @@ export class CausalLm {
   async evaluate(weights: ReadonlyMap<string, MaterializedTensor>, documents: readonly Int32Array[], options: TextEvaluationOptions = {}): Promise<TextMetrics> {
     const { tf } = this.#runtime;
     await activate(this.#runtime);
-    const model = Gpt2Weights.upload(tf, this.config, weights, this.#what);
+    const model = this.#family.upload(tf, this.config, weights, this.#what);
     try {
       const totals = emptyTotals();
       for (const batch of batches(documents, this.config.positions, options.tokensPerBatch ?? TOKENS_PER_BATCH)) {
