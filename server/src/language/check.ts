@@ -14,7 +14,7 @@ import { closest, unusedBindings, type Binding, type Resolution } from './names.
 import { inputPaths, resultsFileName, type InputLocation } from './run-files.ts';
 import * as P from './poly.ts';
 import type {
-  CombineNode, EvaluateStatement, LoadNode, SaveStatement, SweepVar, TaskValue, TensorSpec, TensorTable, TypedProgram, WeightKind,
+  CombineNode, EvaluateStatement, LoadNode, SaveStatement, SweepVar, TaskValue, TensorSpec, TensorTable, TiedHead, TypedProgram, WeightKind,
   WeightNode,
 } from './program.ts';
 import { nodeInputs } from './program.ts';
@@ -102,6 +102,8 @@ class Checker {
   private reportedNonFloat = false;
   /** Warnings about two model folders (config-mismatch), reported once per pair. */
   private readonly reportedConfigWarnings = new Set<string>();
+  /** Tied values made untied, by the node they untie (see untied). */
+  private readonly untiedNodes = new Map<WeightNode, WeightNode>();
   private readonly typical = new Map<number, number>();
   /** Name given to the value being defined, for sweeps, tasks and nodes. */
   private currentName: string | undefined;
@@ -355,9 +357,15 @@ class Checker {
 
   private addCombos(left: ComboValue, right: ComboValue, sign: 1 | -1, leftExpr: Expression, rightExpr: Expression): Value {
     if (left.table && right.table) {
-      const diff = compareTables(left.table, right.table);
+      let diff = compareTables(left.table, right.table);
       const nodesOf = (c: ComboValue): WeightNode[] => c.terms.map((t) => t.value.node);
-      if (this.reportConfigFinding(rightExpr, right.table, nodesOf(right), leftExpr, left.table, nodesOf(left), diff !== undefined)) return errorValue;
+      const finding = this.reportConfigFinding(rightExpr, right.table, nodesOf(right), leftExpr, left.table, nodesOf(left), diff !== undefined);
+      if (finding === 'error') return errorValue;
+      if (finding) {
+        if (finding.side === 'here') right = this.untieCombo(right, finding, rightExpr);
+        else left = this.untieCombo(left, finding, leftExpr);
+        diff = compareTables(left.table!, right.table!);
+      }
       if (diff) {
         const leftText = this.excerpt(leftExpr);
         const details = diff.first.map((d) => describeDifference(d, 'here', `in ${leftText}`)).join('; ');
@@ -763,52 +771,89 @@ class Checker {
     return this.narrow(value, which === 'select' ? patterns : null, which === 'exclude' ? patterns : [], call, spanOf);
   }
 
-  private sameTables(items: { expr: Expression; value: Value }[]): boolean {
-    const first = items.find((i) => isWeights(i.value) && i.value.node.table);
-    if (!first) return true;
-    const firstTable = (first.value as WeightsValue).node.table!;
-    for (const item of items) {
-      if (item === first || !isWeights(item.value) || !item.value.node.table) continue;
-      const diff = compareTables(firstTable, item.value.node.table);
-      const firstNode = (first.value as WeightsValue).node;
-      if (this.reportConfigFinding(item.expr, item.value.node.table, [item.value.node], first.expr, firstTable, [firstNode], diff !== undefined)) return false;
+  /**
+   * The values of `items` with one tensor table, or undefined after reporting why they
+   * cannot have one. A tied model among untied ones is untied (its head read from its
+   * embedding); the others are returned as they are.
+   */
+  private alignTables(items: readonly { expr: Expression; value: Value }[]): WeightsValue[] | undefined {
+    const values = items.map((i) => i.value as WeightsValue);
+    // Compared with the value of the most tensors: an untied model, when tied ones are among them, so each tied one is untied against it.
+    let reference = -1;
+    values.forEach((v, i) => {
+      if (isWeights(v) && v.node.table && (reference < 0 || v.node.table.size > values[reference]!.node.table!.size)) reference = i;
+    });
+    if (reference < 0) return values;
+    const there = items[reference]!;
+    const thereTable = values[reference]!.node.table!;
+    for (let i = 0; i < items.length; i++) {
+      const value = values[i]!;
+      if (i === reference || !isWeights(value) || !value.node.table) continue;
+      let diff = compareTables(thereTable, value.node.table);
+      const finding = this.reportConfigFinding(items[i]!.expr, value.node.table, [value.node], there.expr, thereTable, [values[reference]!.node], diff !== undefined);
+      if (finding === 'error') return undefined;
+      // The reference has the most tensors, so a tied side can only be this one.
+      if (finding?.side === 'here') {
+        values[i] = this.untied(value, finding, items[i]!.expr);
+        diff = compareTables(thereTable, values[i]!.node.table!);
+      }
       if (diff) {
-        const there = `in ${this.excerpt(first.expr)}`;
-        this.report(item.expr, 'error', 'shape-mismatch',
-          `tensor tables differ from ${this.excerpt(first.expr)}: ${diff.count} tensor${diff.count === 1 ? '' : 's'} differ; ${diff.first.map((d) => describeDifference(d, 'here', there)).join('; ')}`,
-          [{ span: first.expr, message: 'compared with this operand' }]);
-        return false;
+        const thereText = `in ${this.excerpt(there.expr)}`;
+        this.report(items[i]!.expr, 'error', 'shape-mismatch',
+          `tensor tables differ from ${this.excerpt(there.expr)}: ${diff.count} tensor${diff.count === 1 ? '' : 's'} differ; ${diff.first.map((d) => describeDifference(d, 'here', thereText)).join('; ')}`,
+          [{ span: there.expr, message: 'compared with this operand' }]);
+        return undefined;
       }
     }
-    return true;
+    return values;
   }
 
   /**
    * Reports what model folders' configurations say against combining `here` with `there`
-   * (config-mismatch, vocab-mismatch, tied-embeddings); true when that was an error.
+   * (config-mismatch, vocab-mismatch, tied-embeddings): 'error' when that was an error, the
+   * side to untie when a tied model meets an untied one, else undefined.
    */
-  private reportConfigFinding(hereExpr: Expression, hereTable: TensorTable, hereNodes: readonly WeightNode[], thereExpr: Expression, thereTable: TensorTable, thereNodes: readonly WeightNode[], tablesDiffer: boolean): boolean {
+  private reportConfigFinding(hereExpr: Expression, hereTable: TensorTable, hereNodes: readonly WeightNode[], thereExpr: Expression, thereTable: TensorTable, thereNodes: readonly WeightNode[], tablesDiffer: boolean): 'error' | ({ readonly side: 'here' | 'there' } & TiedHead) | undefined {
     const side = (table: TensorTable, nodes: readonly WeightNode[], expr: Expression) => ({ table, loads: mergeSources(nodes.map(configuredLoads)), name: this.excerpt(expr) });
     const finding = compareModels(side(hereTable, hereNodes, hereExpr), side(thereTable, thereNodes, thereExpr), tablesDiffer, (load) => nodeName(load));
-    if (!finding) return false;
-    if (finding.key !== undefined) {
-      if (this.reportedConfigWarnings.has(finding.key)) return false;
-      this.reportedConfigWarnings.add(finding.key);
-    }
-    this.report(hereExpr, finding.severity, finding.code, finding.message, [{ span: thereExpr, message: 'the other operand' }]);
-    return finding.severity === 'error';
+    if (!finding) return undefined;
+    const repeated = finding.key !== undefined && this.reportedConfigWarnings.has(finding.key);
+    if (finding.key !== undefined) this.reportedConfigWarnings.add(finding.key);
+    if (!repeated) this.report(hereExpr, finding.severity, finding.code, finding.message, [{ span: thereExpr, message: 'the other operand' }]);
+    if (finding.severity === 'error') return 'error';
+    return finding.untie;
+  }
+
+  /** Every term of a tied combination untied (they share its table). */
+  private untieCombo(combo: ComboValue, tie: TiedHead, expr: Expression): ComboValue {
+    const terms = combo.terms.map((t) => ({ coef: t.coef, value: this.untied(t.value, tie, expr) }));
+    return { type: 'combo', terms, table: terms[0]?.value.node.table ?? combo.table };
+  }
+
+  /** `value` with its tied head made explicit (one node per value, so repeated uses stay one term). */
+  private untied(value: WeightsValue, tie: TiedHead, span: Span): WeightsValue {
+    const input = value.node;
+    if (!input.table || input.table.has(tie.head) || !input.table.has(tie.embedding)) return value;
+    const known = this.untiedNodes.get(input);
+    if (known) return { ...value, node: known };
+    const table = new Map(input.table).set(tie.head, input.table.get(tie.embedding)!);
+    const node: WeightNode = { id: this.nextId++, op: 'select', kind: value.type, input, include: null, exclude: [], untie: tie, table, range: input.range };
+    this.untiedNodes.set(input, node);
+    this.track(node, span, value.linear);
+    return { ...value, node };
   }
 
   private mean(call: Call, args: BoundArgs): Value {
     const items = args.variadic;
-    const values = items.map((i) => i.value as WeightsValue);
-    const kinds = new Set(values.map((v) => v.type));
+    const kinds = new Set(items.map((i) => (i.value as WeightsValue).type));
     if (kinds.size > 1) {
-      const odd = items.find((i) => (i.value as WeightsValue).type !== values[0]!.type)!;
-      this.report(odd.expr, 'error', 'type-mismatch', `mean() averages values of one kind: this is a ${typeName(odd.value)} but the first is a ${typeName(values[0]!)}`);
+      const first = items[0]!.value as WeightsValue;
+      const odd = items.find((i) => (i.value as WeightsValue).type !== first.type)!;
+      this.report(odd.expr, 'error', 'type-mismatch', `mean() averages values of one kind: this is a ${typeName(odd.value)} but the first is a ${typeName(first)}`);
       return errorValue;
     }
-    if (!this.sameTables(items)) return errorValue;
+    const values = this.alignTables(items);
+    if (!values) return errorValue;
     let weights = values.map(() => 1 / values.length);
     const given = this.arg(args, 'weights');
     if (given?.type === 'list') {
@@ -840,9 +885,8 @@ class Checker {
   }
 
   private ties(call: Call, args: BoundArgs): Value {
-    const items = args.variadic;
-    if (!this.sameTables(items)) return errorValue;
-    const inputs = items.map((i) => i.value as WeightsValue);
+    const inputs = this.alignTables(args.variadic);
+    if (!inputs) return errorValue;
     return this.derivedVector(call, { op: 'ties', inputs: inputs.map((v) => v.node), density: this.numberArg(args, 'density', 0.2) }, inputs);
   }
 
@@ -871,13 +915,13 @@ class Checker {
   private slerp(call: Call, args: BoundArgs): Value {
     const a = args.values.get('a')!;
     const b = args.values.get('b')!;
-    const va = a.value as WeightsValue;
-    const vb = b.value as WeightsValue;
-    if (va.type !== vb.type) {
-      this.report(b.expr, 'error', 'type-mismatch', `slerp() interpolates two values of one kind: a is a ${typeName(va)} but b is a ${typeName(vb)}`);
+    if ((a.value as WeightsValue).type !== (b.value as WeightsValue).type) {
+      this.report(b.expr, 'error', 'type-mismatch', `slerp() interpolates two values of one kind: a is a ${typeName(a.value)} but b is a ${typeName(b.value)}`);
       return errorValue;
     }
-    if (!this.sameTables([a, b])) return errorValue;
+    const aligned = this.alignTables([a, b]);
+    if (!aligned) return errorValue;
+    const [va, vb] = aligned as [WeightsValue, WeightsValue];
     const tValue = this.arg(args, 't');
     const t = tValue?.type === 'scalar' ? tValue.poly : P.constant(0.5);
     const node: WeightNode = { id: this.nextId++, op: 'slerp', kind: va.type, a: va.node, b: vb.node, t, table: va.node.table, range: this.lines.range(call) };
@@ -1010,7 +1054,8 @@ class Checker {
     const models = args.variadic.map((a) => ({ name: nodeName((a.value as WeightsValue).node, this.text(a.expr)), node: (a.value as WeightsValue).node, expr: a.expr, value: a.value as WeightsValue }));
     for (const m of models) {
       for (const t of [...targets, ...controls]) {
-        if (!m.node.table || !t.head.table) continue;
+        // A built-in text task's model is its own head: nothing completes it.
+        if (!m.node.table || !t.head.table || (t.command === undefined && isTextDataPath(t.data))) continue;
         const problems: string[] = [];
         for (const [name, spec] of m.node.table) {
           const headSpec = t.head.table.get(name);

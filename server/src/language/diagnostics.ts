@@ -25,7 +25,7 @@ export const diagnosticCodes = {
   'shape-mismatch': 'Operands whose tensor tables (names, shapes) differ.',
   'config-mismatch': "Hugging Face model folders whose config.json gives a different `model_type` or layer count (an error when their tensors differ, a warning when they still line up).",
   'vocab-mismatch': 'Operands whose vocabularies differ in size (config.json `vocab_size`, embedding rows): names both sizes, how to resize to one, and the first id where their tokenizer.json vocabularies differ.',
-  'tied-embeddings': 'A model whose output head is tied to its embedding (no `lm_head.weight`) combined with one that has its own head.',
+  'tied-embeddings': 'A model whose output head is tied to its embedding (no `lm_head.weight`) combined with one that has its own head: a note that the result has an untied head (the tied model\'s embedding stands for its head; a save writes `tie_word_embeddings: false`), or an error when no single embedding tensor can stand for it.',
   'empty-selection': 'A tensor selection that keeps no tensors.',
   'foreign-base': 'A task vector built on one base model applied to another model.',
   'non-float-tensors': 'Integer or bool tensors, copied unchanged rather than combined.',

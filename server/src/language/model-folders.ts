@@ -2,7 +2,7 @@
 // vocabularies, as the header readers carry them): what makes two models impossible or
 // unwise to combine, said before anything runs. Pure: the checker calls it with what it has.
 import type { HfModelConfig } from '../checkpoints/types.ts';
-import type { LoadNode, TensorTable, WeightNode } from './program.ts';
+import type { LoadNode, TensorSpec, TensorTable, TiedHead, WeightNode } from './program.ts';
 import { formatSpec, sameShape } from './shapes.ts';
 import { nodeInputs } from './program.ts';
 
@@ -35,10 +35,12 @@ export function mergeSources(lists: readonly (readonly LoadNode[])[]): LoadNode[
 
 export interface ConfigFinding {
   readonly code: 'config-mismatch' | 'vocab-mismatch' | 'tied-embeddings';
-  readonly severity: 'error' | 'warning';
+  readonly severity: 'error' | 'warning' | 'info';
   readonly message: string;
-  /** For warnings: the same two models give the same warning wherever they meet; report it once. */
+  /** For warnings and notes: the same two models give the same finding wherever they meet; report it once. */
   readonly key?: string;
+  /** A tied side met an untied one: untie that side (its head read from its embedding) and the two line up. */
+  readonly untie?: { readonly side: 'here' | 'there' } & TiedHead;
 }
 
 /** One side of a comparison: its tensor table and the model folders it comes from. */
@@ -47,6 +49,11 @@ export interface Side {
   readonly loads: readonly LoadNode[];
   /** How to name the side when it comes from no model folder (the operand's text). */
   readonly name: string;
+}
+
+/** A side as recipe code names it (`u` in exclude(u, ...)): its model's binding, or its text unquoted. */
+function codeName(side: Side): string {
+  return side.loads[0]?.name ?? side.name.replace(/^'(.*)'$/, '$1');
 }
 
 function sideName(side: Side, nameOf: NameOf): string {
@@ -163,6 +170,14 @@ function showToken(token: string | undefined): string {
 }
 
 const HEAD = /(^|\.)lm_head\.weight$/;
+/** Input embeddings as the Hugging Face families name them (GPT-2, Llama and most decoders, BERT, GPT-NeoX, original Llama). */
+const EMBEDDING = /(^|\.)(wte|embed_tokens|word_embeddings|embed_in|tok_embeddings)\.weight$/;
+
+/** The one embedding of a tied table that can stand for its head: an embedding-named tensor of the head's spec. */
+function embeddingFor(table: TensorTable, head: TensorSpec): string | undefined {
+  const candidates = [...table].filter(([name, spec]) => EMBEDDING.test(name) && sameShape(spec.shape, head.shape)).map(([name]) => name);
+  return candidates.length === 1 ? candidates[0] : undefined;
+}
 
 function tieFinding(here: Side, there: Side, nameOf: NameOf): ConfigFinding | undefined {
   const onlyHere = [...here.table.keys()].filter((n) => !there.table.has(n));
@@ -172,7 +187,8 @@ function tieFinding(here: Side, there: Side, nameOf: NameOf): ConfigFinding | un
   if (missing.length !== 1 || !HEAD.test(missing[0]!)) return undefined;
   if ((rowDifferences(here.table, there.table) ?? [undefined]).length > 0) return undefined;
   const head = missing[0]!;
-  const [tied, untied, untiedTable] = onlyHere.length === 0 ? [here, there, there.table] : [there, here, here.table];
+  const tiedIsHere = onlyHere.length === 0;
+  const [tied, untied] = tiedIsHere ? [here, there] : [there, here];
   const tiedConfig = tied.loads[0]?.header?.hfConfig;
   const untiedConfig = untied.loads[0]?.header?.hfConfig;
   // A config that says otherwise means the file is incomplete, not tied: the shape message fits.
@@ -180,12 +196,21 @@ function tieFinding(here: Side, there: Side, nameOf: NameOf): ConfigFinding | un
   const tiedName = sideName(tied, nameOf);
   const untiedName = sideName(untied, nameOf);
   const why = tiedConfig ? (tiedConfig.tieStated ? 'tie_word_embeddings: true in its config.json' : `the default of model_type ${JSON.stringify(tiedConfig.modelType ?? 'unknown')}`) : 'it stores no head';
-  const plain = (load: LoadNode | undefined): string => (load?.name ?? 'x');
+  const headSpec = untied.table.get(head)!;
+  const tie = `${tiedName} ties its output head to its embedding (${why}), so it stores no ${head}: its head is its embedding matrix; ${untiedName} has its own ${head} ${formatSpec(headSpec)}`;
+  const embedding = embeddingFor(tied.table, headSpec);
+  if (embedding !== undefined) {
+    return {
+      code: 'tied-embeddings',
+      severity: 'info',
+      message: `${tie}. The result has an untied head: ${head} combines ${untiedName}'s head with ${tiedName}'s ${embedding}, and a save writes tie_word_embeddings: false. To keep the head tied instead, leave the untied head out: exclude(${codeName(untied)}, "${head}")`,
+      key: [tied.loads[0]?.path ?? tied.name, untied.loads[0]?.path ?? untied.name].sort().join('\n'),
+      untie: { side: tiedIsHere ? 'here' : 'there', head, embedding },
+    };
+  }
   return {
     code: 'tied-embeddings',
     severity: 'error',
-    message: `${tiedName} ties its output head to its embedding (${why}), so it stores no ${head}: its head is its embedding matrix; ${untiedName} has its own ${head} ${formatSpec(untiedTable.get(head)!)}. `
-      + `tvr does not combine a tied head with an untied one yet. To keep the tie, leave the untied head out: exclude(${plain(untied.loads[0])}, "${head}") (the result's head is then its combined embedding, tied as in ${tiedName}). `
-      + `To keep an untied head, untie ${tiedName} first (transformers: set config.tie_word_embeddings = False, copy the embedding into lm_head.weight, save_pretrained) and load that`,
+    message: `${tie}, but no single embedding tensor of ${tiedName} has that shape to stand for its head. Leave the untied head out: exclude(${codeName(untied)}, "${head}"), or untie ${tiedName} first (transformers: set config.tie_word_embeddings = False, copy the embedding into lm_head.weight, save_pretrained) and load that`,
   };
 }

@@ -52,12 +52,24 @@ export interface CombineNode extends NodeBase {
   readonly terms: readonly { readonly coef: Poly; readonly node: WeightNode }[];
 }
 
-/** Keep only tensors matching `include` (all when null) and not matching `exclude`. Glob patterns: `*` any run, `?` one char. */
+/** A tied model's output head made explicit: its `head` tensor is its `embedding` tensor. */
+export interface TiedHead {
+  readonly head: string;
+  readonly embedding: string;
+}
+
+/**
+ * Keep only tensors matching `include` (all when null) and not matching `exclude`. Glob
+ * patterns: `*` any run, `?` one char. With `untie` (made by the checker where a tied model
+ * meets an untied one, never written by hand), the input's table gains the head, read from
+ * its embedding.
+ */
 export interface SelectNode extends NodeBase {
   readonly op: 'select';
   readonly input: WeightNode;
   readonly include: readonly string[] | null;
   readonly exclude: readonly string[];
+  readonly untie?: TiedHead;
 }
 
 /** TIES merging of task vectors (Yadav et al. 2023): trim to top `density` by magnitude, elect sign, disjoint mean. */

@@ -32,7 +32,9 @@ export function inferBase(models: readonly WeightNode[]): { readonly node: Weigh
     if (node.op === 'combine' && node.kind === 'vector') {
       for (const t of node.terms) {
         const c = t.coef.get('');
-        if (t.node.kind === 'model' && t.coef.size === 1 && c !== undefined && c < 0) counts.set(t.node, (counts.get(t.node) ?? 0) + 1);
+        // A tied base untied to meet an untied model is still that base.
+        const model = t.node.op === 'select' && t.node.untie ? t.node.input : t.node;
+        if (model.kind === 'model' && t.coef.size === 1 && c !== undefined && c < 0) counts.set(model, (counts.get(model) ?? 0) + 1);
       }
     }
   }
@@ -72,7 +74,7 @@ function describeStep(node: WeightNode, point: SweepPoint, ref: (child: WeightNo
   switch (node.op) {
     case 'load': return { op: 'load', files: node.header?.files.map((f) => [f.path, f.size, f.mtimeMs]) ?? node.path };
     case 'combine': return { op: 'combine', terms: node.terms.map((t) => [evaluate(t.coef, point), ref(t.node)]) };
-    case 'select': return { op: 'select', include: node.include, exclude: node.exclude, input: ref(node.input) };
+    case 'select': return { op: 'select', include: node.include, exclude: node.exclude, ...(node.untie ? { untie: node.untie } : {}), input: ref(node.input) };
     case 'ties': return { op: 'ties', density: node.density, inputs: node.inputs.map(ref) };
     case 'dare': return { op: 'dare', p: node.p, seed: node.seed, input: ref(node.input) };
     case 'magnitude_prune': return { op: 'prune', density: node.density, input: ref(node.input) };

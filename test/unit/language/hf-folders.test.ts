@@ -29,6 +29,11 @@ before(() => {
   // Plain files without a config: the vocabulary is seen in the embedding rows alone.
   writeSafetensors(join(dir, 'plain-1000.safetensors'), hfRandomModel(hfSpecs({ family: 'gpt2', vocabSize: 1000 }), 12));
   writeSafetensors(join(dir, 'plain-1003.safetensors'), hfRandomModel(hfSpecs({ family: 'gpt2', vocabSize: 1003 }), 13));
+  // Two embeddings of the head's shape: neither alone can be said to be the tied head.
+  const tiedSpecs = hfSpecs({ family: 'gpt2' });
+  const extra = { ...tiedSpecs.find((t) => t.name === 'transformer.wte.weight')!, name: 'extra.embed_tokens.weight' };
+  writeSafetensors(join(dir, 'plain-untied.safetensors'), hfRandomModel([...hfSpecs({ family: 'gpt2', tied: false }), extra], 20));
+  writeSafetensors(join(dir, 'plain-tied-odd.safetensors'), hfRandomModel([...tiedSpecs, extra], 21));
   writeHfFolder(join(dir, 'bad-type'), { family: 'gpt2', seed: 14, config: { model_type: 3 } });
   writeHfFolder(join(dir, 'bad-json'), { family: 'gpt2', seed: 15 });
   writeFileSync(join(dir, 'bad-json', 'config.json'), '{"model_type": "gpt2", "n_layer": 2,');
@@ -78,22 +83,35 @@ const rows: CheckRow[] = [
     diagnostics: ['2:16 error vocab-mismatch'],
   },
   {
-    name: 'a tied GPT-2 next to an untied one: tied-embeddings explains the tie and the way out',
-    // Line 4 leaves the untied head out, as the message says, and checks.
-    recipe: `${gpt2}u = load("gpt2-untied")\nv = u - base\nw = exclude(u, "lm_head.weight") - base\n`,
-    diagnostics: ['3:9 error tied-embeddings'],
-    types: { w: 'Vector' },
+    name: 'a tied GPT-2 next to an untied one: an untied result, said once per pair, with the way to keep the tie',
+    // Line 4 leaves the untied head out, as the message says, and stays tied.
+    recipe: `${gpt2}u = load("gpt2-untied")\nv = u - base\nw = exclude(u, "lm_head.weight") - base\nlam = sweep(0, 1, 0.5)\ne = base + lam*(u - base)\n`,
+    diagnostics: ['3:9 info tied-embeddings'],
+    types: { v: 'Vector', w: 'Vector', e: 'Model' },
     messages: [
       `'base' ties its output head to its embedding (the default of model_type "gpt2"), so it stores no lm_head.weight`,
       "'u' has its own lm_head.weight [1000, 16] F32",
+      "The result has an untied head: lm_head.weight combines 'u''s head with 'base''s transformer.wte.weight, and a save writes tie_word_embeddings: false",
       'exclude(u, "lm_head.weight")',
     ],
   },
   {
+    name: 'mean() and slerp() of a tied and an untied model untie the tied one, whichever comes first',
+    recipe: `${gpt2}u = load("gpt2-untied")\nm = mean(base, u, base)\ns = slerp(u, base, t=0.5)\n`,
+    diagnostics: ['3:10 info tied-embeddings'],
+    types: { m: 'Model', s: 'Model' },
+  },
+  {
     name: 'a Llama that states tie_word_embeddings: true next to an untied one',
     recipe: 'a = load("llama")\nt = load("llama-tied")\nv = a - t\n',
+    diagnostics: ['3:9 info tied-embeddings'],
+    messages: ["'t' ties its output head to its embedding (tie_word_embeddings: true in its config.json)", "'t''s model.embed_tokens.weight"],
+  },
+  {
+    name: 'a tied file whose embedding is not the head\'s shape cannot stand for it: an error with the ways out',
+    recipe: 'a = load("plain-untied.safetensors")\nt = load("plain-tied-odd.safetensors")\nv = a - t\n',
     diagnostics: ['3:9 error tied-embeddings'],
-    messages: ["'t' ties its output head to its embedding (tie_word_embeddings: true in its config.json)"],
+    messages: ['no single embedding tensor of', 'exclude(a, "lm_head.weight")'],
   },
   {
     name: 'different layer counts: config-mismatch naming both',
@@ -169,6 +187,12 @@ test('hover on a model folder shows its configuration, parameters and size on di
   assert.match(contents, /tokenizer\.json \(1\.0k tokens\), generation_config\.json/);
   const llama = hover(analysis, text.indexOf('l = '))!.contents;
   assert.match(llama, /own output head \(tie_word_embeddings: false\)/);
+});
+
+test('hover on a tied model combined with an untied one says the result has an untied head', async () => {
+  const { text, offset } = cursor('base = load("gpt2-base")\nu = load("gpt2-untied")\ne|d = 0.5*base + 0.5*u\n');
+  const contents = hover(await analyzeIn(ws, text), offset)!.contents;
+  assert.match(contents, /Output head untied: `lm_head\.weight` combines the untied models' heads with `transformer\.wte\.weight` of base \(tied: their head is their embedding\); a save writes tie_word_embeddings: false/);
 });
 
 test('hover escapes strings from config.json', async () => {

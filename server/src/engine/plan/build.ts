@@ -35,8 +35,10 @@ export function planSave(program: TypedProgram, save: SaveStatement, point: Swee
   const droppedIntegers: string[] = [];
   let firstAnchor: LoadNode | undefined;
   for (const [name, spec] of table) {
-    const anchor = anchorOf(save.node, coefficient, name) ?? firstLoadWith(save.node, name);
-    const anchorEntry = anchor?.header?.tensors.get(name);
+    // An untied head no input stores (only tied models met it) takes its dtype from the embedding standing for it.
+    const stored = untiedHeadSource(save.node, name) ?? name;
+    const anchor = anchorOf(save.node, coefficient, stored) ?? firstLoadWith(save.node, stored);
+    const anchorEntry = anchor?.header?.tensors.get(stored);
     if (!anchor || !anchorEntry) {
       throw new EngineError('plan', `${lineOf(save.range)}: no input model has tensor ${name}`, { range: save.range, tensor: name });
     }
@@ -101,6 +103,16 @@ function firstLoadWith(node: WeightNode, tensor: string): LoadNode | undefined {
   return firstLoad(preOrder([node]), tensor);
 }
 
+/** The embedding standing for `head` when no input below `root` stores the head itself, but a tied one was untied. */
+function untiedHeadSource(root: WeightNode, head: string): string | undefined {
+  let embedding: string | undefined;
+  for (const node of preOrder([root])) {
+    if (node.op === 'load' && node.header?.tensors.has(head)) return undefined;
+    if (node.op === 'select' && node.untie?.head === head) embedding ??= node.untie.embedding;
+  }
+  return embedding;
+}
+
 function seedsOf(root: WeightNode): SavePlan['seeds'] {
   const seeds: { op: 'dare' | 'random_like'; seed: number; range: Range }[] = [];
   for (const node of preOrder([root])) {
@@ -130,9 +142,11 @@ class TensorBuilder {
   readonly params: number[] = [];
   readonly stats: Stat[] = [];
   readonly inputs: InputSlot[] = [];
-  private readonly memo = new Map<number, NodeRef | null>();
-  private readonly slotByPath = new Map<string, number>();
-  private readonly name: string;
+  /** Built values by tensor name, then weight node id (an untied head builds the embedding's too). */
+  private readonly memo = new Map<string, Map<number, NodeRef | null>>();
+  private readonly slotByInput = new Map<string, number>();
+  /** The tensor being built: the output's, or an embedding standing for a tied head. */
+  private name: string;
   private readonly elements: number;
   private readonly coefficient: Coefficient;
 
@@ -157,20 +171,34 @@ class TensorBuilder {
    * thousands of bindings deep costs no stack, and a node used twice is one SSA value.
    */
   build(root: WeightNode): NodeRef | null {
-    const order = postOrder([root], (node) => this.inputsNeeded(node), (node) => this.memo.has(node.id));
-    for (const node of order) this.memo.set(node.id, this.buildNew(node));
+    let memo = this.memo.get(this.name);
+    if (!memo) this.memo.set(this.name, (memo = new Map()));
+    const order = postOrder([root], (node) => this.inputsNeeded(node), (node) => memo.has(node.id));
+    for (const node of order) memo.set(node.id, this.buildNew(node));
     return this.built(root);
   }
 
-  /** The inputs a node's value for this tensor reads: none where the node lacks the tensor (null, or a failure). */
+  /** `root`'s value for another tensor, `name` (a tied model's embedding standing for its head). */
+  private buildAs(root: WeightNode, name: string): NodeRef | null {
+    const outer = this.name;
+    this.name = name;
+    try {
+      return this.build(root);
+    } finally {
+      this.name = outer;
+    }
+  }
+
+  /** The inputs a node's value for this tensor reads: none where the node lacks the tensor (null, or a failure), or reads another (an untied head). */
   private inputsNeeded(node: WeightNode): readonly WeightNode[] {
     if (!node.table) this.fail(node, `${describe(node)} has no tensor table (an input could not be read)`);
+    if (isUntiedHead(node, this.name)) return [];
     return node.table.has(this.name) ? nodeInputs(node) : [];
   }
 
   /** The value of a node built earlier (build's dependency order guarantees it). */
   private built(node: WeightNode): NodeRef | null {
-    const known = this.memo.get(node.id);
+    const known = this.memo.get(this.name)?.get(node.id);
     if (known === undefined) throw new Error(`internal: weight node ${node.id} used before it was built`);
     return known;
   }
@@ -188,7 +216,7 @@ class TensorBuilder {
     }
     switch (node.op) {
       case 'load': return this.load(node);
-      case 'select': return this.built(node.input);
+      case 'select': return node.untie && isUntiedHead(node, this.name) ? this.buildAs(node.input, node.untie.embedding) : this.built(node.input);
       case 'combine': return this.linear(node.terms.map((t) => ({ coef: this.coefficient(t.coef, node.range), arg: this.built(t.node) })));
       case 'magnitude_prune': return this.trim(node, this.built(node.input), node.density);
       case 'ties': return this.ties(node);
@@ -204,11 +232,12 @@ class TensorBuilder {
     if (!isFloatDtype(entry.dtype)) this.fail(node, `tensor ${this.name} of ${node.path} is ${entry.dtype}; only F32, F16, BF16 and F64 tensors take part in arithmetic`, entry);
     const size = entry.shape.reduce((a, b) => a * b, 1);
     if (size !== this.elements) this.fail(node, `tensor ${this.name} of ${node.path} has ${size} elements, the output has ${this.elements}`, entry);
-    let slot = this.slotByPath.get(node.path);
+    const key = `${node.path}\0${entry.name}`;
+    let slot = this.slotByInput.get(key);
     if (slot === undefined) {
       slot = this.inputs.length;
       this.inputs.push({ load: node, entry });
-      this.slotByPath.set(node.path, slot);
+      this.slotByInput.set(key, slot);
     }
     return this.push({ op: 'input', slot });
   }
@@ -307,6 +336,11 @@ class TensorBuilder {
     this.stats.push({ kind: 'norm-match', source, noise, scale });
     return this.push({ op: 'lin', terms: [{ coef: scale, arg: noise }] });
   }
+}
+
+/** A tied value's head made explicit, asked for that head: it is the input's embedding. */
+function isUntiedHead(node: WeightNode, name: string): boolean {
+  return node.op === 'select' && node.untie?.head === name && !node.input.table?.has(name);
 }
 
 function describe(node: WeightNode): string {

@@ -5,7 +5,7 @@ import type { HfModelConfig } from '../../checkpoints/types.ts';
 import type { Analysis } from '../analysis.ts';
 import type { Binding } from '../names.ts';
 import * as P from '../poly.ts';
-import type { TensorTable, WeightNode } from '../program.ts';
+import { nodeInputs, type TensorTable, type WeightNode } from '../program.ts';
 import { isFloat } from '../shapes.ts';
 import { isWeights, typeName, type Value } from '../values.ts';
 import { cosineSimilarity, vectorBindingFor, vectorBindings, vectorStats, type StatsGroup, type StatsSource } from './vector-stats.ts';
@@ -78,7 +78,7 @@ function tableSummary(table: TensorTable | undefined): string {
 }
 
 function modelFacts(node: WeightNode): string {
-  const facts = [tableSummary(node.table)];
+  const facts = [tableSummary(node.table), ...untiedHeadFacts(node)];
   const load = rootLoad(node);
   if (load?.header && load === node) {
     const bytes = load.header.files.reduce((a, f) => a + f.size, 0);
@@ -108,6 +108,23 @@ function hfConfigFacts(config: HfModelConfig): string[] {
     config.hasGenerationConfig ? 'generation_config.json' : 'no generation_config.json',
   ].join(', ');
   return [`Hugging Face model folder: ${family}`, ...(sizes.length > 0 ? [sizes.join(', ')] : []), head, files];
+}
+
+/** Where a value combines tied models with untied ones: its head is untied, and which embeddings stand for heads. */
+function untiedHeadFacts(root: WeightNode): string[] {
+  const untied: { head: string; embedding: string; of: string }[] = [];
+  const seen = new Set<WeightNode>();
+  const stack = [root];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (seen.has(node)) continue;
+    seen.add(node);
+    if (node.op === 'select' && node.untie) untied.push({ ...node.untie, of: node.input.name ?? rootLoad(node.input)?.name ?? 'a tied model' });
+    stack.push(...nodeInputs(node));
+  }
+  if (untied.length === 0) return [];
+  const sources = [...new Set(untied.map((u) => `${markdownCode(u.embedding)} of ${markdownText(u.of)}`))];
+  return [`Output head untied: ${markdownCode(untied[0]!.head)} combines the untied models' heads with ${sources.slice(0, 3).join(', ')}${sources.length > 3 ? ` and ${sources.length - 3} more` : ''} (tied: their head is their embedding); a save writes tie_word_embeddings: false`];
 }
 
 function rootLoad(node: WeightNode): Extract<WeightNode, { op: 'load' }> | undefined {
