@@ -32,8 +32,9 @@ describe('tvr check and tvr run with a Hugging Face folder save (built CLI)', ()
     assert.equal(check.code, 0, check.stderr);
     assert.deepEqual(JSON.parse(check.stdout), []);
 
-    const { code, stderr } = await runTvr(['run', 'edit.tvr'], dir);
+    const { code, stdout, stderr } = await runTvr(['run', 'edit.tvr'], dir);
     assert.equal(code, 0, stderr);
+    assert.match(stdout, /wrote \S*out\/edited \(Hugging Face model folder: config, tokenizer, card, safetensors, \d+ tensors, [\d.]+ KB\)/);
     const out = join(dir, 'out/edited');
     const files = readdirSync(out).sort();
     const shards = files.filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f));
@@ -58,5 +59,26 @@ describe('tvr check and tvr run with a Hugging Face folder save (built CLI)', ()
     assert.equal(front['library_name'], 'transformers');
     assert.ok((front['tags'] as string[]).includes('task-arithmetic'));
     assert.ok(card.includes(RECIPE));
+  });
+});
+
+describe('tvr check --json on folders that do not combine (built CLI)', () => {
+  const { dir, cleanup } = fixtureDir();
+  before(() => {
+    writeHfFolder(join(dir, 'gpt2-base'), { family: 'gpt2', seed: 5 });
+    writeHfFolder(join(dir, 'gpt2-big'), { family: 'gpt2', vocabSize: 1003, seed: 6 });
+    writeHfFolder(join(dir, 'gpt2-deep'), { family: 'gpt2', layers: 3, seed: 7 });
+    writeHfFolder(join(dir, 'gpt2-untied'), { family: 'gpt2', tied: false, seed: 8 });
+    writeFileSync(join(dir, 'mix.tvr'), 'base = load("gpt2-base")\nv1 = load("gpt2-big") - base\nv2 = load("gpt2-deep") - base\nv3 = load("gpt2-untied") - base\n');
+  });
+  after(cleanup);
+
+  it('reports vocab-mismatch, config-mismatch and tied-embeddings on the operands, with their codes and lines', async () => {
+    const { code, stdout } = await runTvr(['check', '--json', 'mix.tvr'], dir);
+    assert.equal(code, 1);
+    const diagnostics = (JSON.parse(stdout) as { code: string; severity: string; range: { start: { line: number } } }[])
+      .filter((d) => d.code !== 'unused-binding')
+      .map((d) => `${d.range.start.line + 1} ${d.severity} ${d.code}`);
+    assert.deepEqual(diagnostics, ['2 error vocab-mismatch', '3 error config-mismatch', '4 info tied-embeddings']);
   });
 });

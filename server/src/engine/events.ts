@@ -1,12 +1,15 @@
 // Typed run events: the CLI prints them as JSON lines, the editor shows them as progress.
 import type { CheckpointFormat, Dtype } from '../checkpoints/types.ts';
+
+/** How an output is reported: its checkpoint format, or a Hugging Face model folder (safetensors with config, tokenizer and card). */
+export type OutputFormat = CheckpointFormat | 'hf-model-folder';
 import type { Range } from '../language/program.ts';
 import type { BackendName } from './backends/types.ts';
 import type { EngineErrorCode } from './errors.ts';
 
 export interface PlannedOutput {
   readonly path: string;
-  readonly format: CheckpointFormat;
+  readonly format: OutputFormat;
   readonly tensors: number;
   /** Bytes the output will hold (tensor data). */
   readonly bytes: number;
@@ -46,7 +49,7 @@ export type RunEvent =
   | {
     readonly type: 'output';
     readonly path: string;
-    readonly format: CheckpointFormat;
+    readonly format: OutputFormat;
     readonly tensors: number;
     readonly bytes: number;
     /** `streaming`: in order through the chunk pipeline; `placed`: in place by the backend's I/O threads (copies and linear combinations). */

@@ -17,7 +17,7 @@ import type { BackendChoice } from './backends/registry.ts';
 import type { Backend } from './backends/types.ts';
 import { ChunkBuffers, runPipeline, STREAM_ELEMENTS } from './compute.ts';
 import { cancelled, EngineError, lineOf } from './errors.ts';
-import type { RunEvent } from './events.ts';
+import type { OutputFormat, RunEvent } from './events.ts';
 import { checkOutputs, folderContents, resolveOutput } from './outputs.ts';
 import type { ModelCardWriter, OutputTarget } from './outputs.ts';
 import type { FolderContents } from '../checkpoints/write-hf-folder.ts';
@@ -79,7 +79,7 @@ export interface RunOptions {
 
 export interface RunResult {
   readonly backend: string;
-  readonly outputs: readonly { readonly path: string; readonly format: OutputTarget['format']; readonly tensors: number; readonly bytes: number; readonly writer: 'streaming' | 'placed' }[];
+  readonly outputs: readonly { readonly path: string; readonly format: OutputFormat; readonly tensors: number; readonly bytes: number; readonly writer: 'streaming' | 'placed' }[];
   readonly seconds: number;
   readonly bytesRead: number;
   readonly bytesWritten: number;
@@ -141,7 +141,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       backend: backend.name,
       device: backend.device,
       reason: reason || `${backend.name} was given by the caller`,
-      outputs: outputs.map((o) => ({ path: o.target.destination, format: o.target.format, tensors: o.tensors.length, bytes: o.bytes })),
+      outputs: outputs.map((o) => ({ path: o.target.destination, format: resultsFormat(o.target), tensors: o.tensors.length, bytes: o.bytes })),
       bytesTotal,
       point: namedPoint(program, point),
     });
@@ -242,11 +242,11 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       where.output = outputs[i]!;
       where.tensor = undefined;
       await writer.commit();
-      emit({ type: 'output', path: outputs[i]!.target.destination, format: outputs[i]!.target.format, tensors: outputs[i]!.tensors.length, bytes: outputs[i]!.bytes, writer: writer.kind });
+      emit({ type: 'output', path: outputs[i]!.target.destination, format: resultsFormat(outputs[i]!.target), tensors: outputs[i]!.tensors.length, bytes: outputs[i]!.bytes, writer: writer.kind });
     }
     const result: RunResult = {
       backend: backend.name,
-      outputs: outputs.map((o, i) => ({ path: o.target.destination, format: o.target.format, tensors: o.tensors.length, bytes: o.bytes, writer: writers[i]!.kind })),
+      outputs: outputs.map((o, i) => ({ path: o.target.destination, format: resultsFormat(o.target), tensors: o.tensors.length, bytes: o.bytes, writer: writers[i]!.kind })),
       seconds: (performance.now() - started) / 1000,
       bytesRead: bytesDone,
       bytesWritten: outputs.reduce((sum, o) => sum + o.bytes, 0),
@@ -321,4 +321,9 @@ function asEngineError(error: unknown, where: { tensor?: string | undefined; out
     ...(range ? { range } : {}),
     ...(where.output ? { file: where.output.target.destination } : {}),
   });
+}
+
+/** The format an output is reported as: a Hugging Face model folder is named so (its weights are safetensors inside it). */
+function resultsFormat(target: OutputTarget): OutputFormat {
+  return target.hfFolder !== undefined ? 'hf-model-folder' : target.format;
 }

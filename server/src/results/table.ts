@@ -30,7 +30,7 @@ export function renderResults(fromFile: RunResults, options: TableOptions = {}):
   }
   for (const o of results.outputs) {
     const at = pointText(o.point);
-    out.push(`wrote ${o.path} (${o.format}, ${o.tensors} tensors, ${formatBytes(o.bytes)})${at ? ` at ${at}` : ''}`);
+    out.push(`wrote ${o.path} (${FORMAT_WORDS[o.format] ?? o.format}, ${o.tensors} tensors, ${formatBytes(o.bytes)})${at ? ` at ${at}` : ''}`);
   }
   for (const note of results.notes) out.push(style('dim', `note: ${note}`));
   const counts = results.counts ? `; ${results.counts.evaluated} evaluations run, ${results.counts.cached} from the cache` : '';
@@ -125,6 +125,13 @@ function delta(d: number | undefined, metric: MetricName): string {
   const sign = d > 0 ? '+' : d < 0 ? '-' : '';
   return metric === 'accuracy' ? `${sign}${Math.abs(d * 100).toFixed(2)}pp` : `${sign}${formatNumber(Math.abs(d))}`;
 }
+
+/** How output formats read in the table (results files keep the short names). */
+const FORMAT_WORDS: Readonly<Record<string, string>> = {
+  'hf-model-folder': 'Hugging Face model folder: config, tokenizer, card, safetensors',
+  'safetensors-sharded': 'sharded safetensors',
+  'tfjs-layers': 'TensorFlow.js LayersModel',
+};
 
 function formatNumber(v: number): string {
   return Math.abs(v) >= 1000 || (Math.abs(v) < 0.001 && v !== 0) ? v.toExponential(3) : v.toPrecision(4);
