@@ -4,6 +4,7 @@
 // recipes with known errors, a checkpoint of other shapes, and a runnable recipe over a
 // TensorFlow.js model pair with evaluation data.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { hfConfig, hfRandomModel, hfSpecs, hfTokenizerJson, hfVocabulary } from '../helpers/hf-fixtures.ts';
 import { dirname, join } from 'node:path';
 import {
   makeModel, mlpSpecs, mlpTopology, perturbModel, safetensorsBytes, seededRandom, tensorBytes, type FixtureModel, type FixtureTensor,
@@ -87,6 +88,13 @@ export const errorFixtures: readonly ErrorFixture[] = [
     range: { line: 1, start: 38, end: 42 },
   },
   {
+    file: 'vocab-mismatch.tvr',
+    text: 'base = load("models/gpt2-base")\nv = load("models/gpt2-big") - base\nsave(base + v, "out/v")\n',
+    code: 'vocab-mismatch',
+    message: ["'base' has 1000 tokens but", 'has 1003', 'their tokenizer.json vocabularies agree on all 1000 shared ids'],
+    range: { line: 1, start: 30, end: 34 },
+  },
+  {
     file: 'missing-file.tvr',
     text: 'base = load("models/base.safetensors")\nx = load("models/nope.safetensors") - base\nsave(base + x, "out/x.safetensors")\n',
     code: 'file-not-found',
@@ -95,8 +103,19 @@ export const errorFixtures: readonly ErrorFixture[] = [
   },
 ];
 
+/** A tiny GPT-2 Hugging Face folder's files: config.json, weights, tokenizer.json. */
+function gpt2FolderFiles(dir: string, vocabSize: number, seed: number): WorkspaceFiles {
+  return {
+    [`${dir}/config.json`]: JSON.stringify(hfConfig('gpt2', { vocabSize })),
+    [`${dir}/model.safetensors`]: safetensorsBytes(hfRandomModel(hfSpecs({ family: 'gpt2', vocabSize }), seed), { metadata: { format: 'pt' } }),
+    [`${dir}/tokenizer.json`]: JSON.stringify(hfTokenizerJson(hfVocabulary(vocabSize))),
+  };
+}
+
 export const errorFiles: WorkspaceFiles = {
   'models/wide.safetensors': safetensorsBytes(wide, { metadata: { format: 'pt' } }),
+  ...gpt2FolderFiles('models/gpt2-base', 1000, 41),
+  ...gpt2FolderFiles('models/gpt2-big', 1003, 42),
   ...Object.fromEntries(errorFixtures.map((fixture) => [fixture.file, fixture.text])),
 };
 
