@@ -71,6 +71,14 @@ function field<T>(file: string, root: JsonObject, keys: readonly string[], expec
   return undefined;
 }
 
+/** The classes of a sequence-classification head as transformers reads them: id2label's size, else num_labels, else 2. */
+function headClasses(file: string, root: JsonObject): number {
+  const id2label = root.get('id2label');
+  if (id2label === undefined || id2label === null) return field(file, root, ['num_labels'], 'a non-negative integer', asCount) ?? 2;
+  if (!isJsonObject(id2label)) throw checkpointError('bad-config', file, `config.json: "id2label" must be an object of labels by class id, not ${describeJson(id2label)}`);
+  return id2label.size;
+}
+
 /** The facts of a parsed config.json (pure: for tests and for `readHfFolderConfig`). */
 export function hfConfigFacts(file: string, root: JsonValue): Omit<HfModelConfig, 'path' | 'hasTokenizer' | 'hasGenerationConfig' | 'vocabulary' | 'files'> {
   if (!isJsonObject(root)) throw checkpointError('bad-config', file, `config.json must be a JSON object, not ${describeJson(root)}`);
@@ -98,6 +106,7 @@ export function hfConfigFacts(file: string, root: JsonValue): Omit<HfModelConfig
     tieWordEmbeddings: tie ?? tiesByDefault(modelType),
     tieStated: tie !== undefined,
     ...(torchDtype !== undefined ? { torchDtype } : {}),
+    numLabels: headClasses(file, root),
   };
 }
 

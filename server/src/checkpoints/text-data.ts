@@ -1,5 +1,6 @@
 // Text evaluation data: a JSON Lines file, one example per line, `{"text": "...",
-// "split": "validation"}` (split `validation` or `test`). Read here, on the I/O side,
+// "split": "validation"}` (split `validation` or `test`); a classifier's examples add an
+// integer "label" and optionally a "text_pair". Read here, on the I/O side,
 // for both the checker (a summary: examples per split and the lines at fault) and the
 // evaluator (the documents). Bounded in size; blank lines are skipped. Documented in
 // docs/evaluation.md.
@@ -19,6 +20,10 @@ export type TextSplit = (typeof TEXT_SPLITS)[number];
 
 export interface TextDocument {
   readonly text: string;
+  /** "text_pair": a second text a classifier reads with the first. */
+  readonly textPair?: string;
+  /** "label": the class of a classifier's example. */
+  readonly label?: number;
   readonly split: TextSplit;
   /** 1-based line number in the file. */
   readonly line: number;
@@ -39,10 +44,16 @@ export interface TextData {
   readonly problemCount: number;
 }
 
-/** What the checker needs: examples per split and the lines at fault. */
+/** What the checker needs: examples per split, their labels, and the lines at fault. */
 export interface TextDataSummary {
   readonly path: string;
   readonly examples: Readonly<Record<TextSplit, number>>;
+  /** Examples with a "label". */
+  readonly labelled: number;
+  /** The first example without a "label", when some have none. */
+  readonly firstUnlabelledLine?: number;
+  /** The largest label and the first line giving it, when some example has one. */
+  readonly largestLabel?: { readonly label: number; readonly line: number };
   readonly problems: readonly TextDataProblem[];
   readonly problemCount: number;
 }
@@ -55,6 +66,12 @@ export type TextDataLookup =
 /** Whether a task's data path is a text (JSON Lines) file rather than tensors. */
 export function isTextDataPath(path: string): boolean {
   return /\.jsonl$/i.test(path);
+}
+
+/** A JSON value as messages quote it, cut to 40 characters. */
+function brief(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
 }
 
 /** Parses JSON Lines text data; never throws (every fault is a problem with its line). */
@@ -83,9 +100,17 @@ export function parseTextData(path: string, content: string): TextData {
       fault(line, `is ${Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`}, not a JSON object like {"text": "...", "split": "validation"}`);
       continue;
     }
-    const { text, split } = value as { text?: unknown; split?: unknown };
+    const { text, split, label, text_pair: textPair } = value as { text?: unknown; split?: unknown; label?: unknown; text_pair?: unknown };
     if (typeof text !== 'string') {
       fault(line, `has no "text" string`);
+      continue;
+    }
+    if (label !== undefined && !(Number.isSafeInteger(label) && (label as number) >= 0)) {
+      fault(line, `has "label": ${brief(label)}; a label is a class index, an integer 0 or more`);
+      continue;
+    }
+    if (textPair !== undefined && typeof textPair !== 'string') {
+      fault(line, `has "text_pair": ${brief(textPair)}, not a string`);
       continue;
     }
     if (split !== 'validation' && split !== 'test') {
@@ -93,15 +118,34 @@ export function parseTextData(path: string, content: string): TextData {
       fault(line, `has "split": ${given}; it must be "validation" or "test"`);
       continue;
     }
-    documents.push({ text, split, line });
+    documents.push({ text, split, line, ...(textPair !== undefined ? { textPair } : {}), ...(label !== undefined ? { label: label as number } : {}) });
   }
   return { path, documents, problems, problemCount };
 }
 
 function summarize(data: TextData): TextDataSummary {
   const examples = { validation: 0, test: 0 };
-  for (const d of data.documents) examples[d.split]++;
-  return { path: data.path, examples, problems: data.problems, problemCount: data.problemCount };
+  let labelled = 0;
+  let firstUnlabelledLine: number | undefined;
+  let largestLabel: TextDataSummary['largestLabel'];
+  for (const d of data.documents) {
+    examples[d.split]++;
+    if (d.label === undefined) {
+      firstUnlabelledLine ??= d.line;
+      continue;
+    }
+    labelled++;
+    if (!largestLabel || d.label > largestLabel.label) largestLabel = { label: d.label, line: d.line };
+  }
+  return {
+    path: data.path,
+    examples,
+    labelled,
+    ...(firstUnlabelledLine !== undefined ? { firstUnlabelledLine } : {}),
+    ...(largestLabel ? { largestLabel } : {}),
+    problems: data.problems,
+    problemCount: data.problemCount,
+  };
 }
 
 /** Reads and parses a text data file (a regular file of at most MAX_TEXT_DATA_BYTES). Throws CheckpointError. */

@@ -81,6 +81,8 @@ export interface HfModelConfig {
   readonly tieStated: boolean;
   /** `torch_dtype` (or `dtype`, its newer name), e.g. "float32". */
   readonly torchDtype?: string;
+  /** Classes of a sequence-classification head: the size of `id2label`, else `num_labels`, else transformers' default 2. */
+  readonly numLabels: number;
   /** The folder holds tokenizer.json. */
   readonly hasTokenizer: boolean;
   /** The folder holds generation_config.json. */

@@ -2,7 +2,7 @@
 // space (Model - Model = Vector, Model + Vector = Model, sum w_i M_i is a Model iff the
 // weights sum to 1 and a Vector iff they sum to 0), checks tensor tables at every
 // operation, and reports everything it finds with stable codes and quick fixes.
-import { dirname, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import type { CheckpointError, CheckpointHeader } from '../checkpoints/types.ts';
 import { findInputClash, isWithin, lexicalLocation, overlaps, sameLocation, type PathLocation } from '../checkpoints/locate.ts';
 import { isTextDataPath, TEXT_SPLITS, type TextDataLookup } from '../checkpoints/text-data.ts';
@@ -1026,6 +1026,36 @@ class Checker {
   }
 
   /**
+   * A sequence classifier (a model folder whose config.json names a ...ForSequenceClassification
+   * head) on a built-in text task: no perplexity, and every example labelled with one of the
+   * head's classes. Reported at the evaluated model, pointing to the task.
+   */
+  private checkClassifierTask(model: { readonly name: string; readonly node: WeightNode; readonly expr: Expression }, task: TaskValue): void {
+    const config = configuredLoads(model.node)[0]?.header?.hfConfig;
+    const head = config?.architectures.find((a) => a.endsWith('ForSequenceClassification'));
+    if (!config || !head) return;
+    const classifier = `${model.name} is a sequence classifier (${head})`;
+    const related = [{ span: { start: this.lines.offset(task.range.start), end: this.lines.offset(task.range.end) }, message: `task '${task.name}'` }];
+    if (task.metric === 'perplexity') {
+      this.report(model.expr, 'error', 'invalid-value', `task '${task.name}' asks for perplexity, but ${classifier}: perplexity scores a language model's next tokens; use metric="accuracy" or "loss"`, related);
+    }
+    const lookup = this.env.textData?.(task.data);
+    if (lookup?.status !== 'ok') return;
+    const { summary } = lookup;
+    const data = relative(this.folder, task.data);
+    const examples = summary.examples.validation + summary.examples.test;
+    if (summary.firstUnlabelledLine !== undefined) {
+      const unlabelled = examples - summary.labelled;
+      const which = summary.labelled === 0 ? 'no line has a "label"' : `line ${summary.firstUnlabelledLine} has no "label"${unlabelled > 1 ? ` (and ${formatExactCount(unlabelled - 1)} more line${unlabelled === 2 ? '' : 's'} lack one)` : ''}`;
+      this.report(model.expr, 'error', 'missing-evaluation-data', `task '${task.name}': in ${data}, ${which}, but ${classifier}: each example needs its class, {"text": "...", "label": 0, "split": "validation"}`, related);
+    }
+    const largest = summary.largestLabel;
+    if (largest && largest.label >= config.numLabels) {
+      this.report(model.expr, 'error', 'label-out-of-range', `task '${task.name}': ${data} line ${largest.line} has label ${largest.label}, outside the ${config.numLabels} classes of the head of ${model.name} (config.json id2label or num_labels): labels are 0 to ${config.numLabels - 1}`, related);
+    }
+  }
+
+  /**
    * A task's data file once read, to be checked; undefined while pending, when it cannot be read
    * (reported; only a missing file matters to a task with a command), or when a command evaluates it.
    */
@@ -1054,6 +1084,7 @@ class Checker {
     const models = args.variadic.map((a) => ({ name: nodeName((a.value as WeightsValue).node, this.text(a.expr)), node: (a.value as WeightsValue).node, expr: a.expr, value: a.value as WeightsValue }));
     for (const m of models) {
       for (const t of [...targets, ...controls]) {
+        if (t.command === undefined && isTextDataPath(t.data)) this.checkClassifierTask(m, t);
         // A built-in text task's model is its own head: nothing completes it.
         if (!m.node.table || !t.head.table || (t.command === undefined && isTextDataPath(t.data))) continue;
         const problems: string[] = [];

@@ -17,8 +17,10 @@ import { expandCommand, parseCommandTemplate } from '../engine/evaluation/comman
 import type { TemplateArgument } from '../engine/evaluation/command.ts';
 import { requireMetric, runExternalEvaluator } from '../engine/evaluation/external.ts';
 import { TfjsNetwork } from '../engine/evaluation/tfjs-network.ts';
+import { TextClassifier } from '../engine/evaluation/text-classifier.ts';
 import { loadTextModel } from '../engine/evaluation/text-models.ts';
-import type { TextModel } from '../engine/evaluation/text-models.ts';
+import type { TextModel, TextScorer } from '../engine/evaluation/text-models.ts';
+import type { TextMetrics } from '../engine/evaluation/text-lm.ts';
 import type { TfRuntime } from '../engine/evaluation/tfjs-runtime.ts';
 import { materializeWith, type MaterializeContext, type MaterializedTensor } from '../engine/materialize.ts';
 import { planSave } from '../engine/plan/build.ts';
@@ -69,10 +71,10 @@ export class ModelEvaluator {
   readonly #networks = new Map<WeightNode, Promise<TfjsNetwork>>();
   readonly #data = new Map<string, Promise<SplitData>>();
   readonly #commands = new Map<TaskValue, TemplateArgument[]>();
-  /** Causal LMs by model folder, text data by file, and token ids by (folder, file, split): read once a run. */
+  /** Text models by model folder, text data by file, and tokenized examples by (folder, file, split): read once a run. */
   readonly #languageModels = new Map<string, Promise<TextModel>>();
   readonly #texts = new Map<string, Promise<TextData>>();
-  readonly #tokens = new Map<string, Int32Array[]>();
+  readonly #tokens = new Map<string, readonly unknown[]>();
   /** Identities of a text task's data file and its model folder's files, taken once a run as those files are read once. */
   readonly #identities = new Map<string, Promise<unknown>>();
   /** The last model computed into memory (the references' test split reuses the validation one). */
@@ -230,18 +232,25 @@ export class ModelEvaluator {
 
   /** A text task: the evaluated model's own folder gives its architecture and tokenizer; the model is its own head. */
   async #text(node: WeightNode, point: SweepPoint, modelKey: string, folder: string, task: TaskValue, split: Split): Promise<Omit<Metrics, 'seconds'>> {
-    const lm = await this.#languageModel(folder, `task '${task.name}' (model folder ${folder})`);
-    const documents = await this.#textTokens(lm, folder, task, split);
-    const tensors = await this.#materialized(node, point, modelKey);
+    const model = await this.#languageModel(folder, `task '${task.name}' (model folder ${folder})`);
     let measured;
     try {
-      measured = await lm.evaluate(tensors, documents, this.#options.signal ? { signal: this.#options.signal } : {});
+      // A causal LM scores next tokens, a classifier labels: each on its own kind of examples.
+      measured = model instanceof TextClassifier
+        ? await this.#scoreText(model, node, point, modelKey, folder, task, split)
+        : await this.#scoreText(model, node, point, modelKey, folder, task, split);
     } catch (error) {
       // The language model's own messages name the task and folder; a cancellation is told which evaluation it stopped.
       if (error instanceof EvaluationError && error.code === 'cancelled') throw new EvaluationError(error.code, `task '${task.name}', ${split} split, model ${node.name ?? 'computed'} (folder ${folder}): ${error.message}`, { cause: error });
       throw error;
     }
     return withMetric({ accuracy: measured.accuracy, loss: measured.loss, examples: measured.documents }, task.metric, measured.perplexity);
+  }
+
+  /** Metrics of the model at `point` on the task's split, in the examples `model` makes of it. */
+  async #scoreText<E>(model: TextScorer<E>, node: WeightNode, point: SweepPoint, modelKey: string, folder: string, task: TaskValue, split: TextSplit): Promise<TextMetrics> {
+    const examples = await this.#textTokens(model, folder, task, split);
+    return model.evaluate(await this.#materialized(node, point, modelKey), examples, this.#options.signal ? { signal: this.#options.signal } : {});
   }
 
   /** The model's tensors, kept while consecutive evaluations are of the same model. */
@@ -270,9 +279,11 @@ export class ModelEvaluator {
     return lm;
   }
 
-  async #textTokens(lm: TextModel, folder: string, task: TaskValue, split: TextSplit): Promise<Int32Array[]> {
+  /** The split's examples as the folder's model tokenizes them, once a run. */
+  async #textTokens<E>(model: TextScorer<E>, folder: string, task: TaskValue, split: TextSplit): Promise<readonly E[]> {
     const key = `${folder}\0${task.data}\0${split}`;
-    const known = this.#tokens.get(key);
+    // A folder is one model, so the examples kept under its key are of that model's kind.
+    const known = this.#tokens.get(key) as readonly E[] | undefined;
     if (known) return known;
     let data = this.#texts.get(task.data);
     if (!data) {
@@ -289,7 +300,7 @@ export class ModelEvaluator {
     }
     const documents = text.documents.filter((d) => d.split === split);
     if (documents.length === 0) throw new EvaluationError('data', `task '${task.name}': ${task.data} has no lines with "split": "${split}"`, { file: task.data });
-    const tokens = lm.tokenize(documents, task.data);
+    const tokens = model.tokenize(documents, task.data);
     this.#tokens.set(key, tokens);
     return tokens;
   }

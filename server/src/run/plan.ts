@@ -69,18 +69,29 @@ function planEvaluation(program: TypedProgram, statement: EvaluateStatement, id:
     // The checker quotes names for its messages ('edited'); results show them bare.
     return { name: m.node.name ?? m.name.replace(/^'(.*)'$/, '$1'), node: m.node, sweeps, points };
   });
-  if (tasks.some((t) => t.task.command === undefined && isTextDataPath(t.task.data))) {
-    for (const node of [...(base ? [base.node] : []), ...models.map((m) => m.node)]) checkTextModel(node, statement);
+  const textTasks = tasks.filter((t) => t.task.command === undefined && isTextDataPath(t.task.data));
+  if (textTasks.length > 0) {
+    for (const node of [...(base ? [base.node] : []), ...models.map((m) => m.node)]) checkTextModel(node, statement, textTasks);
   }
   return { id, statement, tasks, base, models };
 }
 
-/** A model evaluated on a text task by the built-in evaluator must be a folder of a family it runs (transformers/registry.ts): known from its config.json before anything runs. */
-function checkTextModel(node: WeightNode, statement: EvaluateStatement): void {
+/**
+ * A model evaluated on text tasks by the built-in evaluator must be a folder of a family it
+ * runs (transformers/registry.ts), and a classifier is not asked for perplexity: known from
+ * its config.json before anything runs.
+ */
+function checkTextModel(node: WeightNode, statement: EvaluateStatement, textTasks: readonly PlannedTask[]): void {
   const config = firstLoad(node)?.header?.hfConfig;
   // Without a parsed config.json here, the evaluator reads the folder at the first evaluation.
   if (!config) return;
-  transformerFamily({ model_type: config.modelType, architectures: config.architectures }, `${line(statement.range)}: model ${node.name ?? 'evaluated'} (${config.path})`);
+  const model = `model ${node.name ?? 'evaluated'} (${config.path})`;
+  const family = transformerFamily({ model_type: config.modelType, architectures: config.architectures }, `${line(statement.range)}: ${model}`);
+  if (family.task !== 'sequence-classification') return;
+  const perplexity = textTasks.find((t) => t.metric === 'perplexity');
+  if (perplexity) {
+    throw new EvaluationError('model', `${line(perplexity.task.range)}: task '${perplexity.name}' asks for perplexity, but ${model} is a ${family.name} sequence classifier: perplexity scores a language model's next tokens; use metric="accuracy" or "loss"`);
+  }
 }
 
 function planTask(task: TaskValue, role: 'target' | 'control', options: PlanOptions): PlannedTask {

@@ -12,7 +12,7 @@ import { EvaluationError } from '../../../server/src/engine/evaluation/errors.ts
 import { Gpt2Weights, gpt2Config } from '../../../server/src/engine/evaluation/transformers/gpt2.ts';
 import { transformerFamily } from '../../../server/src/engine/evaluation/transformers/registry.ts';
 import { loadTextModel } from '../../../server/src/engine/evaluation/text-models.ts';
-import { slidingWindows } from '../../../server/src/engine/evaluation/text-lm.ts';
+import { CausalLm, MAX_WINDOW, slidingWindows } from '../../../server/src/engine/evaluation/text-lm.ts';
 import { tfRuntimeFor } from '../../../server/src/engine/evaluation/tfjs-runtime.ts';
 import type { TfRuntime } from '../../../server/src/engine/evaluation/tfjs-runtime.ts';
 import type { MaterializedTensor } from '../../../server/src/engine/materialize.ts';
@@ -144,6 +144,7 @@ describe('text scoring: token-weighted loss over documents, long ones by sliding
 
   it('matches the reference on documents shorter and longer than the context (8 positions)', async () => {
     const lm = await loadTextModel(runtime, folder.dir, 'test');
+    assert.ok(lm instanceof CausalLm);
     const texts = ['the cat sat on the mat', 'in the winter she wrote forty letters to her brother in the city', 'a', 'is'];
     const documents = lm.tokenize(texts.map((text, i) => ({ text, line: i + 1 })), 'x.jsonl');
     assert.ok(documents[1]!.length > 2 * 8, `the long document has ${documents[1]!.length} tokens`);
@@ -170,6 +171,7 @@ describe('text scoring: token-weighted loss over documents, long ones by sliding
 
   it('tokenizes without special tokens (no <|endoftext|> added)', async () => {
     const lm = await loadTextModel(runtime, folder.dir, 'test');
+    assert.ok(lm instanceof CausalLm);
     const [ids] = lm.tokenize([{ text: 'the', line: 1 }], 'x.jsonl');
     assert.deepEqual([...ids!], [116, 257]);
   });
@@ -189,4 +191,25 @@ describe('architecture choice from config.json', () => {
       else assert.throws(() => transformerFamily(c.config, 'm'), (e: unknown) => e instanceof EvaluationError && c.expected instanceof RegExp && c.expected.test(e.message));
     });
   }
+});
+
+describe('long contexts: windows of at most MAX_WINDOW tokens', () => {
+  const { dir, cleanup } = fixtureDir();
+  after(cleanup);
+
+  it(`a model of ${2 * MAX_WINDOW} positions scores a long document as one of ${MAX_WINDOW} would`, async () => {
+    const runtime = await tfRuntimeFor('js');
+    const wide = writeGpt2Folder(join(dir, 'wide'), { seed: 11, contextLength: 2 * MAX_WINDOW, layers: 1 });
+    // The reference reads n_positions for its windows only: the same weights with the capped context.
+    const capped = writeGpt2Folder(join(dir, 'capped'), { seed: 11, contextLength: 2 * MAX_WINDOW, layers: 1 });
+    writeFileSync(join(capped.dir, 'config.json'), JSON.stringify({ ...capped.config, n_positions: MAX_WINDOW }));
+    const lm = await loadTextModel(runtime, wide.dir, 'test');
+    assert.ok(lm instanceof CausalLm);
+    const [document] = lm.tokenize([{ text: 'the cat sat on the mat and '.repeat(200), line: 1 }], 'x.jsonl');
+    assert.ok(document!.length > MAX_WINDOW * 1.2 && document!.length < 2 * MAX_WINDOW, `${document!.length} tokens`);
+    const expected = python<{ loss: number; scored: number }>(capped.dir, { documents: [[...document!]] });
+    const measured = await lm.evaluate(tensors(wide.model), [document!]);
+    assert.equal(measured.scored, expected.scored);
+    assert.ok(Math.abs(measured.loss - expected.loss) < 1e-4 * expected.loss, `loss ${measured.loss} vs ${expected.loss}`);
+  });
 });

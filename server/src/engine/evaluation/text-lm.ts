@@ -1,7 +1,7 @@
 // The built-in evaluator of causal language models on text tasks: the evaluated model's
 // folder gives config.json (which architecture) and tokenizer.json; each document of the
 // split is tokenized without special tokens and every token after the first is predicted
-// from the ones before it. Documents longer than the context are scored with a sliding
+// from the ones before it. Documents longer than the context (at most MAX_WINDOW) are scored with a sliding
 // window of stride half the context, each token scored once. Loss is the mean over every
 // scored token of the split (token-weighted), perplexity exp(loss), accuracy the fraction
 // of tokens that are the arg-max prediction. Documented in docs/evaluation.md.
@@ -16,6 +16,13 @@ import type { TfRuntime } from './tfjs-runtime.ts';
 
 /** Tokens per forward batch: windows of one length are batched up to this many tokens. */
 const TOKENS_PER_BATCH = 4096;
+
+/**
+ * The longest window scored at once. Attention holds heads x window^2 floats per window,
+ * so a model of 131,072 positions (Llama 3.1) scored over its whole context would need
+ * tens of GB for one long document; past this, documents slide over this many tokens.
+ */
+export const MAX_WINDOW = 2048;
 
 /** A stretch of a document run through the model: tokens [start, end), predicting the tokens [scoreFrom, end). */
 export interface TokenWindow {
@@ -92,7 +99,7 @@ export class CausalLm {
     const model = this.#family.upload(tf, this.config, weights, this.#what);
     try {
       const totals = emptyTotals();
-      for (const batch of batches(documents, this.config.positions, options.tokensPerBatch ?? TOKENS_PER_BATCH)) {
+      for (const batch of batches(documents, Math.min(this.config.positions, MAX_WINDOW), options.tokensPerBatch ?? TOKENS_PER_BATCH)) {
         if (options.signal?.aborted) throw evaluationCancelled();
         const { ids, rows, labels } = batchArrays(documents, batch);
         const logits = model.logits(ids, batch.windows.length, batch.length, rows);

@@ -28,3 +28,40 @@ export function geluNew(tf: Tf, x: Tensor): Tensor {
     return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
   });
 }
+
+/** Root-mean-square normalisation over the last axis (Llama's RMSNorm): x / sqrt(mean(x^2) + epsilon) * weight. */
+export function rmsNorm(tf: Tf, x: Tensor, weight: Tensor, epsilon: number): Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), epsilon))), weight));
+}
+
+/** SiLU (swish): x * sigmoid(x). */
+export function silu(tf: Tf, x: Tensor): Tensor {
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+}
+
+/** Rotary position tables [length, 2 * frequencies]: the angle of position p at index i is p * inverseFrequencies[i mod frequencies]. */
+export function rotaryTables(tf: Tf, inverseFrequencies: readonly number[], length: number): { readonly cos: Tensor; readonly sin: Tensor } {
+  const half = inverseFrequencies.length;
+  const cos = new Float32Array(length * 2 * half);
+  const sin = new Float32Array(length * 2 * half);
+  for (let p = 0; p < length; p++) {
+    for (let i = 0; i < 2 * half; i++) {
+      const angle = p * inverseFrequencies[i % half]!;
+      cos[p * 2 * half + i] = Math.cos(angle);
+      sin[p * 2 * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos: tf.tensor2d(cos, [length, 2 * half]), sin: tf.tensor2d(sin, [length, 2 * half]) };
+}
+
+/**
+ * Rotary position embedding in the rotate-half convention (transformers' Llama): x [..., length, size]
+ * times cos, plus x with its halves swapped and the new first half negated, times sin.
+ */
+export function applyRotary(tf: Tf, x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  return tf.tidy(() => {
+    const [first, second] = tf.split(x, 2, -1);
+    const rotated = tf.concat([tf.neg(second!), first!], -1);
+    return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
+  });
+}

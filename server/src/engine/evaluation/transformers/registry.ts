@@ -3,10 +3,13 @@
 // then architectures); anything else gets a message naming what config.json says and
 // pointing to external evaluators.
 import { EvaluationError } from '../errors.ts';
+import { bert } from './bert.ts';
 import type { TransformerFamily } from './family.ts';
 import { gpt2 } from './gpt2.ts';
+import { llama } from './llama.ts';
+import { roberta } from './roberta.ts';
 
-export const FAMILIES: readonly TransformerFamily[] = [gpt2];
+export const FAMILIES: readonly TransformerFamily[] = [gpt2, llama, bert, roberta];
 
 /** The families, as messages list them: `GPT-2 (model_type "gpt2", GPT2LMHeadModel)`. */
 function familiesText(families: readonly TransformerFamily[]): string {
