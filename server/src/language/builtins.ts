@@ -190,10 +190,10 @@ export const builtins: readonly Builtin[] = [
   {
     name: 'task',
     params: [
-      { name: 'data', type: 'string', doc: 'Evaluation data, relative to the recipe: a safetensors file with `validation/x`, `validation/y`, `test/x`, `test/y`, or a JSON Lines text file (`.jsonl`, one `{"text": "...", "split": "validation"}` per line) for causal language models (see docs/evaluation.md).' },
+      { name: 'data', type: 'string', doc: 'Evaluation data, relative to the recipe: a safetensors file with `validation/x`, `validation/y`, `test/x`, `test/y`, or a JSON Lines text file (`.jsonl`, one `{"text": "...", "split": "validation"}` per line, with `"label"` and optionally `"text_pair"` for sequence classifiers) for Hugging Face model folders: GPT-2 and Llama causal language models, BERT and RoBERTa classifiers (see docs/evaluation.md).' },
       { name: 'head', type: 'model', optional: true, doc: 'The model that completes an edited encoder for this task: its topology and the tensors the edited model lacks (the task\'s head). Required, except for text tasks (`.jsonl`): a language model is its own head.' },
       { name: 'finetuned', type: 'model', optional: true, keywordOnly: true, doc: 'The fine-tuned reference for normalized metrics; defaults to `head`, and for a text task without `head` to the recipe\'s base (the model its task vectors subtract).' },
-      { name: 'metric', type: 'string', default: '"accuracy"', keywordOnly: true, choices: ['accuracy', 'loss', 'perplexity'], doc: 'The metric reported and used by the objective (for text tasks, `accuracy` is next-token accuracy).' },
+      { name: 'metric', type: 'string', default: '"accuracy"', keywordOnly: true, choices: ['accuracy', 'loss', 'perplexity'], doc: 'The metric reported and used by the objective (for text tasks on causal language models, `accuracy` is next-token accuracy; `perplexity` is for causal language models only).' },
       { name: 'name', type: 'string', optional: true, keywordOnly: true, doc: 'Display name; defaults to the binding name.' },
       { name: 'command', type: 'string', optional: true, keywordOnly: true, doc: 'External evaluator command template (`{model}`, `{task}`, `{split}`, `{data}`), printing metrics as JSON. Runs only in a trusted workspace.' },
     ],
