@@ -138,7 +138,8 @@ export class EncoderClassifier<C extends EncoderConfig> implements ClassifierWei
     const shapes = encoderTensorShapes(config, layout.prefix);
     for (const [name, shape] of layout.headShapes(config)) shapes.set(name, shape);
     const model = `a ${layout.name} sequence classifier of ${config.layers} layers and ${config.labels} classes`;
-    const tensors = uploadExact(tf, shapes, weights, what, model, { buffers: buffersOf(layout.prefix) });
+    // Every 2-D weight but the embeddings is a Linear's [out, in]: stored transposed (see uploadExact).
+    const tensors = uploadExact(tf, shapes, weights, what, model, { buffers: buffersOf(layout.prefix), transpose: (name) => name.endsWith('.weight') && shapes.get(name)!.length === 2 && !name.includes('.embeddings.') });
     return new EncoderClassifier(tf, config, layout, tensors, what);
   }
 
@@ -150,12 +151,12 @@ export class EncoderClassifier<C extends EncoderConfig> implements ClassifierWei
     return this.#tensors.get(name)!;
   }
 
-  /** x [..., in] times the Linear `name` (weight [out, in]) plus its bias. */
+  /** x [..., in] times the Linear `name` (weight [out, in], stored transposed) plus its bias. */
   #linear(x: Tensor, name: string): Tensor {
     const tf = this.#tf;
     const shape = x.shape;
     const flat = tf.reshape(x, [-1, shape[shape.length - 1]!]);
-    const y = tf.add(tf.matMul(flat, this.#w(`${name}.weight`), false, true), this.#w(`${name}.bias`));
+    const y = tf.add(tf.matMul(flat, this.#w(`${name}.weight`)), this.#w(`${name}.bias`));
     return tf.reshape(y, [...shape.slice(0, -1), y.shape[1]!]);
   }
 
@@ -196,7 +197,7 @@ export class EncoderClassifier<C extends EncoderConfig> implements ClassifierWei
       for (let i = 0; i < c.layers; i++) {
         const l = `${p}.encoder.layer.${i}`;
         const [q, k, v] = ['query', 'key', 'value'].map((n) => splitHeads(tf, this.#linear(x, `${l}.attention.self.${n}`), c.heads, headSize));
-        const scores = tf.add(tf.mul(tf.matMul(q!, k!, false, true), scale), keyMask);
+        const scores = tf.add(tf.mul(tf.matMul(q!, tf.transpose(k!, [0, 1, 3, 2])), scale), keyMask);
         const attended = tf.reshape(tf.transpose(tf.matMul(tf.softmax(scores, -1), v!), [0, 2, 1, 3]), [batch, length, c.hidden]);
         x = this.#norm(tf.add(this.#linear(attended, `${l}.attention.output.dense`), x), `${l}.attention.output.LayerNorm`);
         const inner = this.#activation(this.#linear(x, `${l}.intermediate.dense`));

@@ -140,7 +140,9 @@ function listed(names: readonly string[]): string {
  * tensor present with its shape, and none left unused. `canonical` maps a saved name to
  * the family's (an optional base-model prefix); names matching `buffers` are ignored
  * (buffers some checkpoints hold that the forward pass rebuilds). `model` describes the
- * configured model in messages ("a GPT-2 of 2 layers").
+ * configured model in messages ("a GPT-2 of 2 layers"). Names `transpose` accepts are
+ * stored transposed: Linear weights kept [out, in] would be multiplied with matMul's
+ * transposeB, which tfjs-wasm runs about ten times slower than a plain product.
  */
 export function uploadExact(
   tf: Tf,
@@ -148,7 +150,7 @@ export function uploadExact(
   weights: ReadonlyMap<string, MaterializedTensor>,
   what: string,
   model: string,
-  options: { readonly canonical?: (name: string) => string; readonly buffers?: RegExp } = {},
+  options: { readonly canonical?: (name: string) => string; readonly buffers?: RegExp; readonly transpose?: (name: string) => boolean } = {},
 ): Map<string, Tensor> {
   const byName = new Map<string, MaterializedTensor>();
   for (const [name, tensor] of weights) {
@@ -167,13 +169,20 @@ export function uploadExact(
         throw new EvaluationError('model', `${what}: ${name} is [${t.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`);
       }
       if (!t.values) throw new EvaluationError('model', `${what}: ${name} is ${t.dtype}; transformer weights are floating point`);
-      tensors.set(name, tf.tensor(t.values, [...shape], 'float32'));
+      tensors.set(name, options.transpose?.(name) ? transposed(tf, tf.tensor(t.values, [...shape], 'float32')) : tf.tensor(t.values, [...shape], 'float32'));
     }
   } catch (error) {
     for (const t of tensors.values()) t.dispose();
     throw error;
   }
   return tensors;
+}
+
+/** A 2-D tensor transposed into a new one; the original is freed. */
+export function transposed(tf: Tf, t: Tensor): Tensor {
+  const out = tf.transpose(t);
+  t.dispose();
+  return out;
 }
 
 /** Frees every tensor of an upload. */

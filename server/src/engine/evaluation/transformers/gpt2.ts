@@ -70,12 +70,15 @@ function canonicalName(name: string): string {
 export class Gpt2Weights implements CausalLmWeights {
   readonly config: Gpt2Config;
   readonly #tensors: Map<string, Tensor>;
+  /** The head transposed, [hidden, vocab], for a plain product (the embedding itself stays [vocab, hidden] for lookups). */
+  readonly #headT: Tensor;
   readonly #tf: Tf;
 
   private constructor(tf: Tf, config: Gpt2Config, tensors: Map<string, Tensor>) {
     this.#tf = tf;
     this.config = config;
     this.#tensors = tensors;
+    this.#headT = tf.transpose(tensors.get('lm_head.weight') ?? tensors.get('transformer.wte.weight')!);
   }
 
   /** Uploads `weights` after checking that they are exactly a GPT-2 of `config`. */
@@ -87,6 +90,7 @@ export class Gpt2Weights implements CausalLmWeights {
 
   dispose(): void {
     disposeAll(this.#tensors);
+    this.#headT.dispose();
   }
 
   #w(name: string): Tensor {
@@ -100,8 +104,7 @@ export class Gpt2Weights implements CausalLmWeights {
       const hidden = this.hidden(ids, batch, length);
       const flat = tf.reshape(hidden, [batch * length, c.hidden]);
       const picked = rows ? tf.gather(flat, tf.tensor1d(rows, 'int32')) : flat;
-      const head = this.#tensors.get('lm_head.weight') ?? this.#w('transformer.wte.weight');
-      return tf.matMul(picked, head, false, true);
+      return tf.matMul(picked, this.#headT);
     });
   }
 
@@ -128,7 +131,7 @@ export class Gpt2Weights implements CausalLmWeights {
         const a = norm(x, `${p}.ln_1`);
         const qkv = dense(a, `${p}.attn.c_attn`, 3 * c.hidden);
         const [q, k, v] = tf.split(qkv, 3, 2).map((t) => splitHeads(tf, t, c.heads, headSize));
-        const scores = tf.add(tf.mul(tf.matMul(q!, k!, false, true), scale), mask);
+        const scores = tf.add(tf.mul(tf.matMul(q!, tf.transpose(k!, [0, 1, 3, 2])), scale), mask);
         const attended = tf.reshape(tf.transpose(tf.matMul(tf.softmax(scores, -1), v!), [0, 2, 1, 3]), [batch, length, c.hidden]);
         x = tf.add(x, dense(attended, `${p}.attn.c_proj`, c.hidden));
         const m = norm(x, `${p}.ln_2`);

@@ -132,24 +132,32 @@ const BUFFERS = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
 /** A Llama's weights on the tfjs backend; dispose() frees them. */
 export class LlamaWeights implements CausalLmWeights {
   readonly config: LlamaConfig;
+  /** Linear weights (and an untied head) are stored transposed, [in, out]: see uploadExact. */
   readonly #tensors: Map<string, Tensor>;
+  /** The head as [hidden, vocab]: the untied head (stored transposed), or a transposed copy of the embedding. */
+  readonly #headT: Tensor;
+  readonly #ownsHead: boolean;
   readonly #tf: Tf;
 
   private constructor(tf: Tf, config: LlamaConfig, tensors: Map<string, Tensor>) {
     this.#tf = tf;
     this.config = config;
     this.#tensors = tensors;
+    const untied = tensors.get('lm_head.weight');
+    this.#ownsHead = untied === undefined;
+    this.#headT = untied ?? tf.transpose(tensors.get('model.embed_tokens.weight')!);
   }
 
   /** Uploads `weights` after checking that they are exactly a Llama of `config`. */
   static upload(tf: Tf, config: LlamaConfig, weights: ReadonlyMap<string, MaterializedTensor>, what: string): LlamaWeights {
     const untied = weights.has('lm_head.weight');
-    const tensors = uploadExact(tf, llamaTensorShapes(config, untied), weights, what, `a Llama of ${config.layers} layers`, { buffers: BUFFERS });
+    const tensors = uploadExact(tf, llamaTensorShapes(config, untied), weights, what, `a Llama of ${config.layers} layers`, { buffers: BUFFERS, transpose: (name) => name.endsWith('_proj.weight') || name === 'lm_head.weight' });
     return new LlamaWeights(tf, config, tensors);
   }
 
   dispose(): void {
     disposeAll(this.#tensors);
+    if (this.#ownsHead) this.#headT.dispose();
   }
 
   #w(name: string): Tensor {
@@ -163,8 +171,7 @@ export class LlamaWeights implements CausalLmWeights {
       const hidden = this.hidden(ids, batch, length);
       const flat = tf.reshape(hidden, [batch * length, c.hidden]);
       const picked = rows ? tf.gather(flat, tf.tensor1d(rows, 'int32')) : flat;
-      const head = this.#tensors.get('lm_head.weight') ?? this.#w('model.embed_tokens.weight');
-      return tf.matMul(picked, head, false, true);
+      return tf.matMul(picked, this.#headT);
     });
   }
 
@@ -183,7 +190,7 @@ export class LlamaWeights implements CausalLmWeights {
       const kvOfHead = tf.tensor1d(Array.from({ length: c.heads }, (_, q) => Math.floor(q / group)), 'int32');
       const linear = (input: Tensor, name: string, out: number): Tensor => {
         const flat = tf.reshape(input, [-1, input.shape[input.shape.length - 1]!]);
-        const product = tf.matMul(flat, this.#w(`${name}.weight`), false, true);
+        const product = tf.matMul(flat, this.#w(`${name}.weight`));
         const bias = this.#tensors.get(`${name}.bias`);
         return tf.reshape(bias ? tf.add(product, bias) : product, [batch, length, out]);
       };
@@ -195,7 +202,7 @@ export class LlamaWeights implements CausalLmWeights {
         const q = applyRotary(tf, heads(a, `${p}.self_attn.q_proj`, c.heads), cos, sin);
         const k = tf.gather(applyRotary(tf, heads(a, `${p}.self_attn.k_proj`, c.kvHeads), cos, sin), kvOfHead, 1);
         const v = tf.gather(heads(a, `${p}.self_attn.v_proj`, c.kvHeads), kvOfHead, 1);
-        const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), mask);
+        const scores = tf.add(tf.mul(tf.matMul(q, tf.transpose(k, [0, 1, 3, 2])), scale), mask);
         const attended = tf.reshape(tf.transpose(tf.matMul(tf.softmax(scores, -1), v), [0, 2, 1, 3]), [batch, length, c.heads * c.headDim]);
         x = tf.add(x, linear(attended, `${p}.self_attn.o_proj`, c.hidden));
         const m = norm(x, `${p}.post_attention_layernorm`);
