@@ -2,17 +2,14 @@
 // Node IPC from the bundled CLI (`dist/tvr.mjs lsp --node-ipc`), replaced by a fresh one on
 // restart (vscode-languageclient 11 has no in-place restart). Workspace trust goes to the
 // server in `initialize` and, when granted later, in a `tvr/setTrusted` notification.
+// `client: 'vscode'` tells the server it may use VS Code's commands and `$(icon)` titles,
+// and that this extension runs recipes itself (the server offers its own run command only
+// to other editors).
 import * as vscode from 'vscode';
 import { LanguageClient, Trace, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
+import type { InitializationOptions } from '../../server/src/lsp/client-support.ts';
 
 export const traceSetting = 'tvr.server.trace';
-
-/** Sent as `initializationOptions`; in an untrusted workspace the server refuses external evaluator commands. */
-export interface TvrInitializationOptions {
-  readonly trusted: boolean;
-  /** The user setting tvr.run.allowOutputsOutside (the server honours it only when trusted). */
-  readonly allowOutputsOutside: boolean;
-}
 
 /** Tells a running server that the workspace trust changed (`tvr/setTrusted`). */
 export const setTrustedNotification = 'tvr/setTrusted';
@@ -28,7 +25,8 @@ export function createLanguageClient(serverModule: string, output: vscode.LogOut
     documentSelector: [{ language: 'tvr' }],
     outputChannel: output,
     // Evaluated at each `initialize`, so a restarted server gets the trust of that moment.
-    initializationOptions: (): TvrInitializationOptions => ({
+    initializationOptions: (): InitializationOptions => ({
+      client: 'vscode',
       trusted: vscode.workspace.isTrusted,
       allowOutputsOutside: allowOutputsOutside(),
     }),

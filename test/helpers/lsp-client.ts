@@ -1,7 +1,7 @@
 // A real LSP client for protocol tests: spawns the built server (`dist/tvr.mjs lsp
 // --stdio`) on the project's Node and talks JSON-RPC over its stdio with
 // vscode-languageserver-protocol, recording what the server pushes (diagnostics,
-// progress, log messages) so tests can wait for it.
+// progress, log, trace and shown messages) so tests can wait for it.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,9 +9,9 @@ import { after, before } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   createProtocolConnection, DidChangeTextDocumentNotification, DidCloseTextDocumentNotification, DidOpenTextDocumentNotification,
-  ExitNotification, InitializedNotification, InitializeRequest, LogMessageNotification, PublishDiagnosticsNotification,
-  ShutdownRequest, StreamMessageReader, StreamMessageWriter,
-  type ClientCapabilities, type Diagnostic, type InitializeResult, type MessageConnection, type ProtocolConnection, type TextDocumentContentChangeEvent,
+  ExitNotification, InitializedNotification, InitializeRequest, LogMessageNotification, LogTraceNotification, PublishDiagnosticsNotification,
+  ShowMessageNotification, ShutdownRequest, StreamMessageReader, StreamMessageWriter,
+  type ClientCapabilities, type Diagnostic, type InitializeResult, type MessageConnection, type ProtocolConnection, type ShowMessageParams, type TextDocumentContentChangeEvent,
 } from 'vscode-languageserver-protocol/node';
 import { fixtureDir } from './checkpoint-fixtures.ts';
 import { writeRecipeWorkspace } from './recipe-fixtures.ts';
@@ -79,6 +79,10 @@ export class LspTestClient {
   /** Requests the server sent to the client (method names), in order. */
   readonly serverRequests: string[] = [];
   readonly logs: string[] = [];
+  /** `$/logTrace` messages (sent only while the client has tracing on). */
+  readonly traces: string[] = [];
+  /** `window/showMessage` notifications. */
+  readonly messages: ShowMessageParams[] = [];
   stderr = '';
   readonly #exited: Promise<number | null>;
   #exitCode: number | null | undefined;
@@ -98,6 +102,11 @@ export class LspTestClient {
       this.#notify();
     });
     this.connection.onNotification(LogMessageNotification.type, (params) => { this.logs.push(params.message); });
+    this.connection.onNotification(LogTraceNotification.type, (params) => { this.traces.push(params.message); });
+    this.connection.onNotification(ShowMessageNotification.type, (params) => {
+      this.messages.push(params);
+      this.#notify();
+    });
     this.connection.onNotification('$/progress', (params: ProgressEvent) => {
       this.progress.push(params);
       this.#notify();

@@ -1,14 +1,17 @@
 // The server's life over the protocol: initialize (capabilities), requests on closed or
-// unknown documents, malformed messages, shutdown and exit codes.
+// unknown documents, malformed messages, trace-only timings, cancellation, the crash
+// policy, shutdown and exit codes.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import {
-  CompletionRequest, DocumentFormattingRequest, DocumentSymbolRequest, ExitNotification, HoverRequest, ResponseError, SemanticTokensRequest,
-  TextDocumentSyncKind,
+  CancellationTokenSource, CompletionRequest, DocumentFormattingRequest, DocumentSymbolRequest, ErrorCodes, ExitNotification, HoverRequest,
+  LSPErrorCodes, ResponseError, SemanticTokensRequest, SetTraceNotification, TextDocumentSyncKind,
 } from 'vscode-languageserver-protocol/node';
+import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
 import { LspTestClient, serverOnRecipeWorkspace } from '../helpers/lsp-client.ts';
+import { writeRecipeWorkspace } from '../helpers/recipe-fixtures.ts';
 
 const recipe = 'base = load("base.safetensors")\ntau = load("sci.safetensors") - base\nsave(base + tau, "o.safetensors")\n';
 
@@ -89,6 +92,74 @@ describe('server lifecycle over the protocol', () => {
   it('shuts down and exits with 0', async () => {
     assert.equal(await server.client.shutdown(), 0);
     assert.doesNotMatch(server.client.stderr, /Error|uncaught|unhandled/i);
+  });
+});
+
+describe('analysis timings in the trace only', () => {
+  const server = serverOnRecipeWorkspace();
+
+  it('logs no timing while tracing is off, and traces one per analysis once the client turns tracing on', async () => {
+    const { client, dir } = server;
+    await client.openAndDiagnose(pathToFileURL(join(dir, 'quiet.tvr')).href, recipe);
+    assert.deepEqual([...client.logs, ...client.traces].filter((m) => /analysed/.test(m)), []);
+    await client.connection.sendNotification(SetTraceNotification.type, { value: 'verbose' });
+    const traced = pathToFileURL(join(dir, 'traced.tvr')).href;
+    await client.openAndDiagnose(traced, recipe);
+    await client.waitFor('the trace', () => client.traces.find((m) => m.startsWith(`analysed ${traced} v1 in `)));
+    assert.deepEqual(client.logs.filter((m) => /analysed/.test(m)), []);
+  });
+});
+
+describe('cancellation', () => {
+  const server = serverOnRecipeWorkspace();
+
+  it('answers a request cancelled while its analysis runs with RequestCancelled', async () => {
+    const { client, dir } = server;
+    const doc = pathToFileURL(join(dir, 'cancelled.tvr')).href;
+    await client.openAndDiagnose(doc, recipe);
+    // The edit schedules an analysis; the hover waits for it, and is cancelled meanwhile.
+    await client.change(doc, 2, [{ text: `${recipe}# edited\n` }]);
+    const source = new CancellationTokenSource();
+    const hover = client.connection.sendRequest(HoverRequest.type, { textDocument: { uri: doc }, position: { line: 0, character: 1 } }, source.token);
+    source.cancel();
+    await assert.rejects(hover, (error: unknown) => error instanceof ResponseError && error.code === LSPErrorCodes.RequestCancelled);
+    await assertStillServing(client, pathToFileURL(join(dir, 'after-cancel.tvr')).href);
+  });
+});
+
+describe('crash policy', () => {
+  // A position the server cannot read makes the hover handler throw: a stand-in for a bug.
+  const failingHover = (client: LspTestClient, uri: string) =>
+    client.connection.sendRequest('textDocument/hover', { textDocument: { uri }, position: null });
+
+  /** A fresh server (each test may end it) with a recipe open. */
+  async function serverWithRecipe(t: TestContext): Promise<{ client: LspTestClient; dir: string; doc: string }> {
+    const { dir, cleanup } = fixtureDir();
+    writeRecipeWorkspace(dir);
+    const client = LspTestClient.start({ cwd: dir });
+    t.after(() => { client.kill(); cleanup(); });
+    await client.initialize({ rootUri: pathToFileURL(dir).href });
+    const doc = pathToFileURL(join(dir, 'r.tvr')).href;
+    await client.openAndDiagnose(doc, recipe);
+    return { client, dir, doc };
+  }
+
+  it('answers a request that throws with an error and keeps serving; a success resets the count', async (t) => {
+    const { client, dir, doc } = await serverWithRecipe(t);
+    await assert.rejects(failingHover(client, doc), (error: unknown) => error instanceof ResponseError && error.code === ErrorCodes.InternalError && /^tvr: hover failed: /.test(error.message));
+    await assertStillServing(client, pathToFileURL(join(dir, 'between.tvr')).href);
+    await assert.rejects(failingHover(client, doc), ResponseError);
+    await assertStillServing(client, pathToFileURL(join(dir, 'after.tvr')).href);
+    assert.equal(client.exitCode, undefined);
+    assert.match(client.logs.join('\n'), /hover failed: TypeError/);
+  });
+
+  it('ends the process (non-zero exit) at the second failure in a row, after answering it', async (t) => {
+    const { client, doc } = await serverWithRecipe(t);
+    await assert.rejects(failingHover(client, doc), ResponseError);
+    await assert.rejects(failingHover(client, doc), ResponseError);
+    assert.equal(await client.exited, 70);
+    assert.match(client.logs.join('\n'), /a second failure in a row: the server exits/);
   });
 });
 

@@ -11,7 +11,7 @@ import { resultsToJson, writeFileAtomic } from '../../client/src/run/export.ts';
 import { csvField, resultsToCsv } from '../../server/src/results/csv.ts';
 import { contentSecurityPolicy, resultsPanelHtml } from '../../client/src/run/panel-html.ts';
 import { parseHostMessage, parsePanelState, parseWebviewMessage } from '../../client/src/run/panel-messages.ts';
-import { initialProgress, nextProgress } from '../../client/src/run/progress.ts';
+import { initialProgress, nextProgress } from '../../server/src/run/progress.ts';
 import type { RunResults } from '../../server/src/results/schema.ts';
 import { loadFixture } from './harness.ts';
 

@@ -259,13 +259,9 @@ export async function readSafetensorsHeader(path: string): Promise<CheckpointHea
     throw readFailure(error, file, 'open the checkpoint');
   }
   try {
-    let prefix: Uint8Array;
     let json: Uint8Array;
     try {
-      prefix = await readExactly(handle, 0, Math.min(8, stats.size));
-      const n = headerLengthOf(file, prefix, stats.size);
-      json = await readExactly(handle, 8, n);
-      if (json.byteLength < n) throw checkpointError('truncated', file, `file shrank while its header was read (${8 + json.byteLength} of ${8 + n} bytes)`);
+      ({ json } = await readSafetensorsLayout(handle, file, stats.size));
     } catch (error) {
       throw readFailure(error, file, 'read the header');
     }
@@ -281,6 +277,15 @@ export async function readSafetensorsHeader(path: string): Promise<CheckpointHea
   } finally {
     await handle.close().catch(() => undefined);
   }
+}
+
+/** The length prefix and the JSON header of an open .safetensors file, read in full; throws CheckpointError. */
+export async function readSafetensorsLayout(handle: FileHandle, file: string, size: number): Promise<{ readonly prefix: Uint8Array; readonly json: Uint8Array }> {
+  const prefix = await readExactly(handle, 0, Math.min(8, size));
+  const n = headerLengthOf(file, prefix, size);
+  const json = await readExactly(handle, 8, n);
+  if (json.byteLength < n) throw checkpointError('truncated', file, `file shrank while its header was read (${8 + json.byteLength} of ${8 + n} bytes)`);
+  return { prefix, json };
 }
 
 async function readExactly(handle: FileHandle, position: number, length: number): Promise<Uint8Array> {

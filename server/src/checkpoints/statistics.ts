@@ -65,15 +65,20 @@ function takeWorker(): Worker {
 function returnWorker(worker: Worker): void {
   // An idle worker must not keep the process alive, and is dropped after a while.
   worker.unref();
-  idleTimers.set(worker, setTimeout(() => dropWorker(worker), IDLE_WORKER_MS).unref());
+  idleTimers.set(worker, setTimeout(() => void dropWorker(worker), IDLE_WORKER_MS).unref());
   idleWorkers.push(worker);
 }
 
-function dropWorker(worker: Worker): void {
+/** Ends the workers kept idle and resolves once they are gone (a language server shutting down). */
+export async function endIdleWorkers(): Promise<void> {
+  await Promise.all([...idleWorkers].map(dropWorker));
+}
+
+function dropWorker(worker: Worker): Promise<unknown> {
   const at = idleWorkers.indexOf(worker);
   if (at >= 0) idleWorkers.splice(at, 1);
   clearTimeout(idleTimers.get(worker));
-  void worker.terminate();
+  return worker.terminate();
 }
 
 function runWorker(
@@ -92,7 +97,7 @@ function runWorker(
       // Only this run's listeners: Worker keeps internal ones of its own.
       worker.off('message', onMessage).off('error', onError).off('exit', onExit);
       if (reusable) returnWorker(worker);
-      else dropWorker(worker);
+      else void dropWorker(worker);
       outcome();
     };
     // The worker sees the flag at its next chunk boundary and answers `cancelled`.

@@ -1,5 +1,5 @@
 // Conversions between the analysis core's plain data and LSP types.
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import {
   DiagnosticSeverity, DiagnosticTag, type Diagnostic as LspDiagnostic, type Range as LspRange, type TextEdit as LspTextEdit,
 } from 'vscode-languageserver/node';
@@ -42,8 +42,4 @@ export function toTextEdit(analysis: Analysis, edit: TextEdit): LspTextEdit {
 export function uriToPath(uri: string): string {
   if (uri.startsWith('file:')) return fileURLToPath(uri);
   return `${process.cwd()}/${uri.replace(/^[a-z]+:/i, '').replace(/[^A-Za-z0-9._-]/g, '_')}`;
-}
-
-export function pathToUri(path: string): string {
-  return pathToFileURL(path).href;
 }

@@ -1,9 +1,11 @@
 // Publishes diagnostics after every analysis.
-import type { FeatureContext } from './context.ts';
+import type { Feature } from './context.ts';
 import { toLspDiagnostic } from './convert.ts';
 
-export function registerDiagnostics({ connection, workspace }: FeatureContext): void {
-  workspace.onAnalysis((uri, analysis, version) => {
-    void connection.sendDiagnostics({ uri, version, diagnostics: analysis.diagnostics.map((d) => toLspDiagnostic(analysis, d, uri)) });
-  });
-}
+export const diagnosticsFeature: Feature = {
+  register({ connection, workspace }) {
+    workspace.onAnalysis((uri, analysis, version) => {
+      void connection.sendDiagnostics({ uri, version, diagnostics: analysis.diagnostics.map((d) => toLspDiagnostic(analysis, d, uri)) });
+    });
+  },
+};

@@ -1,6 +1,6 @@
-import { SymbolKind, type DocumentSymbol } from 'vscode-languageserver/node';
+import { SymbolKind, type DocumentSymbol, type DocumentSymbolParams } from 'vscode-languageserver/node';
 import { documentSymbols, type SymbolKind as CoreKind } from '../language/ide/navigation.ts';
-import { withAnalysis, type FeatureContext } from './context.ts';
+import { analysisRequest, type Feature } from './context.ts';
 import { toRange } from './convert.ts';
 
 const kinds: Record<CoreKind, SymbolKind> = {
@@ -13,13 +13,16 @@ const kinds: Record<CoreKind, SymbolKind> = {
   value: SymbolKind.Variable,
 };
 
-export function registerDocumentSymbols(context: FeatureContext): void {
-  context.connection.onDocumentSymbol((params) => withAnalysis(context, params.textDocument.uri, 'document symbols', [] as DocumentSymbol[], (analysis) =>
-    documentSymbols(analysis).map((s) => ({
-      name: s.name,
-      detail: s.detail,
-      kind: kinds[s.kind],
-      range: toRange(analysis, s.span),
-      selectionRange: toRange(analysis, s.selection),
-    }))));
-}
+export const documentSymbolsFeature: Feature = {
+  capabilities: () => ({ documentSymbolProvider: true }),
+  register(context) {
+    context.connection.onDocumentSymbol(analysisRequest(context, 'document symbols', [] as DocumentSymbol[], (analysis, _params: DocumentSymbolParams) =>
+      documentSymbols(analysis).map((s) => ({
+        name: s.name,
+        detail: s.detail,
+        kind: kinds[s.kind],
+        range: toRange(analysis, s.span),
+        selectionRange: toRange(analysis, s.selection),
+      }))));
+  },
+};

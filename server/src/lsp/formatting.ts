@@ -1,9 +1,12 @@
-import type { TextEdit } from 'vscode-languageserver/node';
+import type { DocumentFormattingParams, TextEdit } from 'vscode-languageserver/node';
 import { format } from '../language/ide/format.ts';
-import { withAnalysis, type FeatureContext } from './context.ts';
+import { analysisRequest, type Feature } from './context.ts';
 import { toTextEdit } from './convert.ts';
 
-export function registerFormatting(context: FeatureContext): void {
-  context.connection.onDocumentFormatting((params) => withAnalysis(context, params.textDocument.uri, 'formatting', [] as TextEdit[], (analysis) =>
-    format(analysis).map((e) => toTextEdit(analysis, e))));
-}
+export const formattingFeature: Feature = {
+  capabilities: () => ({ documentFormattingProvider: true }),
+  register(context) {
+    context.connection.onDocumentFormatting(analysisRequest(context, 'formatting', [] as TextEdit[], (analysis, _params: DocumentFormattingParams) =>
+      format(analysis).map((e) => toTextEdit(analysis, e))));
+  },
+};

@@ -1,14 +1,20 @@
-import { MarkupKind, type Hover } from 'vscode-languageserver/node';
+// Hover in the client's preferred format: Markdown, or plain lines for clients that ask for plain text.
+import type { Hover, HoverParams } from 'vscode-languageserver/node';
 import { hover } from '../language/ide/hover.ts';
-import { withAnalysis, type FeatureContext } from './context.ts';
+import { analysisRequest, type Feature } from './context.ts';
 import { toRange } from './convert.ts';
 
-export function registerHover(context: FeatureContext): void {
-  context.connection.onHover((params) => withAnalysis(context, params.textDocument.uri, 'hover', null as Hover | null, (analysis) => {
-    const result = hover(analysis, analysis.lines.offset(params.position), {
-      stats: context.statistics,
-      statsGroups: context.statistics.groupsOf(params.textDocument.uri),
-    });
-    return result ? { contents: { kind: MarkupKind.Markdown, value: result.contents }, range: toRange(analysis, result.span) } : null;
-  }));
-}
+export const hoverFeature: Feature = {
+  capabilities: () => ({ hoverProvider: true }),
+  register(context) {
+    context.connection.onHover(analysisRequest(context, 'hover', null as Hover | null, (analysis, params: HoverParams) => {
+      const markup = context.client.hover;
+      const result = hover(analysis, analysis.lines.offset(params.position), {
+        stats: context.statistics,
+        statsGroups: context.statistics.groupsOf(params.textDocument.uri),
+        markup,
+      });
+      return result ? { contents: { kind: markup.kind, value: result.contents }, range: toRange(analysis, result.span) } : null;
+    }));
+  },
+};

@@ -1,85 +1,72 @@
-// The language server: capabilities and wiring. Each feature lives in its own file and
-// only converts between the analysis core and LSP.
-import { createConnection, DidChangeWatchedFilesNotification, TextDocumentSyncKind, type Connection } from 'vscode-languageserver/node';
-import { registerCodeActions } from './code-actions.ts';
-import { registerCodeLens } from './code-lens.ts';
-import { completionTriggers, registerCompletion } from './completion.ts';
-import type { FeatureContext } from './context.ts';
-import { uriToPath } from './convert.ts';
-import { registerDiagnostics } from './diagnostics.ts';
-import { registerDocumentSymbols } from './document-symbols.ts';
-import { registerFormatting } from './formatting.ts';
-import { registerHover } from './hover.ts';
-import { registerNavigation } from './navigation.ts';
-import { registerSemanticTokens, semanticTokensLegend } from './semantic-tokens.ts';
-import { registerSignatureHelp, signatureTriggers } from './signature-help.ts';
+// The language server: wiring, and capabilities gathered from the features (each in its
+// own file, converting between the analysis core and LSP). `shutdown` stops background
+// work so that `exit` ends the process at once.
+import { createConnection, TextDocumentSyncKind, type Connection, type ServerCapabilities } from 'vscode-languageserver/node';
+import { ClientSupport } from './client-support.ts';
+import { codeActionsFeature } from './code-actions.ts';
+import { codeLensFeature } from './code-lens.ts';
+import { completionFeature } from './completion.ts';
+import { failureExitCode, RequestFailures, type Feature, type FeatureContext } from './context.ts';
+import { diagnosticsFeature } from './diagnostics.ts';
+import { documentSymbolsFeature } from './document-symbols.ts';
+import { fileChangesFeature } from './file-changes.ts';
+import { formattingFeature } from './formatting.ts';
+import { hoverFeature } from './hover.ts';
+import { navigationFeature } from './navigation.ts';
+import { runRecipeFeature } from './run-recipe.ts';
+import { semanticTokensFeature } from './semantic-tokens.ts';
+import { signatureHelpFeature } from './signature-help.ts';
 import { StatisticsService } from './statistics.ts';
 import { RecipeWorkspace } from './workspace.ts';
 
 export interface ServerOptions {
   readonly version: string;
+  /** The script of this CLI, to run recipes with (`tvr.runRecipe`). */
+  readonly cli: string;
 }
+
+const features: readonly Feature[] = [
+  diagnosticsFeature, completionFeature, hoverFeature, signatureHelpFeature, semanticTokensFeature, navigationFeature,
+  documentSymbolsFeature, codeActionsFeature, formattingFeature, codeLensFeature, runRecipeFeature, fileChangesFeature,
+];
 
 /** Starts the server on the transport named on the command line (--stdio, --node-ipc, --socket=N). */
 export function startLanguageServer(options: ServerOptions, connection: Connection = createConnection()): void {
-  const workspace = new RecipeWorkspace(connection, { debounceMs: 150 });
+  const workspace = new RecipeWorkspace(connection, { debounceMs: 150, trace: (message) => connection.tracer.log(message) });
   const statistics = new StatisticsService(connection, workspace.headers);
-  const context: FeatureContext = { connection, workspace, statistics };
-  let watchFiles = false;
+  const client = new ClientSupport();
+  const failures = new RequestFailures((message) => connection.console.error(message), () => process.exit(failureExitCode));
+  const context: FeatureContext = { connection, workspace, statistics, client, failures, cli: options.cli };
 
-  // A bug in one request must never take the server down; it is logged instead.
-  process.on('uncaughtException', (error) => connection.console.error(`uncaught: ${error.stack ?? error}`));
-  process.on('unhandledRejection', (error) => connection.console.error(`unhandled rejection: ${(error as Error)?.stack ?? error}`));
+  // An exception outside any request counts as a failed request (the crash policy in context.ts).
+  process.on('uncaughtException', (error) => failures.failed('uncaught exception', error));
+  process.on('unhandledRejection', (error) => failures.failed('unhandled rejection', error));
 
   connection.onInitialize((params) => {
-    const init = params.initializationOptions as { trusted?: boolean; allowOutputsOutside?: boolean } | undefined;
-    workspace.trusted = init?.trusted !== false;
-    workspace.allowOutputsOutside = init?.allowOutputsOutside === true;
-    statistics.progressSupported = params.capabilities.window?.workDoneProgress === true;
-    watchFiles = params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration === true;
-    return {
-      serverInfo: { name: 'tvr', version: options.version },
-      capabilities: {
-        textDocumentSync: TextDocumentSyncKind.Incremental,
-        completionProvider: { triggerCharacters: completionTriggers, resolveProvider: false },
-        hoverProvider: true,
-        signatureHelpProvider: { triggerCharacters: signatureTriggers, retriggerCharacters: [','] },
-        definitionProvider: true,
-        referencesProvider: true,
-        renameProvider: { prepareProvider: true },
-        documentSymbolProvider: true,
-        codeActionProvider: { codeActionKinds: ['quickfix'] },
-        documentFormattingProvider: true,
-        semanticTokensProvider: { legend: semanticTokensLegend, full: true },
-        codeLensProvider: { resolveProvider: false },
-      },
-    };
+    client.initialize(params);
+    workspace.trusted = client.options.trusted !== false;
+    workspace.allowOutputsOutside = client.options.allowOutputsOutside === true;
+    statistics.progressSupported = client.workDoneProgress;
+    const capabilities: ServerCapabilities = { textDocumentSync: TextDocumentSyncKind.Incremental };
+    for (const feature of features) Object.assign(capabilities, feature.capabilities?.(client));
+    return { serverInfo: { name: 'tvr', version: options.version }, capabilities };
   });
-
   connection.onInitialized(() => {
-    if (watchFiles) {
-      void connection.client.register(DidChangeWatchedFilesNotification.type, {
-        watchers: [{ globPattern: '**/*.{safetensors,json,bin}' }],
-      });
-    }
+    for (const feature of features) feature.initialized?.(context);
   });
-  connection.onDidChangeWatchedFiles((params) => workspace.filesChanged(params.changes.map((c) => uriToPath(c.uri))));
   connection.onNotification('tvr/setTrusted', (params: { trusted: boolean }) => {
     workspace.trusted = params.trusted;
+  });
+  // Background work ends before shutdown answers: `exit` then has nothing to wait for (eglot
+  // allows about 100 ms between `exit` and killing the server).
+  connection.onShutdown(async () => {
+    await workspace.dispose();
+    await statistics.dispose();
   });
 
   workspace.onAnalysis((uri, analysis) => statistics.analysed(uri, analysis));
   workspace.documents.onDidClose((e) => statistics.closed(e.document.uri));
-  registerDiagnostics(context);
-  registerCompletion(context);
-  registerHover(context);
-  registerSignatureHelp(context);
-  registerSemanticTokens(context);
-  registerNavigation(context);
-  registerDocumentSymbols(context);
-  registerCodeActions(context);
-  registerFormatting(context);
-  registerCodeLens(context);
+  for (const feature of features) feature.register(context);
 
   connection.listen();
 }

@@ -5,7 +5,7 @@
 // document closed) is cancelled.
 import type { Connection } from 'vscode-languageserver/node';
 import type { HeaderCache } from '../checkpoints/read-header.ts';
-import { GramCache } from '../checkpoints/statistics.ts';
+import { endIdleWorkers, GramCache } from '../checkpoints/statistics.ts';
 import type { Analysis } from '../language/analysis.ts';
 import { statsGroups, type GramLookup, type StatsGroup, type StatsSource } from '../language/ide/vector-stats.ts';
 
@@ -19,6 +19,8 @@ export class StatisticsService implements StatsSource {
   readonly #controllers = new Map<string, AbortController>();
   /** Per document, the passes its latest analysis needs. */
   readonly #wanted = new Map<string, ReadonlySet<string>>();
+  /** Passes running, settled or not. */
+  readonly #passes = new Set<Promise<void>>();
   #progressSupported = false;
 
   constructor(connection: Connection, headers: HeaderCache) {
@@ -47,7 +49,9 @@ export class StatisticsService implements StatsSource {
       if (this.#keys.get(pathsKey) === identityKey && this.#states.get(pathsKey)?.status !== 'failed') continue;
       this.#controllers.get(pathsKey)?.abort();
       this.#keys.set(pathsKey, identityKey);
-      void this.#compute(group, pathsKey, identityKey);
+      const pass = this.#compute(group, pathsKey, identityKey);
+      this.#passes.add(pass);
+      void pass.finally(() => this.#passes.delete(pass));
     }
     this.#cancelUnwanted();
   }
@@ -57,6 +61,16 @@ export class StatisticsService implements StatsSource {
     this.#groups.delete(uri);
     this.#wanted.delete(uri);
     this.#cancelUnwanted();
+  }
+
+  /**
+   * Shutdown: cancels every pass and resolves once the workers have ended. A worker still
+   * starting cannot be stopped, and exiting would wait for it; shutdown waits instead.
+   */
+  async dispose(): Promise<void> {
+    for (const controller of this.#controllers.values()) controller.abort();
+    await Promise.allSettled(this.#passes);
+    await endIdleWorkers();
   }
 
   #cancelUnwanted(): void {

@@ -1,6 +1,7 @@
 // Open recipes and their analyses. Each change schedules a re-analysis (debounced);
 // requests await the analysis of the document version they were made on. Headers come
-// through one cache shared by all documents, validated by file identity.
+// through one cache shared by all documents, validated by file identity. Timings of
+// analyses go to the trace (`$/logTrace`, when the client turned tracing on), not the log.
 import { TextDocuments, type Connection } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { HeaderCache } from '../checkpoints/read-header.ts';
@@ -10,6 +11,8 @@ import { uriToPath } from './convert.ts';
 export interface WorkspaceOptions {
   /** Debounce before re-analysing after a keystroke. */
   readonly debounceMs: number;
+  /** Where analysis timings go (the connection's tracer). */
+  readonly trace: (message: string) => void;
 }
 
 /** `version` is the document version the analysis was computed from. */
@@ -26,6 +29,7 @@ interface Entry {
 export class RecipeWorkspace {
   readonly documents = new TextDocuments(TextDocument);
   readonly headers = new HeaderCache({ maxEntries: 256 });
+  /** False in an untrusted workspace (the client says so): runs refuse external evaluator commands. */
   trusted = true;
   /** The user allows saves outside the recipe's folder (setting tvr.run.allowOutputsOutside); honoured only when trusted. */
   allowOutputsOutside = false;
@@ -33,10 +37,12 @@ export class RecipeWorkspace {
   /** Per document, the checkpoint lookups and path locations its latest analysis used: the next one starts from them. */
   readonly #lookups = new Map<string, ReusedLookups>();
   readonly #listeners: AnalysisListener[] = [];
-  readonly #log: (message: string) => void;
+  readonly #logError: (message: string) => void;
+  readonly #trace: (message: string) => void;
 
   constructor(connection: Connection, options: WorkspaceOptions) {
-    this.#log = (message) => connection.console.log(message);
+    this.#logError = (message) => connection.console.error(message);
+    this.#trace = options.trace;
     this.documents.onDidChangeContent((e) => this.#schedule(e.document, this.#entries.has(e.document.uri) ? options.debounceMs : 0));
     this.documents.onDidClose((e) => {
       const entry = this.#entries.get(e.document.uri);
@@ -66,6 +72,27 @@ export class RecipeWorkspace {
   filesChanged(paths: readonly string[]): void {
     for (const path of paths) this.headers.invalidate(path);
     for (const document of this.documents.all()) this.#schedule(document, 0);
+  }
+
+  /** Files the latest analyses of open recipes looked for and did not find (checkpoints, data, shards). */
+  missingFiles(): Set<string> {
+    const missing = new Set<string>();
+    for (const { lookups, textData } of this.#lookups.values()) {
+      for (const lookup of [...lookups.values(), ...textData.values()]) {
+        if (lookup.status === 'error' && lookup.error.code === 'not-found') missing.add(lookup.error.file);
+      }
+    }
+    return missing;
+  }
+
+  /** The server is shutting down: no analysis starts any more; resolves when those running have ended. */
+  async dispose(): Promise<void> {
+    const running: Promise<Analysis>[] = [];
+    for (const entry of this.#entries.values()) {
+      if (entry.timer) clearTimeout(entry.timer);
+      else running.push(entry.analysis);
+    }
+    await Promise.allSettled(running);
   }
 
   #schedule(document: TextDocument, delay: number): Entry {
@@ -100,11 +127,11 @@ export class RecipeWorkspace {
         try {
           listener(uri, analysis, version);
         } catch (error) {
-          this.#log(`analysis listener failed: ${(error as Error).stack ?? error}`);
+          this.#logError(`analysis listener failed: ${(error as Error).stack ?? error}`);
         }
       }
     }
-    this.#log(`analysed ${uri} v${version} in ${(performance.now() - started).toFixed(1)} ms`);
+    this.#trace(`analysed ${uri} v${version} in ${(performance.now() - started).toFixed(1)} ms`);
     return analysis;
   }
 

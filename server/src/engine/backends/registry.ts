@@ -14,6 +14,13 @@ import { createTfjsBackend } from './tfjs.ts';
 import type { Tf } from './tfjs.ts';
 import type { Backend, BackendName } from './types.ts';
 
+/**
+ * Every backend, in the order `auto` tries them (and `tvr doctor` lists them): a GPU first;
+ * then the generated loops on worker threads (compute-heavy kernels split over every core;
+ * in the engine benchmark 2-4x faster than tfjs wasm, which is single-threaded and copies
+ * every chunk into its heap); tfjs-node's CPU kernels allocate a tensor per op, so they
+ * come after the fused loops.
+ */
 export const BACKEND_NAMES: readonly BackendName[] = ['tfjs-node-gpu', 'js-workers', 'tfjs-node', 'tfjs-wasm', 'js', 'tfjs-cpu'];
 
 /** What a user may ask for: a backend, `auto`, or `gpu` / `cpu` (the best of that kind). */
@@ -45,14 +52,6 @@ const DESCRIPTIONS: Record<BackendName, string> = {
   'tfjs-cpu': 'TensorFlow.js plain JavaScript backend (portable, slowest)',
 };
 
-/**
- * The order `auto` tries: a GPU first; then the generated loops on worker threads
- * (compute-heavy kernels split over every core; in the engine benchmark 2-4x faster
- * than tfjs wasm, which is single-threaded and copies every chunk into its heap);
- * tfjs-node's CPU kernels allocate a tensor per op, so they come after the fused loops.
- */
-const AUTO_ORDER: readonly BackendName[] = ['tfjs-node-gpu', 'js-workers', 'tfjs-node', 'tfjs-wasm', 'js', 'tfjs-cpu'];
-
 type Probe = { ok: true; create: () => Backend; device: string } | { ok: false; reason: string };
 
 const probes = new Map<BackendName, Promise<Probe>>();
@@ -71,7 +70,9 @@ async function probeNew(name: BackendName): Promise<Probe> {
     case 'js':
       return { ok: true, create: createJsBackend, device: 'main thread' };
     case 'js-workers': {
+      // Made only to learn its device: closed at once (each run makes its own).
       const backend = createJsWorkersBackend();
+      await backend.close();
       return { ok: true, create: () => createJsWorkersBackend(), device: backend.device };
     }
     case 'tfjs-cpu': {
@@ -150,7 +151,7 @@ export async function chooseBackend(choice: BackendChoice): Promise<{ name: Back
     if (!p.ok) throw new EngineError('backend', `backend ${choice} is not usable: ${p.reason}`);
     return { name: choice, reason: `${choice} was asked for` };
   }
-  const order = AUTO_ORDER.filter((n) => choice === 'auto' || KIND[n] === choice);
+  const order = BACKEND_NAMES.filter((n) => choice === 'auto' || KIND[n] === choice);
   const skipped: string[] = [];
   for (const name of order) {
     const p = await probe(name);

@@ -6,7 +6,7 @@
 // that does not end with such an object fails the run with a message that says which.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import type { MetricName } from '../../results/schema.ts';
+import type { MetricName } from './metrics.ts';
 import { EvaluationError, evaluationCancelled } from './errors.ts';
 
 export const DEFAULT_EXTERNAL_TIMEOUT_MS = 10 * 60 * 1000;

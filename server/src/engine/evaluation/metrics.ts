@@ -1,7 +1,22 @@
 // Accuracy and cross-entropy of a classifier's outputs, accumulated batch by batch in
 // float64. Outputs are rows of `classes` values (the last axis of the network's output);
 // each row has one integer label. Labels below zero are padding and are not scored
-// (the usual -100 of token-level language-model data).
+// (the usual -100 of token-level language-model data). `Metrics` is what an evaluation
+// reports for one model on one task and split (the results file carries it as it is).
+
+export type MetricName = 'accuracy' | 'loss' | 'perplexity';
+
+/** Metrics of one model on one task and split. */
+export interface Metrics {
+  readonly accuracy?: number;
+  readonly loss?: number;
+  readonly perplexity?: number;
+  /** Examples evaluated. */
+  readonly examples: number;
+  /** Seconds the evaluation took (0 when it came from the cache). */
+  readonly seconds: number;
+  readonly cached?: boolean;
+}
 
 /** How the network's last layer presents its outputs. */
 export type OutputActivation =

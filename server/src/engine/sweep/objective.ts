@@ -5,7 +5,14 @@
 // - add: the highest mean normalized metric over the targets (edited / fine-tuned).
 // - max: the highest mean target metric.
 // Scores are oriented so that higher is better for every objective.
-import type { MetricName, Metrics, Objective, PointValues, TaskRole } from '../../results/schema.ts';
+import type { MetricName, Metrics } from '../evaluation/metrics.ts';
+
+export type Objective = 'forget' | 'add' | 'max';
+
+export type TaskRole = 'target' | 'control';
+
+/** Sweep variable name -> value; empty for a recipe without sweeps. */
+export type PointValues = Readonly<Record<string, number>>;
 
 /** The fraction of the base's control metric a `forget` point must keep. */
 export const CONTROL_RETENTION = 0.95;

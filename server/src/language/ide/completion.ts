@@ -7,8 +7,9 @@ import { builtinByName, builtins, signatureLabel, type Builtin, type Param, type
 import type { Binding } from '../names.ts';
 import type { Span } from '../syntax-tree.ts';
 import { typeName, type Value } from '../values.ts';
-import { cursorContext, type CallSite } from './cursor.ts';
+import { cursorContext, type CallSite, type CursorContext } from './cursor.ts';
 import { describeValueShort } from './describe.ts';
+import { markdown, type Markup } from './markup.ts';
 import { vectorBindingFor, vectorStats, type StatsGroup, type StatsSource } from './vector-stats.ts';
 
 export type CompletionKind = 'variable' | 'function' | 'keyword-argument' | 'value' | 'file' | 'folder';
@@ -17,11 +18,12 @@ export interface CompletionItem {
   readonly label: string;
   readonly kind: CompletionKind;
   readonly detail?: string;
-  /** Markdown. */
+  /** Written with `env.markup` (default Markdown). */
   readonly documentation?: string;
+  /** Plain text to insert (default: the label). */
   readonly insertText?: string;
-  /** `insertText` uses snippet syntax ($1, $0). */
-  readonly snippet?: boolean;
+  /** The insertion as a snippet ($0 marks where the cursor ends), for clients that take snippets. */
+  readonly snippet?: string;
   readonly sortText?: string;
   /** The text the item replaces (the partial word or path). */
   readonly replace: Span;
@@ -37,8 +39,9 @@ export interface DirectoryEntry {
 export interface CompletionEnvironment {
   readonly stats?: StatsSource;
   readonly statsGroups?: readonly StatsGroup[];
-  /** Lists a folder for path completion; throws or returns [] when it cannot. */
+  /** Lists a folder for path completion (the one `completionFolder` names); throws or returns [] when it cannot. */
   readonly readDirectory?: (absolutePath: string) => readonly DirectoryEntry[];
+  readonly markup?: Markup;
 }
 
 /** Built-in parameters that name files, and the file names they accept. */
@@ -49,26 +52,50 @@ const pathParams: Record<string, { param: string; accept: RegExp }> = {
 };
 
 export function complete(analysis: Analysis, offset: number, env: CompletionEnvironment = {}): CompletionItem[] {
+  const markup = env.markup ?? markdown;
   const context = cursorContext(analysis, offset);
   if (context.inComment) return [];
   const call = context.call;
   const param = call ? paramAt(call) : undefined;
   if (context.string) {
-    const spec = call ? pathParams[call.callee] : undefined;
-    if (spec && param?.name === spec.param) return completePath(analysis, context.string, offset, spec.accept, env);
-    if (param?.choices) return choiceItems(param, { start: context.string.start, end: Math.max(offset, context.string.end) });
+    const site = pathSite(analysis, context, offset);
+    if (site) return completePath(site, offset, env);
+    if (param?.choices) return choiceItems(param, { start: context.string.start, end: Math.max(offset, context.string.end) }, markup);
     return [];
   }
   const replace: Span = context.word ? { start: context.word.start, end: context.word.end } : { start: offset, end: offset };
   const items: CompletionItem[] = [];
-  if (call && call.keyword && param?.choices) items.push(...choiceItems(param, replace));
-  if (call && call.atArgumentStart) items.push(...keywordItems(call, replace));
+  if (call && call.keyword && param?.choices) items.push(...choiceItems(param, replace, markup));
+  if (call && call.atArgumentStart) items.push(...keywordItems(call, replace, markup));
   if (param?.type === 'bool') {
     for (const value of ['true', 'false']) items.push({ label: value, kind: 'value', replace, sortText: `0${value}` });
   }
   const expected = param?.type;
   // concat, not push(...): a recipe can have more names than a call has room for arguments.
-  return items.concat(nameItems(analysis, offset, replace, expected, env), builtinItems(replace, expected, statementStart(analysis, offset)));
+  return items.concat(nameItems(analysis, offset, replace, expected, env, markup), builtinItems(replace, expected, statementStart(analysis, offset), markup));
+}
+
+/** The folder that path completion at `offset` lists, if the cursor is in a path argument (a caller may read it ahead, asynchronously). */
+export function completionFolder(analysis: Analysis, offset: number): string | undefined {
+  return pathSite(analysis, cursorContext(analysis, offset), offset)?.folder;
+}
+
+/** A path argument being typed: the folder part typed so far, where it resolves, and which files it takes. */
+interface PathSite {
+  readonly string: { readonly start: number; readonly end: number; readonly image: string };
+  readonly folderPart: string;
+  readonly folder: string;
+  readonly accept: RegExp;
+}
+
+function pathSite(analysis: Analysis, context: CursorContext, offset: number): PathSite | undefined {
+  const call = context.call;
+  const spec = call ? pathParams[call.callee] : undefined;
+  if (!context.string || !call || !spec || paramAt(call)?.name !== spec.param || context.inComment) return undefined;
+  const typed = context.string.image.slice(1, offset - context.string.start);
+  const slash = typed.lastIndexOf('/');
+  const folderPart = slash >= 0 ? typed.slice(0, slash + 1) : '';
+  return { string: context.string, folderPart, folder: resolve(dirname(analysis.file), folderPart || '.'), accept: spec.accept };
 }
 
 /** The parameter the cursor's argument binds to. */
@@ -80,7 +107,7 @@ export function paramAt(call: CallSite): Param | undefined {
   return positional[call.positionalIndex] ?? positional.find((p) => p.variadic);
 }
 
-function keywordItems(call: CallSite, replace: Span): CompletionItem[] {
+function keywordItems(call: CallSite, replace: Span, markup: Markup): CompletionItem[] {
   const builtin = builtinByName.get(call.callee);
   if (!builtin) return [];
   const positional = builtin.params.filter((p) => !p.keywordOnly && !p.variadic);
@@ -92,7 +119,7 @@ function keywordItems(call: CallSite, replace: Span): CompletionItem[] {
       label: `${p.name}=`,
       kind: 'keyword-argument' as const,
       detail: `${typeLabel(p.type)}${p.default !== undefined ? ` = ${p.default}` : ''}`,
-      documentation: p.doc,
+      documentation: markup.doc(p.doc),
       insertText: `${p.name}=`,
       sortText: p.keywordOnly ? `1${p.name}` : `0${p.name}`,
       replace,
@@ -100,19 +127,19 @@ function keywordItems(call: CallSite, replace: Span): CompletionItem[] {
     }));
 }
 
-function choiceItems(param: Param, replace: Span): CompletionItem[] {
+function choiceItems(param: Param, replace: Span, markup: Markup): CompletionItem[] {
   return (param.choices ?? []).map((choice, i) => ({
     label: `"${choice}"`,
     kind: 'value' as const,
     detail: `${param.name}`,
-    documentation: param.doc,
+    documentation: markup.doc(param.doc),
     insertText: JSON.stringify(choice),
     sortText: `0${String(i).padStart(2, '0')}`,
     replace,
   }));
 }
 
-function nameItems(analysis: Analysis, offset: number, replace: Span, expected: ParamType | undefined, env: CompletionEnvironment): CompletionItem[] {
+function nameItems(analysis: Analysis, offset: number, replace: Span, expected: ParamType | undefined, env: CompletionEnvironment, markup: Markup): CompletionItem[] {
   const visible = new Map<string, Binding>();
   const limit = visibleBefore(analysis, offset);
   for (const b of analysis.resolution.bindings) {
@@ -122,11 +149,12 @@ function nameItems(analysis: Analysis, offset: number, replace: Span, expected: 
   const items: CompletionItem[] = [];
   for (const binding of visible.values()) {
     const value = analysis.checked.values.get(binding);
+    const short = describeValueShort(value);
     items.push({
       label: binding.name,
       kind: 'variable',
       detail: detailOf(analysis, binding, value, env),
-      documentation: describeValueShort(value),
+      ...(short !== undefined ? { documentation: markup.text(short) } : {}),
       sortText: `${matches(expected, value) ? '0' : '2'}${binding.name}`,
       replace,
     });
@@ -172,14 +200,15 @@ function matches(expected: ParamType | undefined, value: Value | undefined): boo
   }
 }
 
-function builtinItems(replace: Span, expected: ParamType | undefined, atStatementStart: boolean): CompletionItem[] {
+function builtinItems(replace: Span, expected: ParamType | undefined, atStatementStart: boolean, markup: Markup): CompletionItem[] {
+  // Without snippets the name alone: typing `(` then brings signature help, and no parenthesis is left unbalanced.
   return builtins.map((b) => ({
     label: b.name,
     kind: 'function' as const,
     detail: signatureLabel(b),
-    documentation: builtinDocumentation(b),
-    insertText: `${b.name}($0)`,
-    snippet: true,
+    documentation: builtinDocumentation(b, markup),
+    insertText: b.name,
+    snippet: `${b.name}($0)`,
     sortText: `${returnsExpected(b, expected) || (atStatementStart && b.returns === 'nothing') ? '1' : '3'}${b.name}`,
     replace,
     retrigger: true,
@@ -196,9 +225,9 @@ function returnsExpected(b: Builtin, expected: ParamType | undefined): boolean {
   return false;
 }
 
-export function builtinDocumentation(b: Builtin): string {
-  const params = b.params.map((p) => `- \`${p.name}\`${p.default !== undefined ? ` (default ${p.default})` : ''}: ${p.doc}`).join('\n');
-  return [`${b.summary}`, b.doc, params, `\`\`\`tvr\n${b.example}\n\`\`\``, b.reference ? `Reference: ${b.reference}` : ''].filter(Boolean).join('\n\n');
+export function builtinDocumentation(b: Builtin, markup: Markup = markdown): string {
+  const params = b.params.map((p) => `- ${markup.doc(`\`${p.name}\``)}${p.default !== undefined ? ` (default ${p.default})` : ''}: ${markup.doc(p.doc)}`).join('\n');
+  return [markup.doc(b.summary), markup.doc(b.doc), params, markup.block(b.example, 'tvr'), b.reference ? `Reference: ${b.reference}` : ''].filter(Boolean).join('\n\n');
 }
 
 function statementStart(analysis: Analysis, offset: number): boolean {
@@ -215,12 +244,8 @@ function typeLabel(type: ParamType): string {
   return labels[type];
 }
 
-function completePath(analysis: Analysis, string: { start: number; end: number; image: string }, offset: number, accept: RegExp, env: CompletionEnvironment): CompletionItem[] {
+function completePath({ string, folderPart, folder, accept }: PathSite, offset: number, env: CompletionEnvironment): CompletionItem[] {
   if (!env.readDirectory) return [];
-  const typed = string.image.slice(1, offset - string.start);
-  const slash = typed.lastIndexOf('/');
-  const folderPart = slash >= 0 ? typed.slice(0, slash + 1) : '';
-  const folder = resolve(dirname(analysis.file), folderPart || '.');
   let entries: readonly DirectoryEntry[];
   try {
     entries = env.readDirectory(folder);

@@ -1,6 +1,5 @@
 // Human descriptions of values for hover and completion: what the headers tell
 // (tensors, parameters, dtypes, sizes), and, for vectors, norms and similarities.
-import { markdownCode, markdownFence, markdownText } from '../../display-text.ts';
 import type { HfModelConfig } from '../../checkpoints/types.ts';
 import type { Analysis } from '../analysis.ts';
 import type { Binding } from '../names.ts';
@@ -8,11 +7,15 @@ import * as P from '../poly.ts';
 import { nodeInputs, type TensorTable, type WeightNode } from '../program.ts';
 import { isFloat } from '../shapes.ts';
 import { isWeights, typeName, type Value } from '../values.ts';
+import { isMethodNode, methodOf } from '../../methods/registry.ts';
+import { markdown, type Markup } from './markup.ts';
 import { cosineSimilarity, vectorBindingFor, vectorBindings, vectorStats, type StatsGroup, type StatsSource } from './vector-stats.ts';
 
 export interface DescribeEnvironment {
   readonly stats?: StatsSource;
   readonly statsGroups?: readonly StatsGroup[];
+  /** How the description is written (default Markdown). */
+  readonly markup?: Markup;
 }
 
 export function describeValueShort(value: Value | undefined): string | undefined {
@@ -24,22 +27,29 @@ export function describeValueShort(value: Value | undefined): string | undefined
 }
 
 export function describeBinding(analysis: Analysis, binding: Binding, env: DescribeEnvironment): string {
+  const m = env.markup ?? markdown;
   const value = analysis.checked.values.get(binding);
   const type = value ? typeName(value) : 'unknown';
   const source = analysis.text.slice(binding.statement.value.start, binding.statement.value.end).replace(/\s+/g, ' ');
-  const lines = [`**${binding.name}**: ${type}`, markdownFence(`${binding.name} = ${source.length > 120 ? `${source.slice(0, 117)}...` : source}`, 'tvr')];
+  const lines = [`${m.strong(binding.name)}: ${type}`, m.block(`${binding.name} = ${source.length > 120 ? `${source.slice(0, 117)}...` : source}`, 'tvr')];
   if (!value) return lines.join('\n\n');
   if (isWeights(value)) {
-    lines.push(modelFacts(value.node));
+    lines.push(modelFacts(value.node, m));
     if (value.sweeps.size > 0) lines.push(`Depends on the sweep ${[...value.sweeps].map((id) => sweepName(analysis, id)).join(', ')}: evaluated at each point, chosen on validation data.`);
-    if (value.type === 'vector') lines.push(...vectorFacts(analysis, binding, env));
+    if (value.type === 'vector') lines.push(...vectorFacts(analysis, binding, env, m));
   } else if (value.type === 'scalar') {
-    lines.push(scalarDetail(analysis, value.poly));
+    lines.push(scalarDetail(analysis, value.poly, m));
   } else if (value.type === 'task') {
     const t = value.task;
-    lines.push(`Data: ${markdownCode(t.data)}  \nMetric: ${t.metric}  \nHead from: ${t.head.name ?? 'a model'}${t.finetuned !== t.head ? `  \nFine-tuned reference: ${t.finetuned.name ?? 'a model'}` : ''}${t.command ? `  \nExternal evaluator: ${markdownCode(t.command)}` : ''}`);
+    lines.push(m.lines([
+      `Data: ${m.code(t.data)}`,
+      `Metric: ${t.metric}`,
+      `Head from: ${t.head.name ?? 'a model'}`,
+      ...(t.finetuned !== t.head ? [`Fine-tuned reference: ${t.finetuned.name ?? 'a model'}`] : []),
+      ...(t.command ? [`External evaluator: ${m.code(t.command)}`] : []),
+    ]));
   } else if (value.type === 'string') {
-    lines.push(markdownCode(JSON.stringify(value.value)));
+    lines.push(m.code(JSON.stringify(value.value)));
   }
   return lines.join('\n\n');
 }
@@ -53,7 +63,7 @@ function scalarSummary(poly: P.Poly): string {
   return c !== undefined ? P.formatNumber(c) : 'a sweep';
 }
 
-function scalarDetail(analysis: Analysis, poly: P.Poly): string {
+function scalarDetail(analysis: Analysis, poly: P.Poly, m: Markup): string {
   const c = P.asConstant(poly);
   if (c !== undefined) return `= ${P.formatNumber(c)}`;
   const ids = P.sweepIds(poly);
@@ -61,7 +71,7 @@ function scalarDetail(analysis: Analysis, poly: P.Poly): string {
     const s = analysis.checked.program.sweeps.find((x) => x.id === id);
     if (!s) return '';
     const v = s.values;
-    return `Sweep **${s.name}**: ${v.length} value${v.length === 1 ? '' : 's'} (${v.length > 6 ? `${v.slice(0, 3).join(', ')}, ..., ${v[v.length - 1]}` : v.join(', ')}), evaluated on the validation split.`;
+    return `Sweep ${m.strong(s.name)}: ${v.length} value${v.length === 1 ? '' : 's'} (${v.length > 6 ? `${v.slice(0, 3).join(', ')}, ..., ${v[v.length - 1]}` : v.join(', ')}), evaluated on the validation split.`;
   }).join('\n\n');
 }
 
@@ -77,28 +87,28 @@ function tableSummary(table: TensorTable | undefined): string {
   return `${table.size} tensor${table.size === 1 ? '' : 's'}, ${formatCount(parameters)} parameters (${dtypeText})`;
 }
 
-function modelFacts(node: WeightNode): string {
-  const facts = [tableSummary(node.table), ...untiedHeadFacts(node)];
+function modelFacts(node: WeightNode, m: Markup): string {
+  const facts = [tableSummary(node.table), ...untiedHeadFacts(node, m), ...(isMethodNode(node) ? (methodOf(node).facts?.(node) ?? []).map((f) => m.text(f)) : [])];
   const load = rootLoad(node);
   if (load?.header && load === node) {
     const bytes = load.header.files.reduce((a, f) => a + f.size, 0);
-    facts.push(`${formatFormat(load.header.format)}, ${formatBytes(bytes)}${load.header.files.length > 1 ? ` in ${load.header.files.length} files` : ''}: ${markdownCode(load.path)}`);
-    if (load.header.hfConfig) facts.push(...hfConfigFacts(load.header.hfConfig));
+    facts.push(`${formatFormat(load.header.format)}, ${formatBytes(bytes)}${load.header.files.length > 1 ? ` in ${load.header.files.length} files` : ''}: ${m.code(load.path)}`);
+    if (load.header.hfConfig) facts.push(...hfConfigFacts(load.header.hfConfig, m));
   }
-  return facts.join('  \n');
+  return m.lines(facts);
 }
 
 /** What a Hugging Face model folder's config.json says, every string from the file in a code span. */
-function hfConfigFacts(config: HfModelConfig): string[] {
+function hfConfigFacts(config: HfModelConfig, m: Markup): string[] {
   const family = [
-    config.modelType !== undefined ? `model_type ${markdownCode(config.modelType)}` : 'no model_type',
-    ...(config.architectures.length > 0 ? [`architectures ${config.architectures.slice(0, 3).map((a) => markdownCode(a)).join(', ')}${config.architectures.length > 3 ? ` and ${config.architectures.length - 3} more` : ''}`] : []),
+    config.modelType !== undefined ? `model_type ${m.code(config.modelType)}` : 'no model_type',
+    ...(config.architectures.length > 0 ? [`architectures ${config.architectures.slice(0, 3).map((a) => m.code(a)).join(', ')}${config.architectures.length > 3 ? ` and ${config.architectures.length - 3} more` : ''}`] : []),
   ].join(', ');
   const sizes = [
     config.layers !== undefined ? `${config.layers} layer${config.layers === 1 ? '' : 's'}` : undefined,
     config.hiddenSize !== undefined ? `hidden size ${config.hiddenSize}` : undefined,
     config.vocabSize !== undefined ? `vocabulary ${config.vocabSize}` : undefined,
-    config.torchDtype !== undefined ? `torch_dtype ${markdownCode(config.torchDtype)}` : undefined,
+    config.torchDtype !== undefined ? `torch_dtype ${m.code(config.torchDtype)}` : undefined,
   ].filter((x) => x !== undefined);
   const head = config.tieWordEmbeddings
     ? `output head tied to the embedding (${config.tieStated ? 'tie_word_embeddings: true' : "the family's default"}): no lm_head.weight is stored`
@@ -111,7 +121,7 @@ function hfConfigFacts(config: HfModelConfig): string[] {
 }
 
 /** Where a value combines tied models with untied ones: its head is untied, and which embeddings stand for heads. */
-function untiedHeadFacts(root: WeightNode): string[] {
+function untiedHeadFacts(root: WeightNode, m: Markup): string[] {
   const untied: { head: string; embedding: string; of: string }[] = [];
   const seen = new Set<WeightNode>();
   const stack = [root];
@@ -123,8 +133,8 @@ function untiedHeadFacts(root: WeightNode): string[] {
     stack.push(...nodeInputs(node));
   }
   if (untied.length === 0) return [];
-  const sources = [...new Set(untied.map((u) => `${markdownCode(u.embedding)} of ${markdownText(u.of)}`))];
-  return [`Output head untied: ${markdownCode(untied[0]!.head)} combines the untied models' heads with ${sources.slice(0, 3).join(', ')}${sources.length > 3 ? ` and ${sources.length - 3} more` : ''} (tied: their head is their embedding); a save writes tie_word_embeddings: false`];
+  const sources = [...new Set(untied.map((u) => `${m.code(u.embedding)} of ${m.text(u.of)}`))];
+  return [`Output head untied: ${m.code(untied[0]!.head)} combines the untied models' heads with ${sources.slice(0, 3).join(', ')}${sources.length > 3 ? ` and ${sources.length - 3} more` : ''} (tied: their head is their embedding); a save writes tie_word_embeddings: false`];
 }
 
 function rootLoad(node: WeightNode): Extract<WeightNode, { op: 'load' }> | undefined {
@@ -133,22 +143,22 @@ function rootLoad(node: WeightNode): Extract<WeightNode, { op: 'load' }> | undef
   return undefined;
 }
 
-function vectorFacts(analysis: Analysis, binding: Binding, env: DescribeEnvironment): string[] {
+function vectorFacts(analysis: Analysis, binding: Binding, env: DescribeEnvironment, m: Markup): string[] {
   const vector = vectorBindingFor(analysis, binding);
   if (!vector || !env.stats || !env.statsGroups) return [];
   const stats = vectorStats(vector, env.statsGroups, env.stats);
   if (stats.status === 'computing') {
     return [`L2 norm: being computed (${Math.round(stats.fraction * 100)}%), streaming the checkpoints in the background.`];
   }
-  if (stats.status === 'unavailable') return [`L2 norm: not available: ${markdownText(stats.reason)}.`];
+  if (stats.status === 'unavailable') return [`L2 norm: not available: ${m.text(stats.reason)}.`];
   const { norm, tensors, parameters } = stats.value;
   const nonFinite = tensors.filter((t) => !Number.isFinite(t.norm));
   const out = [Number.isFinite(norm)
-    ? `**L2 norm ${formatNumber(norm)}** over ${formatCount(parameters)} parameters`
-    : `**L2 norm not finite** over ${formatCount(parameters)} parameters: ${nonFinite.length === 0 ? 'the sum of squares overflows' : `NaN or infinite values in ${nonFinite.slice(0, 3).map((t) => markdownCode(t.name)).join(', ')}${nonFinite.length > 3 ? ` and ${nonFinite.length - 3} more` : ''}`}`];
-  const shown = tensors.slice(0, 5).map((t) => `| ${markdownCode(t.name, 'table-cell')} | ${formatNumber(t.norm)} | ${formatCount(t.elements)} |`);
+    ? `${m.strong(`L2 norm ${formatNumber(norm)}`)} over ${formatCount(parameters)} parameters`
+    : `${m.strong('L2 norm not finite')} over ${formatCount(parameters)} parameters: ${nonFinite.length === 0 ? 'the sum of squares overflows' : `NaN or infinite values in ${nonFinite.slice(0, 3).map((t) => m.code(t.name)).join(', ')}${nonFinite.length > 3 ? ` and ${nonFinite.length - 3} more` : ''}`}`];
+  const shown = tensors.slice(0, 5).map((t) => [m.code(t.name, 'table-cell'), formatNumber(t.norm), formatCount(t.elements)]);
   if (shown.length > 0) {
-    out.push(['| tensor (largest first) | norm | elements |', '|---|---:|---:|', ...shown, ...(tensors.length > 5 ? [`| ... ${tensors.length - 5} more | | |`] : [])].join('\n'));
+    out.push(m.table(['tensor (largest first)', 'norm', 'elements'], [...shown, ...(tensors.length > 5 ? [[`... ${tensors.length - 5} more`, '', '']] : [])], ['left', 'right', 'right']));
   }
   const others = vectorBindings(analysis).filter((v) => v.binding !== binding);
   const similarities = others.flatMap((other) => {

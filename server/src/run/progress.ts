@@ -1,9 +1,9 @@
-// What the progress notification and the panel's progress line say during a run, derived
-// from the CLI's events. Evaluation dominates a run with evaluations, so its count drives
-// the fraction once it starts; before that (or without evaluations) the bytes the engine
-// has streamed do.
+// What a run's progress report says (VS Code's notification and results panel, the language
+// server's `$/progress` in other editors), derived from the events of `tvr run --json`.
+// Evaluation dominates a run with evaluations, so its count drives the fraction once it
+// starts; before that (or without evaluations) the bytes the engine has streamed do.
 import { basename } from 'node:path';
-import type { CliEvent } from './cli-events.ts';
+import type { RecipeEvent } from './run-recipe.ts';
 
 export interface RunProgress {
   /** 0..1, never decreasing. */
@@ -19,7 +19,7 @@ function percent(done: number, total: number): number {
 }
 
 /** The progress after `event`, or undefined when the event does not change it. */
-export function nextProgress(previous: RunProgress, event: CliEvent): RunProgress | undefined {
+export function nextProgress(previous: RunProgress, event: RecipeEvent): RunProgress | undefined {
   const advance = (fraction: number, message: string, evaluating = previous.evaluating): RunProgress =>
     ({ fraction: Math.max(previous.fraction, fraction), message, evaluating });
   switch (event.type) {
