@@ -1,4 +1,4 @@
-// Optional packages (the native TensorFlow bindings) are code, so they load only from tvr's
+// Optional packages (the native TensorFlow bindings, Dawn's WebGPU) are code, so they load only from tvr's
 // own installation: never from the recipe's folder or the working directory, which an
 // untrusted workspace controls (docs/security.md).
 import { existsSync, readFileSync } from 'node:fs';
@@ -45,6 +45,12 @@ export function ownPackageDir(pkg: string): string | undefined {
   return existsSync(join(dir, 'package.json')) ? dir : undefined;
 }
 
+/** Why an optional package may be missing from tvr's folder. */
+const WHY_ABSENT: Readonly<Record<string, string>> = {
+  webgpu: 'npm leaves optional dependencies out under --omit=optional',
+  default: 'its install downloads libtensorflow, which needs network access',
+};
+
 export type OptionalLoad = { ok: true; value: unknown } | { ok: false; reason: string };
 
 /**
@@ -54,7 +60,7 @@ export type OptionalLoad = { ok: true; value: unknown } | { ok: false; reason: s
 export function loadOwnPackage(pkg: string): OptionalLoad {
   const dir = ownPackageDir(pkg);
   if (!dir) {
-    return { ok: false, reason: `${pkg} is not installed in tvr's folder ${installation()} (an optional dependency; its install downloads libtensorflow, which needs network access; packages in the recipe's folder or the working directory are never loaded)` };
+    return { ok: false, reason: `${pkg} is not installed in tvr's folder ${installation()} (an optional dependency; ${WHY_ABSENT[pkg] ?? WHY_ABSENT.default}; packages in the recipe's folder or the working directory are never loaded)` };
   }
   try {
     return { ok: true, value: createRequire(join(dir, 'package.json'))(dir) };

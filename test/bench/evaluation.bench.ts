@@ -17,8 +17,8 @@
 //    sequence are compared first, so the peer provably computes the same thing.
 //
 //   node test/bench/evaluation.bench.ts [--parts mlp,sweep,gpt2] [--examples 2000] [--hidden 256] [--points 11]
-//     [--backends tfjs-node-gpu,tfjs-node,tfjs-wasm,tfjs-cpu]
-//     [--gpt2-backends tfjs-node-gpu,tfjs-node,tfjs-wasm] [--gpt2-batch 2] [--gpt2-length 256] [--gpt2-runs 3]
+//     [--backends tfjs-node-gpu,webgpu,tfjs-node,tfjs-wasm,tfjs-cpu]
+//     [--gpt2-backends tfjs-node-gpu,webgpu,tfjs-node,tfjs-wasm] [--gpt2-batch 2] [--gpt2-length 256] [--gpt2-runs 3]
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
@@ -28,7 +28,8 @@ import { parseArgs } from 'node:util';
 import { readCheckpointHeader } from '../../server/src/checkpoints/read-header.ts';
 import { readSplit } from '../../server/src/engine/evaluation/data.ts';
 import { TfjsNetwork } from '../../server/src/engine/evaluation/tfjs-network.ts';
-import { activate, tfRuntimeFor } from '../../server/src/engine/evaluation/tfjs-runtime.ts';
+import { activate, checkTensorsFit, tfRuntimeFor } from '../../server/src/engine/evaluation/tfjs-runtime.ts';
+import { describeAdapter } from '../../server/src/engine/evaluation/webgpu.ts';
 import type { TfjsBackendName } from '../../server/src/engine/evaluation/tfjs-runtime.ts';
 import { Gpt2Weights, gpt2Config } from '../../server/src/engine/evaluation/transformers/gpt2.ts';
 import type { Gpt2Config } from '../../server/src/engine/evaluation/transformers/gpt2.ts';
@@ -36,6 +37,7 @@ import type { MaterializedTensor } from '../../server/src/engine/materialize.ts'
 import { runRecipe } from '../../server/src/run/run-recipe.ts';
 import { makeModel, mlpSpecs, mlpTopology, perturbModel, safetensorsBytes, seededRandom, writeTfjsModel } from '../helpers/checkpoint-fixtures.ts';
 import type { FixtureModel } from '../helpers/checkpoint-fixtures.ts';
+import { relativeError } from '../helpers/reference-compare.ts';
 import { gpt2Specs, hfConfig } from '../helpers/hf-fixtures.ts';
 import type { HfSizes } from '../helpers/hf-fixtures.ts';
 
@@ -44,12 +46,12 @@ const { values: options } = parseArgs({
     examples: { type: 'string', default: '2000' },
     hidden: { type: 'string', default: '256' },
     points: { type: 'string', default: '11' },
-    backends: { type: 'string', default: 'tfjs-node-gpu,tfjs-node,tfjs-wasm,tfjs-cpu' },
+    backends: { type: 'string', default: 'tfjs-node-gpu,webgpu,tfjs-node,tfjs-wasm,tfjs-cpu' },
     parts: { type: 'string', default: 'mlp,sweep,gpt2' },
     // tfjs-cpu is left out by default: at about 0.9 GFLOP/s of matmul one batch of the
     // default size (about 130 GFLOP) takes minutes. The default batch (2 x 256 tokens)
     // keeps the whole benchmark under about 5 minutes on 2 cores.
-    'gpt2-backends': { type: 'string', default: 'tfjs-node-gpu,tfjs-node,tfjs-wasm' },
+    'gpt2-backends': { type: 'string', default: 'tfjs-node-gpu,webgpu,tfjs-node,tfjs-wasm' },
     'gpt2-batch': { type: 'string', default: '2' },
     'gpt2-length': { type: 'string', default: '256' },
     'gpt2-runs': { type: 'string', default: '3' },
@@ -61,6 +63,8 @@ const examples = Number(options.examples);
 const hidden = Number(options.hidden);
 const points = Number(options.points);
 const sizes = [784, hidden, Math.max(1, Math.floor(hidden / 2)), 10];
+/** Backends that compute on a GPU: not CPU backends for the target, no thread count. */
+const GPU_BACKENDS: ReadonlySet<string> = new Set(['tfjs-node-gpu', 'webgpu']);
 
 function writeData(path: string, rows: number): void {
   const r = seededRandom(7);
@@ -224,17 +228,6 @@ function seededIds(count: number, vocab: number, seed: number): Int32Array {
   return Int32Array.from({ length: count }, () => Math.floor(random() * vocab));
 }
 
-/** max |ours - theirs| / max |theirs|. */
-function relativeError(ours: Float32Array, theirs: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < theirs.length; i++) {
-    diff = Math.max(diff, Math.abs(ours[i]! - theirs[i]!));
-    scale = Math.max(scale, Math.abs(theirs[i]!));
-  }
-  return diff / scale;
-}
-
 type PeerResult =
   | { readonly ok: true; readonly figures: Gpt2Figures; readonly settings: readonly Gpt2Figures[]; readonly torch: string; readonly logits: Float32Array }
   | { readonly ok: false; readonly reason: string };
@@ -324,15 +317,17 @@ async function gpt2Part(dir: string): Promise<void> {
     try {
       await activate(runtime);
       const { tf } = runtime;
+      // On a GPU, tensors past its binding limit are refused and every pass runs guarded: an unguarded pass after a device error returns numbers the GPU never computed.
+      checkTensorsFit(runtime, weights, 'the benchmark GPT-2');
       model = Gpt2Weights.upload(tf, config, weights, 'the benchmark GPT-2');
-      const forward = async (input: Int32Array, n: number, l: number, picked?: Int32Array): Promise<Float32Array> => {
+      const forward = (input: Int32Array, n: number, l: number, picked?: Int32Array): Promise<Float32Array> => runtime!.step(`a forward pass of ${n} x ${l} tokens`, async () => {
         const logits = model!.logits(input, n, l, picked);
         try {
           return (await logits.data()) as Float32Array;
         } finally {
           logits.dispose();
         }
-      };
+      });
       const check = await forward(checkIds, 1, CHECK_LENGTH);
       const agreement = peer.ok ? `logits of ${CHECK_LENGTH} tokens vs PyTorch: max |tvr - torch| / max |torch| = ${relativeError(check, peer.logits).toExponential(2)}` : 'no PyTorch logits to compare';
       await forward(ids, batch, length, rows); // warm-up: kernels compiled, buffers allocated
@@ -348,6 +343,7 @@ async function gpt2Part(dir: string): Promise<void> {
       }
       const figures: Gpt2Figures = { wall: median(walls), cpu: median(cpuTimes), threads: name === 'tfjs-wasm' || name === 'tfjs-cpu' ? 1 : availableParallelism() };
       measured.set(name, figures);
+      if (runtime.adapter) console.log(`  ${name.padEnd(14)} adapter: ${describeAdapter(runtime.adapter)}`);
       console.log(`  ${name.padEnd(14)} ${Math.round(tokens / figures.wall).toLocaleString('en')} tokens/s, ${figures.wall.toFixed(2)} s a batch wall (runs ${walls.map((w) => w.toFixed(2)).join(', ')}), ${figures.cpu.toFixed(2)} s CPU; ${agreement}`);
     } catch (error) {
       console.log(`  ${name.padEnd(14)} FAILED: ${(error as Error).message}`);
@@ -362,9 +358,9 @@ async function gpt2Part(dir: string): Promise<void> {
     const ratios = peer.ok ? `${(f.wall / peer.figures.wall).toFixed(2)}x | ${(f.cpu / peer.figures.cpu).toFixed(2)}x` : 'no peer | no peer';
     console.log(`  | ${label} | ${threads} | ${Math.round(tokens / f.wall).toLocaleString('en')} | ${f.wall.toFixed(2)} | ${f.cpu.toFixed(2)} | ${(flops / f.wall / 1e9).toFixed(1)} | ${ratios} |`);
   };
-  for (const [name, f] of measured) row(name, f);
+  for (const [name, f] of measured) row(name, f, GPU_BACKENDS.has(name) ? 'GPU' : String(f.threads));
   if (peer.ok) row(`PyTorch ${peer.torch} (CPU)`, peer.figures, `${peer.figures.threads} (OpenBLAS: ${availableParallelism()})`);
-  const cpuBackends = [...measured].filter(([name]) => name !== 'tfjs-node-gpu').sort(([, x], [, y]) => x.wall - y.wall);
+  const cpuBackends = [...measured].filter(([name]) => !GPU_BACKENDS.has(name)).sort(([, x], [, y]) => x.wall - y.wall);
   const fastest = cpuBackends[0];
   if (!fastest) console.log('\n  target (within 2x of PyTorch on the fastest CPU backend): no tvr CPU backend measured');
   else if (!peer.ok) console.log(`\n  target (within 2x of PyTorch on the fastest CPU backend): not judged, no PyTorch peer (fastest tvr CPU backend: ${fastest[0]})`);

@@ -127,15 +127,17 @@ describe('tvr doctor (built CLI)', () => {
   it('lists every backend with its status and reason, the Node version and the GPU package', async () => {
     const { code, stdout } = await runTvr(['doctor', '--json'], root);
     assert.equal(code, 0);
-    const report = JSON.parse(stdout) as { backends: { name: string; usable: boolean; reason?: string }[]; node: { version: string }; gpuPackage: { installed: boolean }; auto: { name: string }; evaluation: { name?: string } };
+    const report = JSON.parse(stdout) as { backends: { name: string; usable: boolean; reason?: string }[]; node: { version: string }; gpuPackage: { installed: boolean }; auto: { name: string }; evaluation: { name?: string }; webgpu: { adapter?: object; reason: string }; gpu: { reason: string } };
     assert.deepEqual(report.backends.map((b) => b.name).sort(), ['js', 'js-workers', 'tfjs-cpu', 'tfjs-node', 'tfjs-node-gpu', 'tfjs-wasm']);
     assert.ok(report.backends.every((b) => b.usable || (b.reason ?? '').length > 0));
     assert.equal(report.node.version, process.versions.node);
     assert.equal(typeof report.gpuPackage.installed, 'boolean');
     assert.ok(report.backends.find((b) => b.name === report.auto.name)!.usable);
     assert.ok(report.evaluation.name, 'a tfjs backend evaluates networks');
+    assert.ok(report.webgpu.reason.length > 0 && report.gpu.reason.length > 0, 'doctor says what WebGPU and gpu do here');
     const text = await runTvr(['doctor'], root);
     assert.match(text.stdout, /auto picks: /);
+    assert.match(text.stdout, report.webgpu.adapter ? /\n {2}adapter: .*\n {2}limits: maxBufferSize [\d,]+ MiB, maxStorageBufferBindingSize [\d,]+ MiB/ : /\n {2}not usable: /);
     assert.match(text.stdout, new RegExp(`Node ${process.versions.node.replaceAll('.', '\\.')}`));
   });
 });

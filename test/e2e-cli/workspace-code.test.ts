@@ -10,7 +10,7 @@ import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
 import { root, runTvr } from '../helpers/tvr-cli.ts';
 import { makeScenario, MULTI_RECIPE, writeRecipe } from '../unit/run/scenario.ts';
 
-const PLANTED = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
+const PLANTED = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node', 'webgpu', '@tensorflow/tfjs-backend-webgpu'];
 
 /** A package that, when loaded, leaves a marker file beside itself (and loads nothing else). */
 function plant(dir: string, pkg: string): string {
@@ -39,6 +39,7 @@ describe('packages planted in the workspace never run', () => {
     { name: 'tvr run --untrusted (auto backend, built-in evaluator)', args: (r) => ['run', r, '--untrusted', '--json'] },
     { name: 'tvr run --backend js with evaluate()', args: (r) => ['run', r, '--backend', 'js', '--json'] },
     { name: 'tvr run --backend tfjs-node-gpu', args: (r) => ['run', r, '--backend', 'tfjs-node-gpu', '--json'] },
+    { name: 'tvr run --backend webgpu', args: (r) => ['run', r, '--backend', 'webgpu', '--json'] },
     { name: 'tvr doctor', args: () => ['doctor', '--json'] },
   ];
   for (const [i, c] of cases.entries()) {

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname } from 'node:path';
 import { LineSplitter, parseCliLine, type CliEvent } from './cli-events.ts';
 
-export type RunBackend = 'auto' | 'gpu' | 'cpu';
+export type RunBackend = 'auto' | 'gpu' | 'cpu' | 'webgpu';
 
 export interface CliRunRequest {
   /** The Node to run the CLI with: `process.execPath` in the extension host. */

@@ -5,12 +5,12 @@
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import type { Range } from '../../../server/src/language/program.ts';
-import type { RunResults } from '../../../server/src/results/schema.ts';
+import { RESULTS_SCHEMA_VERSION, type RunResults } from '../../../server/src/results/schema.ts';
 import { allowOutputsOutside } from '../language-client.ts';
 import type { ResultsPanels } from '../results-panel.ts';
 import type { CliEvent } from './cli-events.ts';
 import { CliRun, type CliExit, type RunBackend } from './cli-process.ts';
-import { initialProgress, nextProgress, type RunProgress } from './progress.ts';
+import { initialProgress, nextProgress, type RunProgress } from '../../../server/src/run/progress.ts';
 
 export interface RunnerOptions {
   readonly cli: string;
@@ -54,13 +54,13 @@ function recipeUri(target: unknown): vscode.Uri | undefined {
 
 function configuredBackend(uri: vscode.Uri): RunBackend {
   const value = vscode.workspace.getConfiguration('tvr', uri).get<string>(backendSetting, 'auto');
-  return value === 'gpu' || value === 'cpu' ? value : 'auto';
+  return value === 'gpu' || value === 'cpu' || value === 'webgpu' ? value : 'auto';
 }
 
 /** Results to show when the CLI ended without saying how: the last ones with the outcome, or a bare record of it. */
 function endedResults(recipePath: string, last: RunResults | undefined, status: 'failed' | 'cancelled', error: string | undefined): RunResults {
   const base: RunResults = last ?? {
-    schemaVersion: 1, tvrVersion: '', recipe: { path: recipePath, sha256: '' }, startedAt: new Date().toISOString(),
+    schemaVersion: RESULTS_SCHEMA_VERSION, tvrVersion: '', recipe: { path: recipePath, sha256: '' }, startedAt: new Date().toISOString(),
     status, backend: { name: 'none', reason: 'the run ended before choosing a backend' }, sweeps: [], evaluations: [], outputs: [], notes: [],
   };
   return { ...base, status, finishedAt: new Date().toISOString(), ...(error !== undefined && { error }) };

@@ -37,7 +37,7 @@ function program(): Command {
     .description('run a recipe: evaluate its models (choosing sweep values on validation data), write its saves and a results file')
     .argument('<recipe>', 'the .tvr recipe')
     .option('--out <dir>', 'write outputs and the results file under this folder instead of beside the recipe')
-    .option('--backend <name>', 'auto, gpu, cpu, or a backend by name (see tvr doctor)', 'auto')
+    .option('--backend <name>', 'auto, gpu, cpu, webgpu (networks on WebGPU, merges on the CPU), or an engine backend by name (see tvr doctor)', 'auto')
     .option('--json', 'print JSON lines (one event per line) on stdout instead of a progress bar and a table')
     .option('--untrusted', 'the workspace is not trusted: refuse tasks that run an external evaluator command')
     .option('--no-cache', 'evaluate everything again, ignoring and not writing the results cache (.tvr-cache/)')
@@ -80,7 +80,7 @@ function program(): Command {
     .allowUnknownOption()
     .allowExcessArguments()
     .action(() => {
-      startLanguageServer({ version: tvrVersion });
+      startLanguageServer({ version: tvrVersion, cli: process.argv[1]! });
     });
 
   return cli;

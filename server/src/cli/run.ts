@@ -6,7 +6,7 @@
 import { relative, resolve } from 'node:path';
 import { styleText } from 'node:util';
 import cliProgress from 'cli-progress';
-import type { BackendChoice } from '../engine/backends/registry.ts';
+import type { RunBackendChoice } from '../engine/evaluation/tfjs-runtime.ts';
 import { renderResults } from '../results/table.ts';
 import { errorCode, RecipeCheckError, RecipeReadError, runRecipe } from '../run/run-recipe.ts';
 import type { RecipeEvent } from '../run/run-recipe.ts';
@@ -56,7 +56,7 @@ export async function runCommand(recipe: string, options: RunCommandOptions): Pr
     const { results } = await runRecipe({
       recipe: file,
       ...(options.out !== undefined ? { outDir: resolve(options.out) } : {}),
-      ...(options.backend !== undefined ? { backend: options.backend as BackendChoice } : {}),
+      ...(options.backend !== undefined ? { backend: options.backend as RunBackendChoice } : {}),
       untrusted: options.untrusted,
       cache: options.cache,
       force: options.force,

@@ -3,23 +3,13 @@
 // to the recipe (or in the run's --out folder); documented in docs/results.md.
 // Version the schema: readers reject a major version they do not know.
 
+import type { MetricName, Metrics } from '../engine/evaluation/metrics.ts';
+import type { Objective, PointValues, TaskRole } from '../engine/sweep/objective.ts';
+
+// Defined by the stages that produce them (evaluation, the sweep's objective); part of the contract here.
+export type { MetricName, Metrics, Objective, PointValues, TaskRole };
+
 export const RESULTS_SCHEMA_VERSION = 1;
-
-export type MetricName = 'accuracy' | 'loss' | 'perplexity';
-
-/** Metrics of one model on one task and split. */
-export interface Metrics {
-  readonly accuracy?: number;
-  readonly loss?: number;
-  readonly perplexity?: number;
-  /** Examples evaluated. */
-  readonly examples: number;
-  /** Seconds the evaluation took (0 when it came from the cache). */
-  readonly seconds: number;
-  readonly cached?: boolean;
-}
-
-export type TaskRole = 'target' | 'control';
 
 export interface TaskInfo {
   readonly name: string;
@@ -31,9 +21,6 @@ export interface TaskInfo {
   readonly data: string;
   readonly evaluator: 'builtin' | 'external';
 }
-
-/** Sweep variable name -> value; empty for a recipe without sweeps. */
-export type PointValues = Readonly<Record<string, number>>;
 
 /** One edited model evaluated at one sweep point on the validation split. */
 export interface SweepPointResult {
@@ -73,8 +60,6 @@ export interface ChosenResult {
   /** Task name -> test metric - base test metric. */
   readonly deltaVsBase: Readonly<Record<string, number>>;
 }
-
-export type Objective = 'forget' | 'add' | 'max';
 
 /** One `evaluate(...)` statement. */
 export interface EvaluationResult {
@@ -125,7 +110,12 @@ export interface RunResults {
   readonly error?: string;
   readonly backend: { readonly name: string; readonly reason: string };
   /** The TensorFlow.js backend networks are evaluated on (built-in evaluator), when one was needed. */
-  readonly evaluationBackend?: { readonly name: string; readonly reason: string };
+  readonly evaluationBackend?: {
+    readonly name: string;
+    readonly reason: string;
+    /** The WebGPU adapter it computed on (backend webgpu). */
+    readonly adapter?: { readonly vendor: string; readonly architecture: string; readonly description: string };
+  };
   /** Evaluations computed in this run and taken from the results cache. */
   readonly counts?: { readonly evaluated: number; readonly cached: number };
   readonly sweeps: readonly SweepInfo[];

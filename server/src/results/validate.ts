@@ -128,6 +128,10 @@ export function validateResults(value: Json): RunResults {
       const b = object(v, p);
       string(b.name, `${p}.name`);
       string(b.reason, `${p}.reason`);
+      optional(b.adapter, `${p}.adapter`, (a, ap) => {
+        const adapter = object(a, ap);
+        for (const field of ['vendor', 'architecture', 'description']) string(adapter[field], `${ap}.${field}`);
+      });
     });
   }
   if (r.backend === undefined) fail('$.backend', 'an object', undefined);

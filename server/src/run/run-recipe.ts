@@ -8,9 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HeaderCache } from '../checkpoints/read-header.ts';
 import { TensorReader } from '../checkpoints/tensor-reader.ts';
-import type { CheckpointHeader } from '../checkpoints/types.ts';
 import { selectBackend } from '../engine/backends/registry.ts';
-import type { BackendChoice } from '../engine/backends/registry.ts';
 import type { Backend } from '../engine/backends/types.ts';
 import { EngineError } from '../engine/errors.ts';
 import type { RunEvent } from '../engine/events.ts';
@@ -19,8 +17,9 @@ import { checkOutputs, resolveOutput } from '../engine/outputs.ts';
 import { planSaves } from '../engine/plan/build.ts';
 import type { Split } from '../engine/evaluation/data.ts';
 import { EvaluationError } from '../engine/evaluation/errors.ts';
-import { tfRuntimeFor } from '../engine/evaluation/tfjs-runtime.ts';
-import type { TfRuntime } from '../engine/evaluation/tfjs-runtime.ts';
+import { planCompute, tfRuntimeFor } from '../engine/evaluation/tfjs-runtime.ts';
+import type { RunBackendChoice, TfRuntime } from '../engine/evaluation/tfjs-runtime.ts';
+import { describeAdapter } from '../engine/evaluation/webgpu.ts';
 import { createBuffers, DEFAULT_MEMO_BYTES, TensorMemo } from '../engine/evaluation/weights.ts';
 import type { MaterializeContext } from '../engine/materialize.ts';
 import { choosePoint, describeObjective, metricValue, normalize, scorePoint } from '../engine/sweep/objective.ts';
@@ -29,7 +28,7 @@ import { namedPoint, sha256 } from '../engine/provenance.ts';
 import { tvrVersion } from '../version.ts';
 import { analyzeFile } from '../language/analysis.ts';
 import type { Analysis } from '../language/analysis.ts';
-import type { SaveStatement, SweepPoint, TaskValue, TypedProgram } from '../language/program.ts';
+import { inputHeaders, type SaveStatement, type SweepPoint, type TaskValue, type TypedProgram } from '../language/program.ts';
 import { resultsPath, ResultsWriter } from '../results/file.ts';
 import { modelCard } from '../results/model-card.ts';
 import type {
@@ -52,7 +51,7 @@ export interface RecipeRunOptions {
   readonly recipe: string;
   /** Write outputs and the results file under this folder instead of beside the recipe. */
   readonly outDir?: string;
-  readonly backend?: BackendChoice;
+  readonly backend?: RunBackendChoice;
   /** An untrusted workspace: external evaluator commands are refused. */
   readonly untrusted?: boolean;
   /** Use the results cache (default true). */
@@ -157,9 +156,11 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
     log('warning', message);
   });
 
-  const selected = await selectBackend(options.backend ?? 'auto');
+  const compute = await planCompute(options.backend ?? 'auto');
+  const selected = await selectBackend(compute.engine);
+  const backendReason = compute.note ? `${selected.reason}; ${compute.note}` : selected.reason;
   const backend: Backend = selected.backend;
-  const reader = new TensorReader(program.loads.map((l) => l.header).filter((h): h is CheckpointHeader => h !== undefined));
+  const reader = new TensorReader(inputHeaders(program));
   const memo = new TensorMemo(options.memoryBytes ?? DEFAULT_MEMO_BYTES);
   const weights: MaterializeContext = { program, backend, reader, memo, buffers: createBuffers(backend), ...(options.signal ? { signal: options.signal } : {}) };
   let results: RunResults = {
@@ -168,7 +169,7 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
     recipe: { path: file, sha256: sha256(text) },
     startedAt,
     status: 'running',
-    backend: { name: backend.name, reason: selected.reason },
+    backend: { name: backend.name, reason: backendReason },
     sweeps: program.sweeps.map((s) => ({ name: s.name, values: s.values })),
     evaluations: plans.map((p) => emptyEvaluation(p)),
     outputs: [],
@@ -180,8 +181,9 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
     recipeText: text,
     recipeDir: dirname(file),
     headers,
-    runtime: () => (runtime ??= tfRuntimeFor(backend.name).then((r) => {
-      results = { ...results, evaluationBackend: { name: r.name, reason: r.reason } };
+    runtime: () => (runtime ??= tfRuntimeFor(backend.name, compute.evaluation).then((r) => {
+      const adapter = r.adapter ? { adapter: { vendor: r.adapter.vendor, architecture: r.adapter.architecture, description: r.adapter.description } } : {};
+      results = { ...results, evaluationBackend: { name: r.name, reason: r.reason, ...adapter } };
       return r;
     })),
     cache,
@@ -217,7 +219,7 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
     type: 'run-start',
     recipe: file,
     backend: backend.name,
-    reason: selected.reason,
+    reason: backendReason,
     points: plans.reduce((sum, p) => sum + p.models.reduce((s, m) => s + m.points.length, 0), 0),
     evaluations: plans.length,
     resultsFile,
@@ -251,7 +253,10 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
 
     const outputs = await writeSaves(program, chosenPoints, notes, { backend, text, options, emit, evaluations: results.evaluations });
     results = { ...results, outputs };
-    if (runtime) notes.push(`networks evaluated on ${(await runtime).name}`);
+    if (runtime) {
+      const { name, adapter } = await runtime;
+      notes.push(`networks evaluated on ${name}${adapter ? ` (${describeAdapter(adapter)})` : ''}`);
+    }
     if (evaluator.cached > 0) notes.push(`${evaluator.cached} of ${evaluator.cached + evaluator.evaluated} evaluations came from the results cache (${join(dirname(resultsFile), CACHE_DIRECTORY)}); run with --no-cache to evaluate them again`);
     if (memo.bytesKept > 0) notes.push(`inputs read once into memory across sweep points: ${formatBytes(memo.bytesKept)} (budget ${formatBytes(options.memoryBytes ?? DEFAULT_MEMO_BYTES)})`);
     results = { ...results, status: 'done', finishedAt: new Date().toISOString() };

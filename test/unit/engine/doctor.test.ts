@@ -8,6 +8,8 @@ import { after, test } from 'node:test';
 import { useInstallationForTests } from '../../../server/src/own-packages.ts';
 import { fixtureDir } from '../../helpers/checkpoint-fixtures.ts';
 import { BACKEND_NAMES, chooseBackend, doctor, EngineError } from '../../../server/src/engine/index.ts';
+import { doctorReport } from '../../../server/src/cli/doctor.ts';
+import { planCompute } from '../../../server/src/engine/evaluation/tfjs-runtime.ts';
 
 const fixture = fixtureDir();
 after(() => fixture.cleanup());
@@ -40,4 +42,16 @@ test('auto picks the fastest CPU path here and says what it skipped; gpu fails w
   assert.match(auto.reason, /skipped tfjs-node-gpu: .*libtensorflow/);
   await assert.rejects(chooseBackend('gpu'), (e: unknown) => e instanceof EngineError && e.code === 'backend' && /libtensorflow/.test(e.message));
   assert.equal((await chooseBackend('cpu')).name, 'js-workers');
+});
+
+test('without the webgpu package in tvr\'s folder: doctor says why, --backend webgpu fails with it, gpu names both reasons', async () => {
+  const report = await doctorReport();
+  assert.equal(report.webgpu.usable, false);
+  assert.match(report.webgpu.reason, /^webgpu is not installed in tvr's folder .*--omit=optional/);
+  assert.match(report.evaluation.reason, /skipped webgpu: webgpu is not installed/);
+  assert.equal(report.gpu.usable, false);
+  await assert.rejects(planCompute('webgpu'), (e: unknown) => e instanceof EngineError && e.code === 'backend' && /^backend webgpu is not usable: webgpu is not installed in tvr's folder/.test(e.message));
+  await assert.rejects(planCompute('gpu'), (e: unknown) => e instanceof EngineError && e.code === 'backend'
+    && /^no GPU backend is usable: tfjs-node-gpu: .*libtensorflow\.so\.2.*; webgpu: webgpu is not installed in tvr's folder/.test(e.message));
+  await assert.rejects(planCompute('webgpu-please' as 'webgpu'), /unknown backend "webgpu-please"; choose one of auto, gpu, cpu, webgpu, /);
 });

@@ -21,6 +21,7 @@ const results: RunResults = {
   finishedAt: '2026-11-29T10:01:00.000Z',
   status: 'done',
   backend: { name: 'js-workers', reason: 'fastest' },
+  evaluationBackend: { name: 'webgpu', reason: 'asked for', adapter: { vendor: 'mesa', architecture: 'software', description: 'llvmpipe' } },
   sweeps: [{ name: 'lam', values: [0, 0.5, 1] }],
   evaluations: [{
     id: 1,
@@ -76,6 +77,7 @@ describe('results', () => {
     { name: 'an unknown objective', change: (r) => { (r.evaluations as Record<string, unknown>[])[0]!.objective = 'best'; }, message: /objective: expected one of forget, add, max/ },
     { name: 'a similarity matrix of the wrong size', change: (r) => { (r.similarity as { norms: number[] }).norms = [1]; }, message: /norms and cosine must be sized by the 2 vectors/ },
     { name: 'no backend', change: (r) => { delete r.backend; }, message: /\$\.backend: expected an object/ },
+    { name: 'an adapter without its vendor', change: (r) => { delete (r.evaluationBackend as { adapter: Record<string, unknown> }).adapter.vendor; }, message: /\$\.evaluationBackend\.adapter\.vendor: expected a string, found nothing/ },
   ];
   for (const b of broken) {
     it(`rejects ${b.name}`, () => {

@@ -10,6 +10,8 @@ export type EvaluationErrorCode =
   | 'external'
   /** An external evaluator command in an untrusted workspace. */
   | 'untrusted'
+  /** The GPU failed during an evaluation step (a WebGPU validation error, out of memory, a lost device) or cannot hold a tensor. */
+  | 'device'
   | 'cancelled';
 
 export class EvaluationError extends Error {

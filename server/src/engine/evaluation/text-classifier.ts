@@ -11,7 +11,7 @@ import { accumulate, emptyTotals, finish } from './metrics.ts';
 import type { TextEvaluationOptions, TextMetrics } from './text-lm.ts';
 import type { Encoded, TextTokenizer } from './tokenizer.ts';
 import type { ClassifierConfig, ClassifierFamily, EncodedBatch } from './transformers/family.ts';
-import { activate } from './tfjs-runtime.ts';
+import { activate, checkTensorsFit } from './tfjs-runtime.ts';
 import type { TfRuntime } from './tfjs-runtime.ts';
 
 /** Tokens per forward batch (padded length x examples). */
@@ -120,17 +120,21 @@ export class TextClassifier {
   async evaluate(weights: ReadonlyMap<string, MaterializedTensor>, examples: readonly ClassifierExample[], options: TextEvaluationOptions = {}): Promise<TextMetrics> {
     const { tf } = this.#runtime;
     await activate(this.#runtime);
+    checkTensorsFit(this.#runtime, weights, this.#what);
     const model = this.#family.upload(tf, this.config, weights, this.#what);
     try {
       const totals = emptyTotals();
       for (const indices of batchesByLength(examples, options.tokensPerBatch ?? TOKENS_PER_BATCH)) {
         if (options.signal?.aborted) throw evaluationCancelled();
-        const logits = model.logits(paddedBatch(examples, indices));
-        try {
-          accumulate(totals, (await logits.data()) as Float32Array, this.config.labels, Int32Array.from(indices, (i) => examples[i]!.label), 'logits');
-        } finally {
-          logits.dispose();
-        }
+        const values = await this.#runtime.step(`${this.#what}, ${indices.length} examples of up to ${examples[indices.at(-1)!]!.ids.length} tokens`, async () => {
+          const logits = model.logits(paddedBatch(examples, indices));
+          try {
+            return (await logits.data()) as Float32Array;
+          } finally {
+            logits.dispose();
+          }
+        });
+        accumulate(totals, values, this.config.labels, Int32Array.from(indices, (i) => examples[i]!.label), 'logits');
       }
       return { ...finish(totals), documents: examples.length };
     } finally {

@@ -11,7 +11,7 @@ import type { CausalLmFamily, FamilyConfig } from './transformers/family.ts';
 import { accumulate, emptyTotals, finish } from './metrics.ts';
 import type { ClassifierMetrics } from './metrics.ts';
 import type { TextTokenizer } from './tokenizer.ts';
-import { activate } from './tfjs-runtime.ts';
+import { activate, checkTensorsFit, rowsThatFit } from './tfjs-runtime.ts';
 import type { TfRuntime } from './tfjs-runtime.ts';
 
 /** Tokens per forward batch: windows of one length are batched up to this many tokens. */
@@ -96,18 +96,24 @@ export class CausalLm {
   async evaluate(weights: ReadonlyMap<string, MaterializedTensor>, documents: readonly Int32Array[], options: TextEvaluationOptions = {}): Promise<TextMetrics> {
     const { tf } = this.#runtime;
     await activate(this.#runtime);
+    checkTensorsFit(this.#runtime, weights, this.#what);
     const model = this.#family.upload(tf, this.config, weights, this.#what);
     try {
+      // The logits, a vocabulary's worth of values per token, are the widest tensor: a batch's must fit in one tensor of the backend.
+      const tokens = Math.min(options.tokensPerBatch ?? TOKENS_PER_BATCH, rowsThatFit(this.#runtime, 4 * this.config.vocab));
       const totals = emptyTotals();
-      for (const batch of batches(documents, Math.min(this.config.positions, MAX_WINDOW), options.tokensPerBatch ?? TOKENS_PER_BATCH)) {
+      for (const batch of batches(documents, Math.min(this.config.positions, MAX_WINDOW), tokens)) {
         if (options.signal?.aborted) throw evaluationCancelled();
         const { ids, rows, labels } = batchArrays(documents, batch);
-        const logits = model.logits(ids, batch.windows.length, batch.length, rows);
-        try {
-          accumulate(totals, (await logits.data()) as Float32Array, this.config.vocab, labels, 'logits');
-        } finally {
-          logits.dispose();
-        }
+        const values = await this.#runtime.step(`${this.#what}, ${describeBatch(batch)}`, async () => {
+          const logits = model.logits(ids, batch.windows.length, batch.length, rows);
+          try {
+            return (await logits.data()) as Float32Array;
+          } finally {
+            logits.dispose();
+          }
+        });
+        accumulate(totals, values, this.config.vocab, labels, 'logits');
       }
       if (totals.scored === 0) throw new EvaluationError('data', `${this.#what}: no document has two tokens or more, so no token can be predicted`);
       return { ...finish(totals), documents: documents.length };
@@ -139,6 +145,14 @@ function batches(documents: readonly Int32Array[], context: number, tokens: numb
     for (let i = 0; i < list.length; i += per) out.push({ length, windows: list.slice(i, i + per) });
   }
   return out;
+}
+
+/** "documents 3-7, 512-token windows": a batch in messages. */
+function describeBatch(batch: Batch): string {
+  const docs = batch.windows.map((w) => w.doc + 1);
+  const first = Math.min(...docs);
+  const last = Math.max(...docs);
+  return `document${first === last ? ` ${first}` : `s ${first}-${last}`}, ${batch.length}-token window${batch.windows.length === 1 ? '' : 's'}`;
 }
 
 /** The batch's token ids [windows, length], the flat rows whose logits are scored, and each row's next token. */
