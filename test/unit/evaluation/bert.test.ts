@@ -5,7 +5,6 @@
 // tensor used; tokenization with special tokens and segments; truncation to the model's
 // positions; and the refusals, with their messages.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -25,7 +24,7 @@ import { transformerFamily } from '../../../server/src/engine/evaluation/transfo
 import { roberta, robertaPositions } from '../../../server/src/engine/evaluation/transformers/roberta.ts';
 import type { MaterializedTensor } from '../../../server/src/engine/materialize.ts';
 import { fixtureDir } from '../../helpers/checkpoint-fixtures.ts';
-import type { FixtureModel } from '../../helpers/checkpoint-fixtures.ts';
+import { computeOnce, floatTensors, relativeError, runReference } from '../../helpers/reference-compare.ts';
 import { writeClassifierFolder } from './bert-fixtures.ts';
 import type { ClassifierFamilyName, ClassifierFolder } from './bert-fixtures.ts';
 
@@ -39,11 +38,7 @@ interface Reference {
 
 function python(folder: string, examples: readonly ClassifierExample[], labels?: readonly number[]): Reference {
   const request = { examples: examples.map((e) => ({ ids: [...e.ids], type_ids: [...e.typeIds] })), ...(labels ? { labels } : {}) };
-  return JSON.parse(execFileSync('python3', [REFERENCE, folder], { input: JSON.stringify(request), encoding: 'utf8' })) as Reference;
-}
-
-function tensors(model: FixtureModel): Map<string, MaterializedTensor> {
-  return new Map(model.tensors.map((t) => [t.name, { name: t.name, shape: t.shape, dtype: 'F32' as const, values: Float32Array.from(t.values) }]));
+  return runReference<Reference>(REFERENCE, folder, request);
 }
 
 const FAMILIES: Record<ClassifierFamilyName, ClassifierFamily> = { bert, roberta };
@@ -55,30 +50,9 @@ async function classifierOf(runtime: TfRuntime, folder: ClassifierFolder): Promi
 }
 
 /** Logits [examples, labels] of `examples` run as one batch padded to the longest. */
-async function batchLogits(runtime: TfRuntime, folder: ClassifierFolder, weights: Map<string, MaterializedTensor>, examples: readonly ClassifierExample[]): Promise<Float32Array> {
+function batchLogits(runtime: TfRuntime, folder: ClassifierFolder, weights: Map<string, MaterializedTensor>, examples: readonly ClassifierExample[]): Promise<Float32Array> {
   const family = FAMILIES[folder.family];
-  const model = family.upload(runtime.tf, family.config(folder.config, 'test'), weights, 'test');
-  try {
-    const out = model.logits(paddedBatch(examples, examples.map((_, i) => i)));
-    try {
-      return (await out.data()) as Float32Array;
-    } finally {
-      out.dispose();
-    }
-  } finally {
-    model.dispose();
-  }
-}
-
-/** max |a - b| / max |b|. */
-function relativeError(actual: Float32Array, expected: readonly number[]): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / scale;
+  return computeOnce(() => family.upload(runtime.tf, family.config(folder.config, 'test'), weights, 'test'), (model) => model.logits(paddedBatch(examples, examples.map((_, i) => i))));
 }
 
 const SINGLE: LabelledText[] = [
@@ -113,7 +87,7 @@ describe('BERT and RoBERTa classifiers against a numpy reference', () => {
         const lengths = encoded.map((e) => e.ids.length);
         assert.ok(Math.min(...lengths) < Math.max(...lengths), `lengths ${lengths.join(', ')}: the batch holds padding`);
         const expected = python(folder.dir, encoded).logits;
-        const actual = await batchLogits(runtime, folder, tensors(folder.model), encoded);
+        const actual = await batchLogits(runtime, folder, floatTensors(folder.model), encoded);
         assert.equal(actual.length, examples.length * expected[0]!.length);
         const error = relativeError(actual, expected.flat());
         assert.ok(error < 1e-4, `relative error ${error} (${runtime.name})`);
@@ -129,7 +103,7 @@ describe('BERT and RoBERTa classifiers against a numpy reference', () => {
       const encoded = classifier.tokenize(examples, 'x.jsonl');
       const expected = python(folder.dir, encoded, examples.map((e) => e.label!));
       for (const tokensPerBatch of [4096, 20]) {
-        const measured = await classifier.evaluate(tensors(folder.model), encoded, { tokensPerBatch });
+        const measured = await classifier.evaluate(floatTensors(folder.model), encoded, { tokensPerBatch });
         assert.equal(measured.scored, examples.length);
         assert.equal(measured.documents, examples.length);
         assert.ok(Math.abs(measured.loss - expected.loss!) < 1e-4 * expected.loss!, `loss ${measured.loss} vs ${expected.loss}`);
@@ -142,7 +116,7 @@ describe('BERT and RoBERTa classifiers against a numpy reference', () => {
     for (const name of ['bert', 'roberta']) {
       const folder = folders.get(name)!;
       const encoded = (await classifierOf(runtime, folder)).tokenize(PAIRS, 'x.jsonl');
-      const weights = tensors(folder.model);
+      const weights = floatTensors(folder.model);
       const reference = await batchLogits(runtime, folder, weights, encoded);
       for (const [tensorName, tensor] of weights) {
         // A key bias adds the same score to every key of a query, which the softmax cancels: transformers' models carry it unused too.
@@ -158,28 +132,28 @@ describe('BERT and RoBERTa classifiers against a numpy reference', () => {
   it('refuses weights that are not exactly the configured classifier, naming the tensor', () => {
     const folder = folders.get('roberta')!;
     const config = roberta.config(folder.config, 'm');
-    const without = tensors(folder.model);
+    const without = floatTensors(folder.model);
     without.delete('roberta.encoder.layer.1.output.LayerNorm.bias');
     assert.throws(() => roberta.upload(runtime.tf, config, without, 'm'), /a RoBERTa sequence classifier of 2 layers and 3 classes needs roberta\.encoder\.layer\.1\.output\.LayerNorm\.bias, which the model lacks/);
-    const pooler = tensors(folder.model).set('roberta.pooler.dense.bias', { name: 'x', shape: [8], dtype: 'F32', values: new Float32Array(8) });
+    const pooler = floatTensors(folder.model).set('roberta.pooler.dense.bias', { name: 'x', shape: [8], dtype: 'F32', values: new Float32Array(8) });
     assert.throws(() => roberta.upload(runtime.tf, config, pooler, 'm'), /roberta\.pooler\.dense\.bias is not part of a RoBERTa sequence classifier/);
     const bertFolder = folders.get('bert')!;
     const twoClasses = bert.config({ ...bertFolder.config, id2label: { 0: 'a', 1: 'b' } }, 'm');
-    assert.throws(() => bert.upload(runtime.tf, twoClasses, tensors(bertFolder.model), 'm'), /classifier\.weight is \[3, 8\] but config\.json implies \[2, 8\]/);
+    assert.throws(() => bert.upload(runtime.tf, twoClasses, floatTensors(bertFolder.model), 'm'), /classifier\.weight is \[3, 8\] but config\.json implies \[2, 8\]/);
   });
 
   it('ignores the position_ids and token_type_ids buffers older checkpoints hold', async () => {
     const folder = folders.get('bert')!;
     const encoded = (await classifierOf(runtime, folder)).tokenize(SINGLE, 'x.jsonl');
     const buffer = (name: string): MaterializedTensor => ({ name, shape: [1, 32], dtype: 'I64', values: undefined } as unknown as MaterializedTensor);
-    const weights = tensors(folder.model).set('bert.embeddings.position_ids', buffer('p')).set('bert.embeddings.token_type_ids', buffer('t'));
-    assert.deepEqual(await batchLogits(runtime, folder, weights, encoded), await batchLogits(runtime, folder, tensors(folder.model), encoded));
+    const weights = floatTensors(folder.model).set('bert.embeddings.position_ids', buffer('p')).set('bert.embeddings.token_type_ids', buffer('t'));
+    assert.deepEqual(await batchLogits(runtime, folder, weights, encoded), await batchLogits(runtime, folder, floatTensors(folder.model), encoded));
   });
 
   it('refuses a tokenizer whose segment ids the model has no rows for', async () => {
     const folder = folders.get('bert')!;
     const encoded = (await classifierOf(runtime, folder)).tokenize(PAIRS, 'x.jsonl');
-    const weights = tensors(folder.model);
+    const weights = floatTensors(folder.model);
     const table = weights.get('bert.embeddings.token_type_embeddings.weight')!;
     weights.set(table.name, { ...table, shape: [1, 8], values: table.values!.slice(0, 8) });
     const config = bert.config({ ...folder.config, type_vocab_size: 1 }, 'm');
@@ -266,7 +240,7 @@ describe('truncation to the model\'s positions', () => {
     assert.deepEqual(tokens(pair!.ids), ['[CLS]', 'the', 'cat', 'sat', 'on', '[SEP]', 'a', 'good', 'film', '[SEP]']);
     assert.deepEqual([...pair!.typeIds], [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]);
     const expected = python(folder.dir, [single!, pair!]).logits;
-    assert.ok(relativeError(await batchLogits(runtime, folder, tensors(folder.model), [single!, pair!]), expected.flat()) < 1e-4);
+    assert.ok(relativeError(await batchLogits(runtime, folder, floatTensors(folder.model), [single!, pair!]), expected.flat()) < 1e-4);
   });
 
   it('RoBERTa: cut to max_position_embeddings - pad_token_id - 1 tokens', async () => {
@@ -275,7 +249,7 @@ describe('truncation to the model\'s positions', () => {
     const [single] = (await classifierOf(runtime, folder)).tokenize([{ text: long, label: 0, line: 1 }], 'x.jsonl');
     assert.deepEqual([...single!.ids].map((id) => folder.vocab[id]), ['<s>', 'the', 'Ġcat', 'Ġ', 's', '</s>']);
     const expected = python(folder.dir, [single!]).logits;
-    assert.ok(relativeError(await batchLogits(runtime, folder, tensors(folder.model), [single!]), expected.flat()) < 1e-4);
+    assert.ok(relativeError(await batchLogits(runtime, folder, floatTensors(folder.model), [single!]), expected.flat()) < 1e-4);
   });
 });
 

@@ -3,7 +3,6 @@
 // 1e-4 in float32, every tensor used, and the sliding-window scoring of documents longer
 // than the context (token-weighted loss, each token scored once).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,43 +16,14 @@ import { tfRuntimeFor } from '../../../server/src/engine/evaluation/tfjs-runtime
 import type { TfRuntime } from '../../../server/src/engine/evaluation/tfjs-runtime.ts';
 import type { MaterializedTensor } from '../../../server/src/engine/materialize.ts';
 import { fixtureDir } from '../../helpers/checkpoint-fixtures.ts';
-import type { FixtureModel } from '../../helpers/checkpoint-fixtures.ts';
+import { computeOnce, floatTensors, relativeError, runReference } from '../../helpers/reference-compare.ts';
 import type { HfFolder } from '../../helpers/hf-fixtures.ts';
 import { writeGpt2Folder } from './gpt2-fixtures.ts';
 
 const REFERENCE = fileURLToPath(new URL('./gpt2_reference.py', import.meta.url));
 
-function python<T>(folder: string, request: unknown): T {
-  return JSON.parse(execFileSync('python3', [REFERENCE, folder], { input: JSON.stringify(request), encoding: 'utf8' })) as T;
-}
-
-function tensors(model: FixtureModel): Map<string, MaterializedTensor> {
-  return new Map(model.tensors.map((t) => [t.name, { name: t.name, shape: t.shape, dtype: 'F32' as const, values: Float32Array.from(t.values) }]));
-}
-
-async function logitsOf(runtime: TfRuntime, folder: HfFolder, weights: Map<string, MaterializedTensor>, ids: readonly number[]): Promise<Float32Array> {
-  const model = Gpt2Weights.upload(runtime.tf, gpt2Config(folder.config, 'test'), weights, 'test');
-  try {
-    const out = model.logits(Int32Array.from(ids), 1, ids.length);
-    try {
-      return (await out.data()) as Float32Array;
-    } finally {
-      out.dispose();
-    }
-  } finally {
-    model.dispose();
-  }
-}
-
-/** max |a - b| / max |b|. */
-function relativeError(actual: Float32Array, expected: readonly number[]): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / scale;
+function logitsOf(runtime: TfRuntime, folder: HfFolder, weights: Map<string, MaterializedTensor>, ids: readonly number[]): Promise<Float32Array> {
+  return computeOnce(() => Gpt2Weights.upload(runtime.tf, gpt2Config(folder.config, 'test'), weights, 'test'), (model) => model.logits(Int32Array.from(ids), 1, ids.length));
 }
 
 describe('GPT-2 forward pass against a numpy reference', () => {
@@ -72,8 +42,8 @@ describe('GPT-2 forward pass against a numpy reference', () => {
   for (const name of ['tied', 'untied', 'n_inner 12, 1 layer, 4 heads']) {
     it(`logits match to a relative error under 1e-4 (${name})`, async () => {
       const folder = folders.get(name)!;
-      const expected = python<{ logits: number[][] }>(folder.dir, { ids: IDS }).logits;
-      const actual = await logitsOf(runtime, folder, tensors(folder.model), IDS);
+      const expected = runReference<{ logits: number[][] }>(REFERENCE, folder.dir, { ids: IDS }).logits;
+      const actual = await logitsOf(runtime, folder, floatTensors(folder.model), IDS);
       assert.equal(actual.length, IDS.length * expected[0]!.length);
       const error = relativeError(actual, expected.flat());
       assert.ok(error < 1e-4, `relative error ${error} (${runtime.name})`);
@@ -83,7 +53,7 @@ describe('GPT-2 forward pass against a numpy reference', () => {
   it('uses every tensor: perturbing any one of them changes the logits', async () => {
     for (const name of ['tied', 'untied']) {
       const folder = folders.get(name)!;
-      const weights = tensors(folder.model);
+      const weights = floatTensors(folder.model);
       const reference = await logitsOf(runtime, folder, weights, IDS);
       for (const [tensorName, tensor] of weights) {
         const values = tensor.values!.map((v, i) => v + 0.3 * Math.sin(i * 1.7 + 0.4));
@@ -97,10 +67,10 @@ describe('GPT-2 forward pass against a numpy reference', () => {
   it('refuses weights that are not exactly the configured GPT-2, naming the tensor', () => {
     const folder = folders.get('tied')!;
     const config = gpt2Config(folder.config, 'm');
-    const without = tensors(folder.model);
+    const without = floatTensors(folder.model);
     without.delete('transformer.h.1.mlp.c_fc.bias');
     assert.throws(() => Gpt2Weights.upload(runtime.tf, config, without, 'm'), /needs transformer\.h\.1\.mlp\.c_fc\.bias/);
-    const extra = tensors(folder.model).set('transformer.h.2.ln_1.weight', { name: 'x', shape: [8], dtype: 'F32', values: new Float32Array(8) });
+    const extra = floatTensors(folder.model).set('transformer.h.2.ln_1.weight', { name: 'x', shape: [8], dtype: 'F32', values: new Float32Array(8) });
     assert.throws(() => Gpt2Weights.upload(runtime.tf, config, extra, 'm'), /transformer\.h\.2\.ln_1\.weight is not part of a GPT-2 of 2 layers/);
   });
 });
@@ -148,10 +118,10 @@ describe('text scoring: token-weighted loss over documents, long ones by sliding
     const texts = ['the cat sat on the mat', 'in the winter she wrote forty letters to her brother in the city', 'a', 'is'];
     const documents = lm.tokenize(texts.map((text, i) => ({ text, line: i + 1 })), 'x.jsonl');
     assert.ok(documents[1]!.length > 2 * 8, `the long document has ${documents[1]!.length} tokens`);
-    const expected = python<{ loss: number; accuracy: number; scored: number }>(folder.dir, { documents: documents.map((d) => [...d]) });
+    const expected = runReference<{ loss: number; accuracy: number; scored: number }>(REFERENCE, folder.dir, { documents: documents.map((d) => [...d]) });
     // Small batches too: windows of one length split across batches.
     for (const tokensPerBatch of [4096, 8]) {
-      const measured = await lm.evaluate(tensors(folder.model), documents, { tokensPerBatch });
+      const measured = await lm.evaluate(floatTensors(folder.model), documents, { tokensPerBatch });
       assert.equal(measured.scored, documents.reduce((n, d) => n + Math.max(0, d.length - 1), 0));
       assert.equal(measured.scored, expected.scored);
       assert.ok(Math.abs(measured.loss - expected.loss) < 1e-4 * expected.loss, `loss ${measured.loss} vs ${expected.loss}`);
@@ -207,8 +177,8 @@ describe('long contexts: windows of at most MAX_WINDOW tokens', () => {
     assert.ok(lm instanceof CausalLm);
     const [document] = lm.tokenize([{ text: 'the cat sat on the mat and '.repeat(200), line: 1 }], 'x.jsonl');
     assert.ok(document!.length > MAX_WINDOW * 1.2 && document!.length < 2 * MAX_WINDOW, `${document!.length} tokens`);
-    const expected = python<{ loss: number; scored: number }>(capped.dir, { documents: [[...document!]] });
-    const measured = await lm.evaluate(tensors(wide.model), [document!]);
+    const expected = runReference<{ loss: number; scored: number }>(REFERENCE, capped.dir, { documents: [[...document!]] });
+    const measured = await lm.evaluate(floatTensors(wide.model), [document!]);
     assert.equal(measured.scored, expected.scored);
     assert.ok(Math.abs(measured.loss - expected.loss) < 1e-4 * expected.loss, `loss ${measured.loss} vs ${expected.loss}`);
   });

@@ -7,26 +7,10 @@ gelu_new, causal softmax attention, final layer norm, tied head unless lm_head.w
 """
 import json
 import math
-import struct
-import sys
 
 import numpy as np
 
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    base = 8 + n
-    out = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        assert entry["dtype"] == "F32", entry["dtype"]
-        start, end = entry["data_offsets"]
-        out[name] = np.frombuffer(data[base + start:base + end], dtype="<f4").reshape(entry["shape"]).astype(np.float64)
-    return out
+from causal_lm_reference import read_safetensors, serve
 
 
 def layer_norm(x, w, b, eps):
@@ -70,33 +54,5 @@ def logits(folder, ids):
     return x @ head.T
 
 
-def score(folder, documents):
-    """Token-weighted loss and next-token accuracy with the usual sliding window
-    (stride half the context; each window scores only the tokens after the last one scored)."""
-    context = json.load(open(folder + "/config.json"))["n_positions"]
-    stride = context // 2
-    nll, correct, scored = 0.0, 0, 0
-    for ids in documents:
-        previous_end = 0
-        for begin in range(0, len(ids), stride):
-            end = min(begin + context, len(ids))
-            new = end - max(previous_end, begin + 1)
-            z = logits(folder, ids[begin:end])
-            for t in range(end - new, end):
-                row = z[t - 1 - begin]
-                m = row.max()
-                nll += m + math.log(np.exp(row - m).sum()) - row[ids[t]]
-                correct += int(np.argmax(row) == ids[t])
-                scored += 1
-            previous_end = end
-            if end == len(ids):
-                break
-    return {"loss": nll / scored, "accuracy": correct / scored, "scored": scored}
-
-
 if __name__ == "__main__":
-    request = json.load(sys.stdin)
-    if "documents" in request:
-        json.dump(score(sys.argv[1], request["documents"]), sys.stdout)
-    else:
-        json.dump({"logits": logits(sys.argv[1], request["ids"]).tolist()}, sys.stdout)
+    serve(logits, "n_positions")

@@ -5,7 +5,6 @@
 // "llama3", transformers 5's rope_parameters), every tensor used, precise refusals, and the
 // sliding-window scoring of documents longer than the context.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -19,44 +18,15 @@ import { tfRuntimeFor } from '../../../server/src/engine/evaluation/tfjs-runtime
 import type { TfRuntime } from '../../../server/src/engine/evaluation/tfjs-runtime.ts';
 import type { MaterializedTensor } from '../../../server/src/engine/materialize.ts';
 import { fixtureDir } from '../../helpers/checkpoint-fixtures.ts';
-import type { FixtureModel } from '../../helpers/checkpoint-fixtures.ts';
+import { computeOnce, floatTensors, relativeError, runReference } from '../../helpers/reference-compare.ts';
 import type { HfFolder } from '../../helpers/hf-fixtures.ts';
 import { writeLlamaFolder } from './llama-fixtures.ts';
 import type { LlamaFixtureOptions } from './llama-fixtures.ts';
 
 const REFERENCE = fileURLToPath(new URL('./llama_reference.py', import.meta.url));
 
-function python<T>(folder: string, request: unknown): T {
-  return JSON.parse(execFileSync('python3', [REFERENCE, folder], { input: JSON.stringify(request), encoding: 'utf8' })) as T;
-}
-
-function tensors(model: FixtureModel): Map<string, MaterializedTensor> {
-  return new Map(model.tensors.map((t) => [t.name, { name: t.name, shape: t.shape, dtype: 'F32' as const, values: Float32Array.from(t.values) }]));
-}
-
-async function logitsOf(runtime: TfRuntime, config: LlamaConfig, weights: Map<string, MaterializedTensor>, ids: readonly number[]): Promise<Float32Array> {
-  const model = LlamaWeights.upload(runtime.tf, config, weights, 'test');
-  try {
-    const out = model.logits(Int32Array.from(ids), 1, ids.length);
-    try {
-      return (await out.data()) as Float32Array;
-    } finally {
-      out.dispose();
-    }
-  } finally {
-    model.dispose();
-  }
-}
-
-/** max |a - b| / max |b|. */
-function relativeError(actual: Float32Array, expected: readonly number[]): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / scale;
+function logitsOf(runtime: TfRuntime, config: LlamaConfig, weights: Map<string, MaterializedTensor>, ids: readonly number[]): Promise<Float32Array> {
+  return computeOnce(() => LlamaWeights.upload(runtime.tf, config, weights, 'test'), (model) => model.logits(Int32Array.from(ids), 1, ids.length));
 }
 
 const LLAMA3_SCALING = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 8, original_max_position_embeddings: 128 };
@@ -92,8 +62,8 @@ describe('Llama forward pass against a numpy reference', () => {
   for (const name of Object.keys(FOLDERS)) {
     it(`logits match to a relative error under 1e-4 (${name})`, async () => {
       const folder = folders.get(name)!;
-      const expected = python<{ logits: number[][] }>(folder.dir, { ids: IDS }).logits;
-      const actual = await logitsOf(runtime, llamaConfig(folder.config, 'test'), tensors(folder.model), IDS);
+      const expected = runReference<{ logits: number[][] }>(REFERENCE, folder.dir, { ids: IDS }).logits;
+      const actual = await logitsOf(runtime, llamaConfig(folder.config, 'test'), floatTensors(folder.model), IDS);
       assert.equal(actual.length, IDS.length * expected[0]!.length);
       const error = relativeError(actual, expected.flat());
       assert.ok(error < 1e-4, `relative error ${error} (${runtime.name})`);
@@ -108,7 +78,7 @@ describe('Llama forward pass against a numpy reference', () => {
     ];
     for (const c of cases) {
       const folder = folders.get(c.name)!;
-      const weights = tensors(folder.model);
+      const weights = floatTensors(folder.model);
       const as = await logitsOf(runtime, llamaConfig(folder.config, 'test'), weights, IDS);
       const plain = await logitsOf(runtime, llamaConfig({ ...folder.config, ...c.without }, 'test'), weights, IDS);
       const moved = relativeError(plain, [...as]);
@@ -120,7 +90,7 @@ describe('Llama forward pass against a numpy reference', () => {
     for (const name of ['tied, 4 heads sharing 2 key/value heads', 'untied, no num_key_value_heads (a key/value head per head)', 'attention_bias', 'mlp_bias']) {
       const folder = folders.get(name)!;
       const config = llamaConfig(folder.config, 'test');
-      const weights = tensors(folder.model);
+      const weights = floatTensors(folder.model);
       const reference = await logitsOf(runtime, config, weights, IDS);
       for (const [tensorName, tensor] of weights) {
         const values = tensor.values!.map((v, i) => v + 0.3 * Math.sin(i * 1.7 + 0.4));
@@ -134,7 +104,7 @@ describe('Llama forward pass against a numpy reference', () => {
   it('ignores the rotary inv_freq buffers older checkpoints saved', async () => {
     const folder = folders.get('tied, 4 heads sharing 2 key/value heads')!;
     const config = llamaConfig(folder.config, 'test');
-    const weights = tensors(folder.model);
+    const weights = floatTensors(folder.model);
     const withBuffers = new Map(weights);
     for (const layer of [0, 1]) {
       const name = `model.layers.${layer}.self_attn.rotary_emb.inv_freq`;
@@ -147,15 +117,15 @@ describe('Llama forward pass against a numpy reference', () => {
     const folder = folders.get('tied, 4 heads sharing 2 key/value heads')!;
     const config = llamaConfig(folder.config, 'm');
     const upload = (weights: Map<string, MaterializedTensor>) => () => LlamaWeights.upload(runtime.tf, config, weights, 'm');
-    const without = tensors(folder.model);
+    const without = floatTensors(folder.model);
     without.delete('model.layers.1.mlp.up_proj.weight');
     assert.throws(upload(without), /m: a Llama of 2 layers needs model\.layers\.1\.mlp\.up_proj\.weight, which the model lacks/);
-    const extra = tensors(folder.model).set('model.layers.2.input_layernorm.weight', { name: 'x', shape: [16], dtype: 'F32', values: new Float32Array(16) });
+    const extra = floatTensors(folder.model).set('model.layers.2.input_layernorm.weight', { name: 'x', shape: [16], dtype: 'F32', values: new Float32Array(16) });
     assert.throws(upload(extra), /m: model\.layers\.2\.input_layernorm\.weight is not part of a Llama of 2 layers \(config\.json\)/);
-    const bias = tensors(folder.model).set('model.layers.0.self_attn.q_proj.bias', { name: 'x', shape: [16], dtype: 'F32', values: new Float32Array(16) });
+    const bias = floatTensors(folder.model).set('model.layers.0.self_attn.q_proj.bias', { name: 'x', shape: [16], dtype: 'F32', values: new Float32Array(16) });
     assert.throws(upload(bias), /m: model\.layers\.0\.self_attn\.q_proj\.bias is not part of a Llama of 2 layers/);
     // A key projection for 4 key/value heads where config.json says 2.
-    const heads = tensors(folder.model).set('model.layers.0.self_attn.k_proj.weight', { name: 'x', shape: [16, 16], dtype: 'F32', values: new Float32Array(256) });
+    const heads = floatTensors(folder.model).set('model.layers.0.self_attn.k_proj.weight', { name: 'x', shape: [16, 16], dtype: 'F32', values: new Float32Array(256) });
     assert.throws(upload(heads), /m: model\.layers\.0\.self_attn\.k_proj\.weight is \[16, 16\] but config\.json implies \[8, 16\]/);
   });
 });
@@ -237,10 +207,10 @@ describe('Llama text scoring: token-weighted loss over documents, long ones by s
       const texts = ['the cat sat on the mat', 'in the winter she wrote forty letters to her brother in the city', 'a', 'is'];
       const documents = lm.tokenize(texts.map((text, i) => ({ text, line: i + 1 })), 'x.jsonl');
       assert.ok(documents[1]!.length > 2 * 8, `the long document has ${documents[1]!.length} tokens`);
-      const expected = python<{ loss: number; accuracy: number; scored: number }>(folder.dir, { documents: documents.map((d) => [...d]) });
+      const expected = runReference<{ loss: number; accuracy: number; scored: number }>(REFERENCE, folder.dir, { documents: documents.map((d) => [...d]) });
       // Small batches too: windows of one length split across batches.
       for (const tokensPerBatch of [4096, 8]) {
-        const measured = await lm.evaluate(tensors(folder.model), documents, { tokensPerBatch });
+        const measured = await lm.evaluate(floatTensors(folder.model), documents, { tokensPerBatch });
         assert.equal(measured.scored, documents.reduce((n, d) => n + Math.max(0, d.length - 1), 0));
         assert.equal(measured.scored, expected.scored);
         assert.ok(Math.abs(measured.loss - expected.loss) < 1e-4 * expected.loss, `loss ${measured.loss} vs ${expected.loss}`);

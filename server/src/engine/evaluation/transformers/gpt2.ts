@@ -5,7 +5,7 @@
 import type { MaterializedTensor } from '../../materialize.ts';
 import { ConfigReader, disposeAll, uploadExact } from './family.ts';
 import type { CausalLmFamily, CausalLmWeights, FamilyConfig, Tensor, Tf } from './family.ts';
-import { causalMask, geluNew, layerNorm, splitHeads } from './layers.ts';
+import { causalMask, geluNew, headLogits, layerNorm, splitHeads } from './layers.ts';
 
 export interface Gpt2Config extends FamilyConfig {
   readonly layers: number;
@@ -98,14 +98,7 @@ export class Gpt2Weights implements CausalLmWeights {
   }
 
   logits(ids: Int32Array, batch: number, length: number, rows?: Int32Array): Tensor {
-    const tf = this.#tf;
-    const c = this.config;
-    return tf.tidy(() => {
-      const hidden = this.hidden(ids, batch, length);
-      const flat = tf.reshape(hidden, [batch * length, c.hidden]);
-      const picked = rows ? tf.gather(flat, tf.tensor1d(rows, 'int32')) : flat;
-      return tf.matMul(picked, this.#headT);
-    });
+    return this.#tf.tidy(() => headLogits(this.#tf, this.hidden(ids, batch, length), this.#headT, rows));
   }
 
   /** The final hidden states [batch, length, hidden] (after ln_f). */

@@ -6,6 +6,18 @@ export function causalMask(tf: Tf, length: number): Tensor {
   return tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([length, length]), -1, 0)), -1e9));
 }
 
+/**
+ * A causal LM's logits [rows, vocab] from its final hidden states [batch, length, hidden]
+ * and its head transposed [hidden, vocab]: only the flat positions `rows` (all when absent)
+ * go through the head, the largest cost of a pass.
+ */
+export function headLogits(tf: Tf, hidden: Tensor, headT: Tensor, rows?: Int32Array): Tensor {
+  return tf.tidy(() => {
+    const flat = tf.reshape(hidden, [-1, hidden.shape[hidden.shape.length - 1]!]);
+    return tf.matMul(rows ? tf.gather(flat, tf.tensor1d(rows, 'int32')) : flat, headT);
+  });
+}
+
 /** [batch, length, heads * size] -> [batch, heads, length, size]. */
 export function splitHeads(tf: Tf, t: Tensor, heads: number, size: number): Tensor {
   const [batch, length] = t.shape as [number, number, number];

@@ -7,7 +7,7 @@
 import type { MaterializedTensor } from '../../materialize.ts';
 import { ConfigReader, disposeAll, uploadExact } from './family.ts';
 import type { CausalLmFamily, CausalLmWeights, FamilyConfig, Tensor, Tf } from './family.ts';
-import { applyRotary, causalMask, rmsNorm, rotaryTables, silu, splitHeads } from './layers.ts';
+import { applyRotary, causalMask, headLogits, rmsNorm, rotaryTables, silu, splitHeads } from './layers.ts';
 
 export interface LlamaConfig extends FamilyConfig {
   readonly layers: number;
@@ -165,14 +165,7 @@ export class LlamaWeights implements CausalLmWeights {
   }
 
   logits(ids: Int32Array, batch: number, length: number, rows?: Int32Array): Tensor {
-    const tf = this.#tf;
-    const c = this.config;
-    return tf.tidy(() => {
-      const hidden = this.hidden(ids, batch, length);
-      const flat = tf.reshape(hidden, [batch * length, c.hidden]);
-      const picked = rows ? tf.gather(flat, tf.tensor1d(rows, 'int32')) : flat;
-      return tf.matMul(picked, this.#headT);
-    });
+    return this.#tf.tidy(() => headLogits(this.#tf, this.hidden(ids, batch, length), this.#headT, rows));
   }
 
   /** The final hidden states [batch, length, hidden] (after model.norm). */
