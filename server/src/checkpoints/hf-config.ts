@@ -33,7 +33,7 @@ interface JsonFile {
 }
 
 /** Reads and strictly parses a JSON file of at most `maxBytes`; `undefined` when it is larger and `oversize` is 'skip'. */
-async function readJsonFile(file: string, what: string, maxBytes: number, oversize: 'error' | 'skip'): Promise<JsonFile | undefined> {
+export async function readJsonFile(file: string, what: string, maxBytes: number, oversize: 'error' | 'skip'): Promise<JsonFile | undefined> {
   const tooLarge = oversize === 'skip' ? 'skip' : (size: number) => checkpointError('bad-config', file, `${what} is ${size} bytes, more than the ${maxBytes}-byte limit`);
   const read = await readBoundedFile(file, what, maxBytes, `read ${what}`, tooLarge);
   if (!read) return undefined;

@@ -4,6 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { checkpointError, readFailure } from './errors.ts';
 import { readHfFolderConfig } from './hf-config.ts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, readLoraAdapterConfig } from './peft-adapter.ts';
 import { readSafetensorsHeader } from './safetensors.ts';
 import { readShardedSafetensorsHeader } from './sharded.ts';
 import { readTfjsHeader } from './tfjs.ts';
@@ -49,6 +50,10 @@ async function resolveCheckpointFile(path: string): Promise<ResolvedCheckpoint> 
   }
   const found = DIRECTORY_CANDIDATES.find((candidate) => names.includes(candidate));
   if (found) return { file: join(path, found), folder: { path, names } };
+  if (names.includes(ADAPTER_CONFIG)) {
+    if (names.includes(ADAPTER_WEIGHTS)) return { file: join(path, ADAPTER_WEIGHTS), folder: { path, names } };
+    throw checkpointError('unknown-format', path, `a PEFT adapter folder (${ADAPTER_CONFIG}) without ${ADAPTER_WEIGHTS}${names.includes('adapter_model.bin') ? `; adapter_model.bin is a pickle: ${PICKLE_ADVICE}` : ''}`);
+  }
   const pickles = names.filter((name) => PICKLE_EXTENSIONS.test(name)).sort();
   const held = pickles.length > 0 ? `; it holds ${pickles.slice(0, 3).join(', ')}${pickles.length > 3 ? ` and ${pickles.length - 3} more` : ''}: ${PICKLE_ADVICE}` : '';
   throw checkpointError('unknown-format', path, `directory contains none of ${DIRECTORY_CANDIDATES.join(', ')}${held}`);
@@ -56,12 +61,14 @@ async function resolveCheckpointFile(path: string): Promise<ResolvedCheckpoint> 
 
 /**
  * Reads the header of the checkpoint at `path`: a `.safetensors` file, a
- * `*.safetensors.index.json`, a TensorFlow.js `model.json`, or a directory holding one.
- * Throws only CheckpointError.
+ * `*.safetensors.index.json`, a TensorFlow.js `model.json`, or a directory holding one;
+ * or a PEFT adapter folder (its factors' header, with its configuration). Throws only CheckpointError.
  */
 export async function readCheckpointHeader(path: string): Promise<CheckpointHeader> {
   const { file, folder } = await resolveCheckpointFile(resolve(path));
   const header = await readHeaderOfFile(file);
+  // A PEFT adapter folder: its adapter_config.json travels with the factors' header.
+  if (folder !== undefined && basename(file) === ADAPTER_WEIGHTS) return { ...header, loraAdapter: await readLoraAdapterConfig(folder.path) };
   // A Hugging Face model folder: its config.json travels with the weights' header.
   const hfConfig = folder !== undefined && header.format !== 'tfjs-layers' ? await readHfFolderConfig(folder.path, folder.names) : undefined;
   return hfConfig ? { ...header, hfConfig } : header;
@@ -149,7 +156,7 @@ export class HeaderCache {
     const named = await identityOf(key);
     try {
       const header = await readCheckpointHeader(key);
-      this.#store(key, { identities: withNamed(named, [...header.files, ...(header.hfConfig?.files ?? [])]), result: { header } });
+      this.#store(key, { identities: withNamed(named, [...header.files, ...(header.hfConfig?.files ?? []), ...(header.loraAdapter?.files ?? [])]), result: { header } });
       return header;
     } catch (error) {
       if (error instanceof CheckpointError && named && error.code !== 'not-found') {

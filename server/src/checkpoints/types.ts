@@ -56,6 +56,37 @@ export interface CheckpointHeader {
   readonly tfjsModel?: unknown;
   /** For a Hugging Face model folder (one holding config.json): what its configuration says. */
   readonly hfConfig?: HfModelConfig;
+  /** For a PEFT LoRA adapter folder (adapter_config.json beside adapter_model.safetensors, whose header this is): its configuration. */
+  readonly loraAdapter?: LoraAdapterConfig;
+}
+
+/**
+ * The facts of a PEFT LoRA adapter's adapter_config.json that turn its factors into
+ * task-vector tensors (server/src/checkpoints/peft-adapter.ts reads it), with PEFT's
+ * defaults for absent keys.
+ */
+export interface LoraAdapterConfig {
+  /** Absolute path of adapter_config.json. */
+  readonly path: string;
+  /** `r`: the rank of every module without a rank_pattern entry. */
+  readonly r: number;
+  /** `lora_alpha`. */
+  readonly alpha: number;
+  /** `use_rslora`: scale by alpha / sqrt(r) instead of alpha / r. */
+  readonly rsLora: boolean;
+  /** `fan_in_fan_out`: the base stores weights as [in, out] (GPT-2's Conv1D), so ΔW is (B·A)^T. */
+  readonly fanInFanOut: boolean;
+  /** `target_modules`: module names (or suffixes), or one regular expression. */
+  readonly targetModules?: string | readonly string[];
+  /** `rank_pattern` and `alpha_pattern`, in the file's order (the first matching key wins). */
+  readonly rankPattern: readonly (readonly [string, number])[];
+  readonly alphaPattern: readonly (readonly [string, number])[];
+  /** `base_model_name_or_path`, as written. */
+  readonly baseModel?: string;
+  /** Why tvr does not apply this adapter (DoRA and other variants), when it does not. */
+  readonly refused?: string;
+  /** adapter_config.json's identity, so an edit of it is seen. */
+  readonly files: readonly FileIdentity[];
 }
 
 /**

@@ -15,7 +15,7 @@ import { cancelled } from './errors.ts';
 import { checkFiniteChunk } from './finite.ts';
 import { histogramBins, resolveStep, selectionOf } from './plan/resolve.ts';
 import type { ReductionTotal, Selection } from './plan/resolve.ts';
-import type { ComputedTensor, CopiedTensor, InputSlot, Reduction, TensorPlan } from './plan/types.ts';
+import { slotBytes, type ComputedTensor, type CopiedTensor, type InputSlot, type Reduction, type TensorPlan } from './plan/types.ts';
 
 /** Where input values come from: files (through the TensorReader) or memory. */
 export interface ChunkSource {
@@ -146,7 +146,7 @@ export async function runPipeline(tensors: readonly TensorPlan[], backend: Backe
     if (!step || step.kind !== 'compute' || step.reads.length === 0 || reads.has(index)) return;
     const read = (async () => {
       await Promise.all(step.reads.map((slot) => source.read(step.tensor.inputs[slot]!, step.start, buffers.input(step.set, slot, step.length))));
-      options.onBytes?.(step.reads.reduce((sum, slot) => sum + (step.tensor.inputs[slot]!.entry.byteLength * step.length) / Math.max(1, step.tensor.elements), 0), step.tensor);
+      options.onBytes?.(step.reads.reduce((sum, slot) => sum + (slotBytes(step.tensor.inputs[slot]!) * step.length) / Math.max(1, step.tensor.elements), 0), step.tensor);
     })();
     read.catch(() => undefined); // awaited below; this only keeps a prefetch failure from being "unhandled"
     reads.set(index, read);

@@ -10,8 +10,7 @@ import { createSafetensorsWriter } from '../checkpoints/write-safetensors.ts';
 import { createTfjsWriter } from '../checkpoints/write-tfjs.ts';
 import { TensorReader } from '../checkpoints/tensor-reader.ts';
 import { CheckpointError } from '../checkpoints/types.ts';
-import type { CheckpointHeader } from '../checkpoints/types.ts';
-import type { SweepPoint, TypedProgram } from '../language/program.ts';
+import { inputHeaders, type SweepPoint, type TypedProgram } from '../language/program.ts';
 import { selectBackend } from './backends/registry.ts';
 import type { BackendChoice } from './backends/registry.ts';
 import type { Backend } from './backends/types.ts';
@@ -146,7 +145,7 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       point: namedPoint(program, point),
     });
 
-    const headers = program.loads.map((l) => l.header).filter((h): h is CheckpointHeader => h !== undefined);
+    const headers = inputHeaders(program);
     reader = new TensorReader(headers);
     const inputFiles = headers.flatMap((h) => h.files);
     buffers = new ChunkBuffers(backend, chunkElements);

@@ -1,8 +1,8 @@
 // A model at a sweep point, computed into memory (for in-process evaluation): the same
 // plan, backend and kernels as a run, with the values kept instead of written.
 import { TensorReader } from '../checkpoints/tensor-reader.ts';
-import type { CheckpointHeader, Dtype } from '../checkpoints/types.ts';
-import type { SweepPoint, TypedProgram, WeightNode } from '../language/program.ts';
+import type { Dtype } from '../checkpoints/types.ts';
+import { inputHeaders, type SweepPoint, type TypedProgram, type WeightNode } from '../language/program.ts';
 import { selectBackend } from './backends/registry.ts';
 import type { BackendChoice } from './backends/registry.ts';
 import type { Backend } from './backends/types.ts';
@@ -86,7 +86,7 @@ export async function materializeWith(context: MaterializeContext, node: WeightN
 export async function materialize(program: TypedProgram, node: WeightNode, options: MaterializeOptions = {}): Promise<Map<string, MaterializedTensor>> {
   const own = options.backend === undefined || typeof options.backend === 'string';
   const backend = typeof options.backend === 'object' ? options.backend : (await selectBackend(options.backend ?? 'auto')).backend;
-  const reader = new TensorReader(program.loads.map((l) => l.header).filter((h): h is CheckpointHeader => h !== undefined));
+  const reader = new TensorReader(inputHeaders(program));
   try {
     return await materializeWith({
       program, backend, reader,

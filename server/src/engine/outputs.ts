@@ -117,7 +117,7 @@ function relocate(path: string, recipeDir: string, outDir: string): string {
 
 /** Every file and folder an input consists of, located (symlinks followed). */
 async function inputLocations(program: TypedProgram, memo: IdentityMemo): Promise<InputLocation[]> {
-  const wanted = program.loads.flatMap(inputPaths).map((input) => ({ ...input, path: resolve(input.path) }));
+  const wanted = [...program.loads, ...program.methodInputs].flatMap(inputPaths).map((input) => ({ ...input, path: resolve(input.path) }));
   return Promise.all(wanted.map(async (w) => ({ ...w, location: await locate(w.path, memo) })));
 }
 

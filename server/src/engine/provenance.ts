@@ -1,11 +1,12 @@
 // Provenance written into every output's metadata (safetensors `__metadata__`, tfjs
 // `userDefinedMetadata`): what made it, from what, with which seeds and sweep point.
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import { checkpointError, readFailure } from '../checkpoints/errors.ts';
+import { readFailure } from '../checkpoints/errors.ts';
 import { openRegularFile } from '../checkpoints/open-input.ts';
+import { readSafetensorsLayout } from '../checkpoints/safetensors.ts';
 import { CheckpointError, type CheckpointHeader } from '../checkpoints/types.ts';
-import type { LoadNode, SweepPoint, TypedProgram, WeightNode } from '../language/program.ts';
+import type { MethodInput, SweepPoint, TypedProgram, WeightNode } from '../language/program.ts';
+import { isMethodNode, methodOf } from '../methods/registry.ts';
 import { preOrder } from './plan/walk.ts';
 import { EngineError } from './errors.ts';
 import type { SavePlan } from './plan/types.ts';
@@ -42,7 +43,7 @@ export function namedPoint(program: TypedProgram, point: SweepPoint): Record<str
  */
 export async function headerHash(header: CheckpointHeader): Promise<string> {
   const hash = createHash('sha256');
-  const layoutBytes = async (path: string, whole: boolean): Promise<Uint8Array> => {
+  const hashLayout = async (path: string, whole: boolean): Promise<void> => {
     let opened;
     try {
       opened = await openRegularFile(path, whole ? 'a checkpoint manifest' : 'a .safetensors file');
@@ -51,7 +52,12 @@ export async function headerHash(header: CheckpointHeader): Promise<string> {
     }
     const { handle, stats } = opened;
     try {
-      return whole ? await handle.readFile() : await safetensorsHeaderBytes(handle, path, stats.size);
+      if (whole) {
+        hash.update(await handle.readFile());
+      } else {
+        const { prefix, json } = await readSafetensorsLayout(handle, path, stats.size);
+        hash.update(prefix).update(json);
+      }
     } catch (error) {
       throw readFailure(error, path, 'read the header');
     } finally {
@@ -59,28 +65,19 @@ export async function headerHash(header: CheckpointHeader): Promise<string> {
     }
   };
   if (header.format === 'safetensors') {
-    hash.update(await layoutBytes(header.path, false));
+    await hashLayout(header.path, false);
   } else {
-    hash.update(await layoutBytes(header.path, true));
+    await hashLayout(header.path, true);
     if (header.format === 'safetensors-sharded') {
-      for (const file of header.files) if (file.path !== header.path) hash.update(await layoutBytes(file.path, false));
+      for (const file of header.files) if (file.path !== header.path) await hashLayout(file.path, false);
     }
   }
   return hash.digest('hex');
 }
 
-async function safetensorsHeaderBytes(handle: FileHandle, path: string, size: number): Promise<Uint8Array> {
-  const prefix = new Uint8Array(8);
-  await handle.read(prefix, 0, 8, 0);
-  const length = Number(new DataView(prefix.buffer).getBigUint64(0, true));
-  if (!(8 + length <= size)) throw checkpointError('truncated', path, `header length ${length} runs past the end of the ${size}-byte file`);
-  const bytes = new Uint8Array(8 + length);
-  await handle.read(bytes, 0, bytes.length, 0);
-  return bytes;
-}
-
-function loadsOf(root: WeightNode): LoadNode[] {
-  return [...preOrder([root])].filter((node): node is LoadNode => node.op === 'load');
+/** The files a value reads: its loads' checkpoints and what its methods read themselves (LoRA adapters). */
+function inputsOf(root: WeightNode): MethodInput[] {
+  return [...preOrder([root])].flatMap((node) => (node.op === 'load' ? [node] : isMethodNode(node) ? methodOf(node).inputs?.(node) ?? [] : []));
 }
 
 export interface ProvenanceInput {
@@ -104,7 +101,7 @@ export interface Provenance {
 /** The provenance of one output; a header that cannot be hashed is an EngineError naming its load. */
 export async function provenance(input: ProvenanceInput): Promise<Provenance> {
   const inputs = [];
-  for (const load of loadsOf(input.root)) {
+  for (const load of inputsOf(input.root)) {
     let hashed: string | null = null;
     try {
       if (load.header) hashed = await headerHash(load.header);

@@ -11,7 +11,8 @@ import { CheckpointError } from '../checkpoints/types.ts';
 import type { CheckpointHeader, TensorEntry } from '../checkpoints/types.ts';
 import type { ChunkSource } from './compute.ts';
 import { cancelled, EngineError } from './errors.ts';
-import type { CopiedTensor, InputSlot, SavePlan } from './plan/types.ts';
+import { loraProducts } from './lora-product.ts';
+import { slotBytes, type CopiedTensor, type InputSlot, type SavePlan, type TensorSlot } from './plan/types.ts';
 
 /** Bytes read ahead per input file for small tensors. */
 const WINDOW_BYTES = 4 << 20;
@@ -20,16 +21,16 @@ const WINDOWED_BELOW = 1 << 20;
 /** Windows kept at once (one per input file in use, for sharded inputs a few shards). */
 const MAX_WINDOWS = 16;
 
-/** Input bytes a plan reads: a multi-chunk tensor is re-read by each pass that needs it. */
+/** Input bytes a plan reads: a multi-chunk tensor is re-read by each pass that needs it (as the pipeline reports them). */
 export function plannedReadBytes(plan: SavePlan): number {
   let total = 0;
   for (const t of plan.tensors) {
     if (t.kind === 'copied') {
       total += t.input.entry.byteLength;
     } else if (t.resident) {
-      for (const slot of new Set(t.passes.flatMap((p) => p.slots))) total += t.inputs[slot]!.entry.byteLength;
+      for (const slot of new Set(t.passes.flatMap((p) => p.slots))) total += slotBytes(t.inputs[slot]!);
     } else {
-      for (const p of t.passes) total += p.slots.reduce((s, slot) => s + t.inputs[slot]!.entry.byteLength, 0);
+      for (const p of t.passes) total += p.slots.reduce((s, slot) => s + slotBytes(t.inputs[slot]!), 0);
     }
   }
   return total;
@@ -37,12 +38,14 @@ export function plannedReadBytes(plan: SavePlan): number {
 
 export function inputError(error: unknown, slot: InputSlot): EngineError {
   if (error instanceof EngineError) return error;
-  const file = error instanceof CheckpointError ? error.file : slot.entry.file;
   const message = error instanceof Error ? error.message : String(error);
-  return new EngineError('input', `reading tensor ${slot.entry.name} of ${slot.load.path} (loaded at line ${slot.load.range.start.line + 1}): ${message}`, {
-    tensor: slot.entry.name,
-    file,
-    range: slot.load.range,
+  const [tensor, file, source, range] = slot.kind === 'tensor'
+    ? [slot.entry.name, slot.entry.file, `${slot.load.path} (loaded at line ${slot.load.range.start.line + 1})`, slot.load.range]
+    : [slot.a.name, slot.a.file, `the LoRA adapter ${slot.adapter.path} (lora(...) at line ${slot.adapter.range.start.line + 1})`, slot.adapter.range];
+  return new EngineError('input', `reading tensor ${tensor} of ${source}: ${message}`, {
+    tensor,
+    file: error instanceof CheckpointError ? error.file : file,
+    range,
     cause: error,
   });
 }
@@ -97,7 +100,7 @@ export function fileSource(reader: TensorReader): ChunkSource {
     return layout;
   };
 
-  const fill = async (window: Window, slot: InputSlot, from: number, to: number): Promise<void> => {
+  const fill = async (window: Window, slot: TensorSlot, from: number, to: number): Promise<void> => {
     const { entry, load: { header } } = slot;
     // Read ahead to the end of the window or of the file, never past what the header
     // promised, and not into the next tensor that is read directly.
@@ -117,7 +120,12 @@ export function fileSource(reader: TensorReader): ChunkSource {
     window.end = from + length;
   };
 
+  const product = loraProducts(reader);
   const read = async (slot: InputSlot, start: number, target: Float32Array): Promise<void> => {
+    if (slot.kind === 'lora-product') {
+      await product(slot, start, target);
+      return;
+    }
     const { entry } = slot;
     const dtype = entry.dtype;
     if (!isFloatDtype(dtype)) throw new TypeError(`tensor ${entry.name} is ${dtype}, not a float tensor`);

@@ -1,6 +1,8 @@
 // The built-in functions as one typed table. It drives argument binding and checking,
 // completion, signature help and hover documentation; the checker adds the result
-// type rules that depend on the arguments.
+// type rules that depend on the arguments. The merge methods' entries come from their
+// modules (server/src/methods/), with their defaults written as the numbers they compute with.
+import { methods } from '../methods/registry.ts';
 import { ceilingMaxEvaluations, defaultMaxEvaluations } from './limits.ts';
 
 export type ParamType =
@@ -51,7 +53,14 @@ export interface Builtin {
 
 const patternsDoc = 'Glob patterns over tensor names: `*` matches any run of characters (including `.` and `/`), `?` one character.';
 
-export const builtins: readonly Builtin[] = [
+/** The language's own built-ins, whose type rules are the checker's (merge methods are in server/src/methods/). */
+export type CoreName = 'load' | 'save' | 'mean' | 'select' | 'exclude' | 'sweep' | 'task' | 'evaluate';
+
+export interface CoreBuiltin extends Builtin {
+  readonly name: CoreName;
+}
+
+const beforeMethods: readonly CoreBuiltin[] = [
   {
     name: 'load',
     params: [
@@ -90,67 +99,9 @@ export const builtins: readonly Builtin[] = [
     example: 'soup = mean(a, b, c)',
     reference: 'Model soups (Wortsman et al., 2022); Branch-Train-Merge (Li et al., 2022)',
   },
-  {
-    name: 'ties',
-    params: [
-      { name: 'vectors', type: 'vector', variadic: true, doc: 'Task vectors to merge.' },
-      { name: 'density', type: 'number', default: '0.2', keywordOnly: true, above: 0, max: 1, doc: 'Fraction of each task vector kept when trimming (by magnitude, per tensor).' },
-    ],
-    returns: 'Vector',
-    summary: 'TIES merging: trim, elect sign, disjoint mean.',
-    doc: 'Each vector is trimmed to its largest `density` fraction by magnitude; each element\'s sign is elected by the sign of the summed trimmed values; the merged value is the mean of the values that agree with that sign. Add it to the base with a scaling coefficient: `base + lam*ties(a, b, c)`.',
-    example: 'merged = base + lam*ties(t1, t2, t3, density=0.2)',
-    reference: 'TIES-Merging (Yadav et al., 2023)',
-  },
-  {
-    name: 'dare',
-    params: [
-      { name: 'vector', type: 'vector', doc: 'The task vector to sparsify.' },
-      { name: 'p', type: 'number', default: '0.9', min: 0, below: 1, doc: 'Drop probability; survivors are rescaled by 1/(1-p).' },
-      { name: 'seed', type: 'number', default: '0', min: 0, integer: true, doc: 'Random seed, a whole number from 0 to 2^53 - 1; masks are identical on every backend and machine.' },
-    ],
-    returns: 'Vector',
-    summary: 'DARE: drop elements at random and rescale the rest.',
-    doc: 'Drops each element with probability `p` and rescales the survivors by 1/(1-p), so the expected vector is unchanged. Usually followed by addition or TIES.',
-    example: 'sparse = dare(t1, p=0.9, seed=1)',
-    reference: 'DARE (Yu et al., 2024)',
-  },
-  {
-    name: 'magnitude_prune',
-    params: [
-      { name: 'vector', type: 'vector', doc: 'The task vector to prune.' },
-      { name: 'density', type: 'number', default: '0.2', above: 0, max: 1, doc: 'Fraction of elements kept, by magnitude, per tensor.' },
-    ],
-    returns: 'Vector',
-    summary: 'Keep the largest-magnitude fraction of each tensor, zero the rest.',
-    doc: 'Magnitude pruning of a task vector, per tensor.',
-    example: 'pruned = magnitude_prune(t1, density=0.1)',
-  },
-  {
-    name: 'slerp',
-    params: [
-      { name: 'a', type: 'weights', doc: 'Start point (t = 0).' },
-      { name: 'b', type: 'weights', doc: 'End point (t = 1), of the same kind as `a`.' },
-      { name: 't', type: 'scalar', default: '0.5', min: 0, max: 1, doc: 'Interpolation position in [0, 1]; may be a sweep.' },
-    ],
-    returns: 'the kind of a and b',
-    summary: 'Spherical linear interpolation, per tensor.',
-    doc: 'Interpolates along the great circle between the two tensors (scaled by their norms); falls back to linear interpolation when they are nearly colinear.',
-    example: 'mid = slerp(a, b, t=0.5)',
-    reference: 'Shoemake (1985); as used for model merging by mergekit',
-  },
-  {
-    name: 'random_like',
-    params: [
-      { name: 'vector', type: 'vector', doc: 'The vector whose per-tensor norms are matched.' },
-      { name: 'seed', type: 'number', default: '0', min: 0, integer: true, doc: 'Random seed, a whole number from 0 to 2^53 - 1; directions are identical on every backend.' },
-    ],
-    returns: 'Vector',
-    summary: 'A random direction with the same per-tensor norms: the control baseline.',
-    doc: 'The random-vector baseline of task arithmetic: if negating a task vector hurts the target but the same-norm random vector does not, the effect is the direction, not the step size.',
-    example: 'control = base - random_like(toxic, seed=0)',
-    reference: 'Editing Models with Task Arithmetic (Ilharco et al., 2023), Table 1',
-  },
+];
+
+const afterMethods: readonly CoreBuiltin[] = [
   {
     name: 'select',
     params: [
@@ -217,6 +168,11 @@ export const builtins: readonly Builtin[] = [
     example: 'evaluate(edited, targets=[digits], controls=[fashion], objective="forget")',
   },
 ];
+
+export const coreBuiltinByName: ReadonlyMap<string, CoreBuiltin> = new Map([...beforeMethods, ...afterMethods].map((b) => [b.name, b]));
+
+/** Every built-in, in the order the reference documents them: the merge methods after mean. */
+export const builtins: readonly Builtin[] = [...beforeMethods, ...methods.map((m) => m.builtin), ...afterMethods];
 
 export const builtinByName: ReadonlyMap<string, Builtin> = new Map(builtins.map((b) => [b.name, b]));
 

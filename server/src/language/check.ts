@@ -6,7 +6,9 @@ import { dirname, relative, resolve } from 'node:path';
 import type { CheckpointError, CheckpointHeader } from '../checkpoints/types.ts';
 import { findInputClash, isWithin, lexicalLocation, overlaps, sameLocation, type PathLocation } from '../checkpoints/locate.ts';
 import { isTextDataPath, TEXT_SPLITS, type TextDataLookup } from '../checkpoints/text-data.ts';
-import { builtinByName, isRequired, type Builtin, type Param } from './builtins.ts';
+import { isMethodNode, methodByName, methodOf, methods } from '../methods/registry.ts';
+import type { StringArg, TypeRules } from '../methods/method.ts';
+import { builtinByName, coreBuiltinByName, isRequired, type Builtin, type Param } from './builtins.ts';
 import type { Diagnostic, Fix } from './diagnostics.ts';
 import type { LineIndex } from './line-index.ts';
 import { ceilingMaxEvaluations, defaultMaxEvaluations, evaluationCount, formatExactCount, gridSize, maxChainDepth, maxStatisticsPasses } from './limits.ts';
@@ -14,11 +16,11 @@ import { closest, unusedBindings, type Binding, type Resolution } from './names.
 import { inputPaths, resultsFileName, type InputLocation } from './run-files.ts';
 import * as P from './poly.ts';
 import type {
-  CombineNode, EvaluateStatement, LoadNode, SaveStatement, SweepVar, TaskValue, TensorSpec, TensorTable, TiedHead, TypedProgram, WeightKind,
+  CombineNode, EvaluateStatement, LoadNode, MethodInput, SaveStatement, SweepVar, TaskValue, TensorSpec, TensorTable, TiedHead, TypedProgram, WeightKind,
   WeightNode,
 } from './program.ts';
 import { nodeInputs } from './program.ts';
-import { compareTables, describeDifference, isFloat, narrowTable } from './shapes.ts';
+import { compareCovered, compareShared, compareTables, describeDifference, isFloat, narrowTable, unionTables, type TableComparison } from './shapes.ts';
 import { compareModels, configuredLoads, mergeSources } from './model-folders.ts';
 import type { Argument, Call, Expression, Span, Statement, SyntaxTree } from './syntax-tree.ts';
 import { errorValue, isWeights, nothing, typeName, type ComboValue, type Value, type WeightsValue } from './values.ts';
@@ -80,6 +82,8 @@ class Checker {
   private readonly diagnostics: Diagnostic[] = [];
   private readonly values = new Map<Binding, Value>();
   private readonly loads = new Map<string, LoadNode>();
+  /** The nodes of files merge methods read (LoRA adapters), by path: one node per file. */
+  private readonly methodInputs = new Map<string, WeightNode & MethodInput>();
   private readonly sweeps: SweepVar[] = [];
   private readonly saves: { statement: SaveStatement; span: Span; sweeps: ReadonlySet<number> }[] = [];
   private readonly evaluations: EvaluateStatement[] = [];
@@ -134,6 +138,7 @@ class Checker {
       saves: this.saves.map((s) => s.statement),
       evaluations: this.evaluations,
       loads: [...this.loads.values()],
+      methodInputs: [...this.methodInputs.values()],
     };
     return { program, diagnostics: this.diagnostics, values: this.values, pending: [...this.pending] };
   }
@@ -278,7 +283,7 @@ class Checker {
       depth = Math.max(depth, facts(input).depth + 1);
       passes = Math.max(passes, facts(input).passes);
     }
-    if (needsStatistics(node)) passes++;
+    if (isMethodNode(node) && methodOf(node).statistics) passes++;
     let scale = 0;
     if (linear) {
       for (const coef of linear.values()) scale += this.magnitude(coef);
@@ -286,7 +291,7 @@ class Checker {
       for (const t of node.terms) scale += this.magnitude(t.coef) * facts(t.node).scale;
     } else {
       for (const input of inputs) scale = Math.max(scale, facts(input).scale);
-      if (node.op === 'dare') scale /= 1 - node.p;
+      if (isMethodNode(node)) scale *= methodOf(node).gain?.(node) ?? 1;
     }
     this.nodeFacts.set(node, { depth, passes, scale });
     if (depth > maxChainDepth) {
@@ -296,7 +301,7 @@ class Checker {
     }
     if (passes > maxStatisticsPasses) {
       this.report(span, 'error', 'chain-too-deep',
-        `this value needs ${passes} passes over its inputs, one after another, more than the ${maxStatisticsPasses} tvr makes: each magnitude_prune, ties, slerp or random_like applied to the result of another reads every input again (and recomputes what came before). Apply them to independent values, or save an intermediate result and load it in another recipe`);
+        `this value needs ${passes} passes over its inputs, one after another, more than the ${maxStatisticsPasses} tvr makes: each ${statisticsMethods} applied to the result of another reads every input again (and recomputes what came before). Apply them to independent values, or save an intermediate result and load it in another recipe`);
       return false;
     }
     if (!Number.isFinite(scale)) {
@@ -340,7 +345,7 @@ class Checker {
   private asCombo(v: Value): ComboValue {
     if (v.type === 'combo') return v;
     const w = v as WeightsValue;
-    return { type: 'combo', terms: [{ coef: P.constant(1), value: w }], table: w.node.table };
+    return { type: 'combo', terms: [{ coef: P.constant(1), value: w }], table: w.node.table, ...(w.partial ? { partial: true } : {}) };
   }
 
   private scale(v: Value, k: P.Poly, whole: Span, operand: Span): Value {
@@ -352,10 +357,11 @@ class Checker {
     }
     void whole;
     const combo = this.asCombo(v);
-    return { type: 'combo', terms: combo.terms.map((t) => ({ coef: P.mul(t.coef, k), value: t.value })), table: combo.table };
+    return { ...combo, terms: combo.terms.map((t) => ({ coef: P.mul(t.coef, k), value: t.value })) };
   }
 
   private addCombos(left: ComboValue, right: ComboValue, sign: 1 | -1, leftExpr: Expression, rightExpr: Expression): Value {
+    if (left.partial || right.partial) return this.addPartial(left, right, sign, leftExpr, rightExpr);
     if (left.table && right.table) {
       let diff = compareTables(left.table, right.table);
       const nodesOf = (c: ComboValue): WeightNode[] => c.terms.map((t) => t.value.node);
@@ -375,14 +381,40 @@ class Checker {
         return errorValue;
       }
     }
-    const terms = [...left.terms];
-    for (const t of right.terms) {
-      const coef = sign === 1 ? t.coef : P.scale(t.coef, -1);
-      const existing = terms.findIndex((u) => u.value.node === t.value.node);
-      if (existing >= 0) terms[existing] = { coef: P.add(terms[existing]!.coef, coef), value: t.value };
-      else terms.push({ coef, value: t.value });
+    return { type: 'combo', terms: addTerms(left, right, sign), table: left.table && right.table ? left.table : undefined };
+  }
+
+  /**
+   * A sum with a partial Vector (zero outside its tensors, a LoRA adapter's): its tensors must
+   * be in the other operand with the same shapes, and the sum has the other operand's table
+   * (two partial ones: the tensors of both, and the sum stays partial).
+   */
+  private addPartial(left: ComboValue, right: ComboValue, sign: 1 | -1, leftExpr: Expression, rightExpr: Expression): Value {
+    const terms = addTerms(left, right, sign);
+    if (!left.table || !right.table) return { type: 'combo', terms, table: undefined };
+    if (left.partial && right.partial) {
+      const diff = compareShared(right.table, left.table);
+      if (diff) return this.reportPartialMismatch(diff, rightExpr, right, leftExpr);
+      return { type: 'combo', terms, table: unionTables(left.table, right.table), partial: true };
     }
-    return { type: 'combo', terms, table: left.table && right.table ? left.table : undefined };
+    const [partial, partialExpr, full, fullExpr] = left.partial ? [left, leftExpr, right, rightExpr] : [right, rightExpr, left, leftExpr];
+    const diff = compareCovered(partial.table!, full.table!);
+    if (diff) return this.reportPartialMismatch(diff, partialExpr, partial, fullExpr);
+    return { type: 'combo', terms, table: full.table };
+  }
+
+  /** A partial Vector's tensors that the other operand lacks or holds in another shape, reported at the partial one. */
+  private reportPartialMismatch(diff: TableComparison, partialExpr: Expression, partial: ComboValue | WeightsValue, otherExpr: Expression): Value {
+    const nodes = partial.type === 'combo' ? partial.terms.map((t) => t.value.node) : [partial.node];
+    const there = `in ${this.excerpt(otherExpr)}`;
+    const details = diff.first.map((d) => {
+      const note = nodes.map((n) => (isMethodNode(n) ? methodOf(n).explain?.(n, d.name) : undefined)).find((x) => x !== undefined);
+      return `${describeDifference(d, 'here', there)}${note ? ` (${note})` : ''}`;
+    });
+    this.report(partialExpr, 'error', 'shape-mismatch',
+      `${this.excerpt(partialExpr)} changes ${diff.count} tensor${diff.count === 1 ? '' : 's'} that ${this.excerpt(otherExpr)} lacks or holds in another shape: ${details.join('; ')}. An adapter applies to the model it was trained on`,
+      [{ span: otherExpr, message: 'the other operand' }]);
+    return errorValue;
   }
 
   /** Turns an arithmetic combination into a Model or a Vector at the boundary of an expression, or reports why it is neither. */
@@ -444,7 +476,7 @@ class Checker {
     }
     if (linear) for (const [n, c] of linear) if (c.size === 0) linear.delete(n);
     if (!this.track(node, expr, linear)) return errorValue;
-    return { type: kind, node, origins: kind === 'model' ? origins : new Set(), bases, linear, sweeps };
+    return { type: kind, node, origins: kind === 'model' ? origins : new Set(), bases, linear, sweeps, ...(v.partial && kind === 'vector' ? { partial: true } : {}) };
   }
 
   private reportWeightSum(v: ComboValue, mass: P.Poly, expr: Expression): void {
@@ -496,22 +528,68 @@ class Checker {
     }
     const args = this.bindArguments(builtin, call);
     if (!args.ok) return errorValue;
-    switch (builtin.name) {
+    const method = methodByName.get(name);
+    if (method) return method.check(args, this.typeRules(call));
+    const core = coreBuiltinByName.get(name)!;
+    switch (core.name) {
       case 'load': return this.load(call, args);
       case 'save': return this.save(call, args);
       case 'mean': return this.mean(call, args);
-      case 'ties': return this.ties(call, args);
-      case 'dare': return this.vectorOp(call, args, 'dare');
-      case 'magnitude_prune': return this.vectorOp(call, args, 'magnitude_prune');
-      case 'random_like': return this.vectorOp(call, args, 'random_like');
-      case 'slerp': return this.slerp(call, args);
       case 'select': return this.selectCall(call, args, 'select');
       case 'exclude': return this.selectCall(call, args, 'exclude');
       case 'sweep': return this.sweep(call, args);
       case 'task': return this.task(call, args);
       case 'evaluate': return this.evaluate(call, args);
-      default: throw new Error(`no checker for built-in ${builtin.name}`);
+      default: return unreachable(core.name);
     }
+  }
+
+  /** What a merge method's type rule may ask of the checker, for one call. */
+  private typeRules(call: Call): TypeRules {
+    return {
+      align: (items) => this.alignTables(items),
+      derive: (fields, inputs, options = {}) => this.derive(call, fields, inputs, options.kind ?? 'vector', options.coefficients ?? []),
+      report: (span, severity, code, message) => this.report(span, severity, code, message),
+      input: (path) => this.readInput(path),
+      source: (fields, table) => this.source(call, fields, table),
+    };
+  }
+
+  /** A method's node over the first input's tensor table, as a value of `kind`; tracked like every node. */
+  private derive(call: Call, fields: object, inputs: readonly WeightsValue[], kind: WeightKind, coefficients: readonly P.Poly[]): Value {
+    const { table, partial } = alignedTable(inputs);
+    const node = { id: this.nextId++, kind, table, range: this.lines.range(call), ...fields } as WeightNode;
+    const origins = new Set<WeightNode>();
+    const bases = new Set<WeightNode>();
+    const sweeps = new Set<number>();
+    for (const v of inputs) {
+      if (kind === 'model') for (const o of v.origins) origins.add(o);
+      for (const b of v.bases) bases.add(b);
+      for (const s of v.sweeps) sweeps.add(s);
+    }
+    for (const c of coefficients) for (const id of P.sweepIds(c)) sweeps.add(id);
+    if (!this.track(node, call)) return errorValue;
+    return { type: kind, node, origins, bases, linear: undefined, sweeps, ...(partial && kind === 'vector' ? { partial: true } : {}) };
+  }
+
+  /** A path argument's header, read elsewhere; a missing or broken file is reported at the argument. */
+  private readInput(pathArg: StringArg): { readonly path: string; readonly header: CheckpointHeader | undefined } {
+    const path = resolve(this.folder, pathArg.value);
+    const lookup = this.env.checkpoint(path);
+    if (lookup.status === 'pending') this.pending.add(path);
+    else if (lookup.status === 'error') this.reportCheckpointError(lookup.error, pathArg.value, path, pathArg.expr);
+    return { path, header: lookup.status === 'ok' ? lookup.header : undefined };
+  }
+
+  /** A method's node that reads a file (one per path), as a partial Vector over `table`. */
+  private source(call: Call, fields: object & { readonly path: string }, table: TensorTable | undefined): Value {
+    let node = this.methodInputs.get(fields.path);
+    if (!node) {
+      node = { id: this.nextId++, kind: 'vector', table, range: this.lines.range(call), ...fields } as WeightNode & MethodInput;
+      if (!this.track(node, call)) return errorValue;
+      this.methodInputs.set(fields.path, node);
+    }
+    return { type: 'vector', node, origins: new Set(), bases: new Set(), linear: undefined, sweeps: new Set(), partial: true };
   }
 
   private bindArguments(builtin: Builtin, call: Call): BoundArgs {
@@ -694,6 +772,11 @@ class Checker {
       if (lookup.status === 'pending') this.pending.add(absolute);
       else if (lookup.status === 'error') this.reportCheckpointError(lookup.error, path, absolute, pathArg.expr);
       else header = lookup.header;
+      if (header?.loraAdapter) {
+        this.report(call.callee, 'error', 'type-mismatch', `${path} is a PEFT LoRA adapter (adapter_config.json), a change to a model rather than a Model: lora("${path}") gives its ΔW as a Vector to add to the base model it was trained on`, undefined,
+          [{ title: `Use lora("${path}")`, edits: [{ span: call.callee, newText: 'lora' }], preferred: true }]);
+        return errorValue;
+      }
       const node: Mutable<LoadNode> = {
         id: this.nextId++,
         op: 'load',
@@ -781,14 +864,27 @@ class Checker {
     // Compared with the value of the most tensors: an untied model, when tied ones are among them, so each tied one is untied against it.
     let reference = -1;
     values.forEach((v, i) => {
-      if (isWeights(v) && v.node.table && (reference < 0 || v.node.table.size > values[reference]!.node.table!.size)) reference = i;
+      if (isWeights(v) && v.node.table && !v.partial && (reference < 0 || v.node.table.size > values[reference]!.node.table!.size)) reference = i;
     });
+    // Partial Vectors (a LoRA adapter's) fit the reference, or, all partial, one another.
+    let union: { table: TensorTable; expr: Expression } | undefined;
+    for (let i = 0; i < items.length; i++) {
+      const value = values[i]!;
+      if (!isWeights(value) || !value.node.table || !value.partial) continue;
+      const there = reference >= 0 ? { table: values[reference]!.node.table!, expr: items[reference]!.expr } : union;
+      const diff = there && (reference >= 0 ? compareCovered(value.node.table, there.table) : compareShared(value.node.table, there.table));
+      if (diff) {
+        this.reportPartialMismatch(diff, items[i]!.expr, value, there!.expr);
+        return undefined;
+      }
+      union = { table: union ? unionTables(union.table, value.node.table) : value.node.table, expr: union?.expr ?? items[i]!.expr };
+    }
     if (reference < 0) return values;
     const there = items[reference]!;
     const thereTable = values[reference]!.node.table!;
     for (let i = 0; i < items.length; i++) {
       const value = values[i]!;
-      if (i === reference || !isWeights(value) || !value.node.table) continue;
+      if (i === reference || !isWeights(value) || !value.node.table || value.partial) continue;
       let diff = compareTables(thereTable, value.node.table);
       const finding = this.reportConfigFinding(items[i]!.expr, value.node.table, [value.node], there.expr, thereTable, [values[reference]!.node], diff !== undefined);
       if (finding === 'error') return undefined;
@@ -874,60 +970,16 @@ class Checker {
       }
       weights = raw.map((w) => w / sum);
     }
+    const { table, partial } = alignedTable(values);
     const combo: ComboValue = {
       type: 'combo',
       terms: values.map((v, i) => ({ coef: P.constant(weights[i]!), value: v })),
-      table: values.every((v) => v.node.table) ? values[0]!.node.table : undefined,
+      table,
+      ...(partial ? { partial: true } : {}),
     };
     const merged = this.finalize(mergeDuplicateTerms(combo), call);
     if (isWeights(merged) && merged.node.op === 'combine') (merged.node as Mutable<CombineNode>).range = this.lines.range(call);
     return merged;
-  }
-
-  private ties(call: Call, args: BoundArgs): Value {
-    const inputs = this.alignTables(args.variadic);
-    if (!inputs) return errorValue;
-    return this.derivedVector(call, { op: 'ties', inputs: inputs.map((v) => v.node), density: this.numberArg(args, 'density', 0.2) }, inputs);
-  }
-
-  private vectorOp(call: Call, args: BoundArgs, op: 'dare' | 'magnitude_prune' | 'random_like'): Value {
-    const input = args.values.get('vector')!.value as WeightsValue;
-    const fields = op === 'dare'
-      ? { op, input: input.node, p: this.numberArg(args, 'p', 0.9), seed: this.numberArg(args, 'seed', 0) }
-      : op === 'magnitude_prune'
-        ? { op, input: input.node, density: this.numberArg(args, 'density', 0.2) }
-        : { op, input: input.node, seed: this.numberArg(args, 'seed', 0) };
-    return this.derivedVector(call, fields, [input]);
-  }
-
-  private derivedVector(call: Call, fields: Record<string, unknown> & { op: WeightNode['op'] }, inputs: WeightsValue[]): Value {
-    const node = { id: this.nextId++, kind: 'vector', table: inputs.every((v) => v.node.table) ? inputs[0]!.node.table : undefined, range: this.lines.range(call), ...fields } as WeightNode;
-    const bases = new Set<WeightNode>();
-    const sweeps = new Set<number>();
-    for (const v of inputs) {
-      for (const b of v.bases) bases.add(b);
-      for (const s of v.sweeps) sweeps.add(s);
-    }
-    if (!this.track(node, call)) return errorValue;
-    return { type: 'vector', node, origins: new Set(), bases, linear: undefined, sweeps };
-  }
-
-  private slerp(call: Call, args: BoundArgs): Value {
-    const a = args.values.get('a')!;
-    const b = args.values.get('b')!;
-    if ((a.value as WeightsValue).type !== (b.value as WeightsValue).type) {
-      this.report(b.expr, 'error', 'type-mismatch', `slerp() interpolates two values of one kind: a is a ${typeName(a.value)} but b is a ${typeName(b.value)}`);
-      return errorValue;
-    }
-    const aligned = this.alignTables([a, b]);
-    if (!aligned) return errorValue;
-    const [va, vb] = aligned as [WeightsValue, WeightsValue];
-    const tValue = this.arg(args, 't');
-    const t = tValue?.type === 'scalar' ? tValue.poly : P.constant(0.5);
-    const node: WeightNode = { id: this.nextId++, op: 'slerp', kind: va.type, a: va.node, b: vb.node, t, table: va.node.table, range: this.lines.range(call) };
-    const sweeps = new Set([...va.sweeps, ...vb.sweeps, ...P.sweepIds(t)]);
-    if (!this.track(node, call)) return errorValue;
-    return { type: va.type, node, origins: new Set([...va.origins, ...vb.origins]), bases: new Set([...va.bases, ...vb.bases]), linear: undefined, sweeps };
   }
 
   private sweep(call: Call, args: BoundArgs): Value {
@@ -1158,6 +1210,11 @@ class Checker {
   private save(call: Call, args: BoundArgs): Value {
     const value = args.values.get('value')!.value as WeightsValue;
     const pathArg = args.values.get('path')!;
+    if (value.partial) {
+      // The engine takes dtypes, format and topology from a loaded model (the anchor); a partial Vector has none.
+      this.report(args.values.get('value')!.expr, 'error', 'type-mismatch', 'this Vector holds only the tensors a LoRA adapter changes, and no loaded model to take dtypes and format from: save it added to the base model it was trained on: save(base + lora(...), ...)');
+      return nothing;
+    }
     const path = resolve(this.folder, (pathArg.value as { value: string }).value);
     const dtypeArg = this.arg(args, 'dtype');
     const shardArg = args.values.get('shard_size');
@@ -1215,7 +1272,7 @@ class Checker {
 
   /** Every file and folder an input consists of, and the folder of each multi-file model. */
   private inputLocations(): InputLocation[] {
-    return [...this.loads.values()].flatMap(inputPaths).map((input) => ({ ...input, location: this.where(input.path) }));
+    return [...this.loads.values(), ...this.methodInputs.values()].flatMap(inputPaths).map((input) => ({ ...input, location: this.where(input.path) }));
   }
 
   /** Why writing `output` would harm an input (by file identity, symlinks followed), if it would. */
@@ -1296,9 +1353,11 @@ class Checker {
 
 // ---- pure helpers -----------------------------------------------------------------------
 
-/** Operations whose value depends on a statistic of their input (a top-k threshold, norms): the engine reads the inputs once more for each. */
-function needsStatistics(node: WeightNode): boolean {
-  return node.op === 'magnitude_prune' || node.op === 'ties' || node.op === 'slerp' || node.op === 'random_like';
+/** The methods whose value depends on a statistic of their input (a top-k threshold, norms), for messages: "magnitude_prune, ties or slerp". */
+const statisticsMethods = ((names: readonly string[]) => `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`)(methods.filter((m) => m.statistics).map((m) => m.name));
+
+function unreachable(name: never): never {
+  throw new Error(`no checker for built-in ${String(name)}`);
 }
 
 function tableOf(header: CheckpointHeader): TensorTable {
@@ -1365,6 +1424,26 @@ function massOf(v: ComboValue): P.Poly {
   let mass = P.constant(0);
   for (const t of v.terms) if (t.value.type === 'model') mass = P.add(mass, t.coef);
   return mass;
+}
+
+/** The table of values alignTables accepted: a full value's (they share it), else the tensors of all the partial ones. */
+function alignedTable(values: readonly WeightsValue[]): { readonly table: TensorTable | undefined; readonly partial: boolean } {
+  if (values.length === 0 || values.some((v) => !v.node.table)) return { table: undefined, partial: false };
+  const full = values.find((v) => !v.partial);
+  if (full) return { table: full.node.table, partial: false };
+  return { table: values.map((v) => v.node.table!).reduce(unionTables), partial: true };
+}
+
+/** The terms of left + sign * right, a node in both becoming one term. */
+function addTerms(left: ComboValue, right: ComboValue, sign: 1 | -1): { coef: P.Poly; value: WeightsValue }[] {
+  const terms = [...left.terms];
+  for (const t of right.terms) {
+    const coef = sign === 1 ? t.coef : P.scale(t.coef, -1);
+    const existing = terms.findIndex((u) => u.value.node === t.value.node);
+    if (existing >= 0) terms[existing] = { coef: P.add(terms[existing]!.coef, coef), value: t.value };
+    else terms.push({ coef, value: t.value });
+  }
+  return terms;
 }
 
 function mergeDuplicateTerms(combo: ComboValue): ComboValue {

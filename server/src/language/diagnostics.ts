@@ -30,6 +30,7 @@ export const diagnosticCodes = {
   'foreign-base': 'A task vector built on one base model applied to another model.',
   'non-float-tensors': 'Integer or bool tensors, copied unchanged rather than combined.',
   'file-not-found': 'A checkpoint or data file that does not exist.',
+  'unsupported-adapter': 'A PEFT adapter tvr does not apply as scale · B·A: DoRA, other PEFT methods, trained biases, modules saved whole, initialisations that change the base model; the message names which.',
   'bad-checkpoint': 'A checkpoint that is malformed, truncated or unsupported, or a path that is not a regular file (a named pipe or a device is refused without being read).',
   'output-is-input': 'A save path that is also an input of the recipe (the same file or folder, or a folder holding one, symlinks followed), or an input where the run writes its results file.',
   'output-outside-folder': "A save path that leads outside the recipe's folder (symlinks followed); allowed only with `--allow-outputs-outside` or the setting `tvr.run.allowOutputsOutside`, never in an untrusted workspace.",

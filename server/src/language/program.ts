@@ -2,6 +2,7 @@
 // Everything here is plain data; the engine never sees syntax trees or source text
 // beyond the ranges it needs to say where an error comes from.
 import type { CheckpointHeader, Dtype } from '../checkpoints/types.ts';
+import { methodOf, type MethodNode } from '../methods/registry.ts';
 import type { Poly } from './poly.ts';
 
 /** Zero-based, LSP-compatible positions (UTF-16 code units). */
@@ -25,7 +26,8 @@ export type SweepPoint = ReadonlyMap<number, number>;
 
 export type WeightKind = 'model' | 'vector';
 
-interface NodeBase {
+/** What every weight node has; a method's node adds its `op`, `kind` and fields. */
+export interface NodeBase {
   /** Unique within a program; nodes are shared (a DAG), so the engine reads a shared input once. */
   readonly id: number;
   readonly kind: WeightKind;
@@ -72,57 +74,16 @@ export interface SelectNode extends NodeBase {
   readonly untie?: TiedHead;
 }
 
-/** TIES merging of task vectors (Yadav et al. 2023): trim to top `density` by magnitude, elect sign, disjoint mean. */
-export interface TiesNode extends NodeBase {
-  readonly op: 'ties';
-  readonly kind: 'vector';
-  readonly inputs: readonly WeightNode[];
-  readonly density: number;
-}
-
-/** DARE (Yu et al. 2024): drop each element with probability p, rescale survivors by 1/(1-p). */
-export interface DareNode extends NodeBase {
-  readonly op: 'dare';
-  readonly kind: 'vector';
-  readonly input: WeightNode;
-  readonly p: number;
-  readonly seed: number;
-}
-
-/** Keep the top `density` fraction of each tensor by magnitude, zero the rest. */
-export interface PruneNode extends NodeBase {
-  readonly op: 'magnitude_prune';
-  readonly kind: 'vector';
-  readonly input: WeightNode;
-  readonly density: number;
-}
-
-/** Spherical interpolation per tensor between two models (or two vectors) at t. */
-export interface SlerpNode extends NodeBase {
-  readonly op: 'slerp';
-  readonly a: WeightNode;
-  readonly b: WeightNode;
-  readonly t: Poly;
-}
-
-/** A random direction with the same per-tensor L2 norms as `input` (the paper's random baseline). */
-export interface RandomLikeNode extends NodeBase {
-  readonly op: 'random_like';
-  readonly kind: 'vector';
-  readonly input: WeightNode;
-  readonly seed: number;
-}
-
-export type WeightNode = LoadNode | CombineNode | SelectNode | TiesNode | DareNode | PruneNode | SlerpNode | RandomLikeNode;
+/** Load, combine and select are the language's own; every other node is a merge method's (server/src/methods/). */
+export type WeightNode = LoadNode | CombineNode | SelectNode | MethodNode;
 
 /** The nodes a node's value is computed from. */
 export function nodeInputs(node: WeightNode): readonly WeightNode[] {
   switch (node.op) {
     case 'load': return [];
     case 'combine': return node.terms.map((t) => t.node);
-    case 'select': case 'dare': case 'magnitude_prune': case 'random_like': return [node.input];
-    case 'ties': return node.inputs;
-    case 'slerp': return [node.a, node.b];
+    case 'select': return [node.input];
+    default: return methodOf(node).children(node);
   }
 }
 
@@ -164,6 +125,15 @@ export interface EvaluateStatement {
   readonly range: Range;
 }
 
+/** Files a merge method reads besides load()'s checkpoints (a LoRA adapter's): for input checks, the reader and provenance. */
+export interface MethodInput {
+  /** Absolute path, as the recipe names it. */
+  readonly path: string;
+  readonly header: CheckpointHeader | undefined;
+  /** The call that reads it. */
+  readonly range: Range;
+}
+
 export interface TypedProgram {
   /** Absolute path of the recipe. */
   readonly file: string;
@@ -172,4 +142,11 @@ export interface TypedProgram {
   readonly evaluations: readonly EvaluateStatement[];
   /** Every load in the program, deduplicated by path. */
   readonly loads: readonly LoadNode[];
+  /** Every file merge methods read (LoRA adapters), deduplicated by path. */
+  readonly methodInputs: readonly MethodInput[];
+}
+
+/** The headers of every file a run of the program may read. */
+export function inputHeaders(program: TypedProgram): CheckpointHeader[] {
+  return [...program.loads, ...program.methodInputs].flatMap((input) => (input.header ? [input.header] : []));
 }

@@ -2,13 +2,13 @@
 // must not let an output replace an input) and the run agree.
 import { basename, dirname } from 'node:path';
 import type { PathLocation } from '../checkpoints/locate.ts';
-import type { LoadNode } from './program.ts';
+import type { MethodInput } from './program.ts';
 
-/** A file or folder an input consists of, with the load that reads it. */
+/** A file or folder an input consists of, with the load (or the method's call) that reads it. */
 export interface InputPath {
   readonly path: string;
-  readonly load: LoadNode;
-  /** The folder of a multi-file model (sharded safetensors, TensorFlow.js), not a file of it. */
+  readonly load: MethodInput;
+  /** The folder of a multi-file model (sharded safetensors, TensorFlow.js, a LoRA adapter), not a file of it. */
   readonly modelFolder: boolean;
 }
 
@@ -17,11 +17,12 @@ export interface InputLocation extends InputPath {
   readonly location: PathLocation;
 }
 
-/** The files a load reads (its path, its header's file, every data file) and the folder of a multi-file model. */
-export function inputPaths(load: LoadNode): InputPath[] {
-  const files = new Set([load.path, ...(load.header ? [load.header.path, ...load.header.files.map((f) => f.path)] : [])]);
+/** The files a load (or a method's input) reads (its path, its header's file, every data file and configuration) and the folder of a multi-file model. */
+export function inputPaths(load: MethodInput): InputPath[] {
+  const configuration = load.header?.loraAdapter?.files.map((f) => f.path) ?? [];
+  const files = new Set([load.path, ...(load.header ? [load.header.path, ...load.header.files.map((f) => f.path), ...configuration] : [])]);
   const paths = [...files].map((path) => ({ path, load, modelFolder: false }));
-  if (load.header && load.header.format !== 'safetensors') paths.push({ path: dirname(load.header.path), load, modelFolder: true });
+  if (load.header && (load.header.format !== 'safetensors' || load.header.loraAdapter)) paths.push({ path: dirname(load.header.path), load, modelFolder: true });
   return paths;
 }
 

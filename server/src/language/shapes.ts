@@ -39,6 +39,41 @@ export function compareTables(left: TensorTable, right: TensorTable, keep = 3): 
   return count === 0 ? undefined : { count, first };
 }
 
+/**
+ * Where a partial table (a Vector of some tensors only, zero elsewhere) does not fit `full`:
+ * its tensors that `full` lacks or holds in another shape. In each difference `right` is the
+ * partial side's spec, `left` the full side's.
+ */
+export function compareCovered(partial: TensorTable, full: TensorTable, keep = 3): TableComparison | undefined {
+  return collect(partial, keep, (name) => full.get(name), true);
+}
+
+/** Where two partial tables disagree on a tensor both hold (`right` is `here`'s spec). */
+export function compareShared(here: TensorTable, there: TensorTable, keep = 3): TableComparison | undefined {
+  return collect(here, keep, (name) => there.get(name), false);
+}
+
+function collect(here: TensorTable, keep: number, there: (name: string) => TensorSpec | undefined, missingDiffers: boolean): TableComparison | undefined {
+  const first: TensorDifference[] = [];
+  let count = 0;
+  for (const [name, spec] of here) {
+    const other = there(name);
+    const differs = other ? !sameShape(spec.shape, other.shape) || isFloat(spec.dtype) !== isFloat(other.dtype) : missingDiffers;
+    if (!differs) continue;
+    count++;
+    if (first.length < keep) first.push(other ? { name, left: other, right: spec } : { name, right: spec });
+  }
+  return count === 0 ? undefined : { count, first };
+}
+
+/** The tensors of both partial tables (which compareShared accepts), `a`'s first. */
+export function unionTables(a: TensorTable, b: TensorTable): TensorTable {
+  if (a === b) return a;
+  const union = new Map(a);
+  for (const [name, spec] of b) if (!union.has(name)) union.set(name, spec);
+  return union;
+}
+
 const signatures = new WeakMap<TensorTable, string>();
 
 /** A string equal for two tables exactly when they match (names, shapes, float or not). */

@@ -16,6 +16,11 @@ export interface WeightsValue {
   readonly linear: ReadonlyMap<WeightNode, Poly> | undefined;
   /** Sweep ids the value depends on. */
   readonly sweeps: ReadonlySet<number>;
+  /**
+   * A Vector of some tensors only, zero outside its table (a LoRA adapter's ΔW): it adds to
+   * any value holding its tensors with the same shapes, and the sum has that value's table.
+   */
+  readonly partial?: true;
 }
 
 /** An arithmetic expression over weights before it is known to be a Model or a Vector. */
@@ -23,6 +28,8 @@ export interface ComboValue {
   readonly type: 'combo';
   readonly terms: readonly { readonly coef: Poly; readonly value: WeightsValue }[];
   readonly table: TensorTable | undefined;
+  /** Every term is a partial Vector (see WeightsValue.partial). */
+  readonly partial?: true;
 }
 
 export interface ScalarValue {

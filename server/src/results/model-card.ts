@@ -9,6 +9,7 @@ import { markdownCode, markdownFence, markdownText } from '../display-text.ts';
 import type { ModelCardRequest } from '../engine/outputs.ts';
 import { preOrder } from '../engine/plan/walk.ts';
 import type { WeightNode } from '../language/program.ts';
+import { methodOf } from '../methods/registry.ts';
 import { evaluationMarkdown } from './markdown.ts';
 import type { EvaluationResult } from './schema.ts';
 
@@ -25,13 +26,9 @@ function methodTags(root: WeightNode): string[] {
   if (new Set(nodes.filter((n) => n.op === 'load').map((n) => n.path)).size > 1) tags.add('merge');
   for (const node of nodes) {
     switch (node.op) {
+      case 'load': case 'select': break;
       case 'combine': tags.add(node.kind === 'vector' || node.terms.some((t) => t.node.kind === 'vector') ? 'task-arithmetic' : 'model-soup'); break;
-      case 'ties': tags.add('ties'); break;
-      case 'dare': tags.add('dare'); break;
-      case 'slerp': tags.add('slerp'); break;
-      case 'magnitude_prune': tags.add('magnitude-prune'); break;
-      case 'random_like': tags.add('random-direction'); break;
-      default: break;
+      default: tags.add(methodOf(node).tag);
     }
   }
   return [...tags];

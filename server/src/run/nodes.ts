@@ -1,9 +1,11 @@
 // Facts about weight nodes that the run needs: which sweeps a node depends on, which
 // model is "the base" of an edit, and a structural key of a node at a sweep point
 // (input file identities included) for the results cache.
-import { evaluate, sweepIds } from '../language/poly.ts';
+import { evaluate, sweepIds, type Poly } from '../language/poly.ts';
 import { nodeInputs } from '../language/program.ts';
 import type { SweepPoint, WeightNode } from '../language/program.ts';
+import type { Json, StructureKey } from '../methods/method.ts';
+import { methodOf } from '../methods/registry.ts';
 import { postOrder, preOrder } from '../engine/plan/walk.ts';
 
 const sweepCache = new WeakMap<WeightNode, ReadonlySet<number>>();
@@ -13,8 +15,7 @@ export function sweepsOf(root: WeightNode): ReadonlySet<number> {
   // Children first, so each node's set is its own coefficients' plus its children's, known already.
   for (const node of postOrder([root], nodeInputs, (n) => sweepCache.has(n))) {
     const ids = new Set<number>();
-    if (node.op === 'combine') for (const t of node.terms) for (const id of sweepIds(t.coef)) ids.add(id);
-    if (node.op === 'slerp') for (const id of sweepIds(node.t)) ids.add(id);
+    for (const coef of coefficientsOf(node)) for (const id of sweepIds(coef)) ids.add(id);
     for (const child of nodeInputs(node)) for (const id of sweepCache.get(child)!) ids.add(id);
     sweepCache.set(node, ids);
   }
@@ -51,14 +52,14 @@ export function inferBase(models: readonly WeightNode[]): { readonly node: Weigh
  * times (`v2 = v1 + v1`, ...) is described once, so the size grows with the recipe, not with
  * the number of paths through it.
  */
-export function structureAt(root: WeightNode, point: SweepPoint): unknown {
-  const steps: unknown[] = [];
+export function structureAt(root: WeightNode, point: SweepPoint): Json[] {
+  const steps: Json[] = [];
   // Keyed by the step's JSON text: equal descriptions are one step.
   const indexOfStep = new Map<string, number>();
   const indexOfNode = new Map<WeightNode, number>();
+  const key: StructureKey = { ref: (child) => indexOfNode.get(child)!, at: (coef) => evaluate(coef, point) };
   for (const node of postOrder([root])) {
-    const ref = (child: WeightNode): number => indexOfNode.get(child)!;
-    const step = describeStep(node, point, ref);
+    const step = describeStep(node, key);
     const text = JSON.stringify(step);
     let index = indexOfStep.get(text);
     if (index === undefined) {
@@ -70,16 +71,22 @@ export function structureAt(root: WeightNode, point: SweepPoint): unknown {
   return steps;
 }
 
-function describeStep(node: WeightNode, point: SweepPoint, ref: (child: WeightNode) => number): unknown {
+/** A node's step: the language's own nodes here, every merge method's from its module (typed as JSON, so no step can be undefined). */
+function describeStep(node: WeightNode, key: StructureKey): Json {
   switch (node.op) {
     case 'load': return { op: 'load', files: node.header?.files.map((f) => [f.path, f.size, f.mtimeMs]) ?? node.path };
-    case 'combine': return { op: 'combine', terms: node.terms.map((t) => [evaluate(t.coef, point), ref(t.node)]) };
-    case 'select': return { op: 'select', include: node.include, exclude: node.exclude, ...(node.untie ? { untie: node.untie } : {}), input: ref(node.input) };
-    case 'ties': return { op: 'ties', density: node.density, inputs: node.inputs.map(ref) };
-    case 'dare': return { op: 'dare', p: node.p, seed: node.seed, input: ref(node.input) };
-    case 'magnitude_prune': return { op: 'prune', density: node.density, input: ref(node.input) };
-    case 'slerp': return { op: 'slerp', t: evaluate(node.t, point), a: ref(node.a), b: ref(node.b) };
-    case 'random_like': return { op: 'random_like', seed: node.seed, input: ref(node.input) };
+    case 'combine': return { op: 'combine', terms: node.terms.map((t) => [key.at(t.coef), key.ref(t.node)]) };
+    case 'select': return { op: 'select', include: node.include, exclude: node.exclude, ...(node.untie ? { untie: { ...node.untie } } : {}), input: key.ref(node.input) };
+    default: return methodOf(node).structure(node, key);
+  }
+}
+
+/** The coefficients of a node that may depend on sweeps. */
+function coefficientsOf(node: WeightNode): readonly Poly[] {
+  switch (node.op) {
+    case 'load': case 'select': return [];
+    case 'combine': return node.terms.map((t) => t.coef);
+    default: return methodOf(node).coefficients?.(node) ?? [];
   }
 }
 

@@ -6,7 +6,7 @@ import type { Backend } from '../backends/types.ts';
 import { ChunkBuffers } from '../compute.ts';
 import type { ChunkSource } from '../compute.ts';
 import { DEFAULT_CHUNK_ELEMENTS } from '../plan/build.ts';
-import type { InputSlot } from '../plan/types.ts';
+import { slotBytes, slotElements, slotKey, type InputSlot } from '../plan/types.ts';
 
 /** Default memory for input tensors kept across points: 1 GiB. */
 export const DEFAULT_MEMO_BYTES = 1 << 30;
@@ -34,11 +34,11 @@ export class TensorMemo {
   source(inner: ChunkSource): ChunkSource {
     return {
       read: async (slot: InputSlot, start: number, target: Float32Array): Promise<void> => {
-        const key = keyOf(slot);
+        const key = slotKey(slot);
         const whole = this.#floats.get(key) ?? (await this.#load(slot, key, inner));
         if (!whole) {
           await inner.read(slot, start, target);
-          this.bytesRead += (slot.entry.byteLength * target.length) / Math.max(1, slot.entry.shape.reduce((a, b) => a * b, 1));
+          this.bytesRead += (slotBytes(slot) * target.length) / Math.max(1, slotElements(slot));
           return;
         }
         target.set(whole.subarray(start, start + target.length));
@@ -50,13 +50,13 @@ export class TensorMemo {
   #load(slot: InputSlot, key: string, inner: ChunkSource): Promise<Float32Array | undefined> {
     let loading = this.#loading.get(key);
     if (!loading) {
-      const elements = slot.entry.shape.reduce((a, b) => a * b, 1);
+      const elements = slotElements(slot);
       if (this.#used + elements * 4 > this.#budget) return Promise.resolve(undefined);
       this.#used += elements * 4;
       const whole = new Float32Array(elements);
       loading = inner.read(slot, 0, whole).then(
         () => {
-          this.bytesRead += slot.entry.byteLength;
+          this.bytesRead += slotBytes(slot);
           this.#floats.set(key, whole);
           return whole;
         },
@@ -72,7 +72,7 @@ export class TensorMemo {
 
   /** An integer tensor's bytes, kept when they fit. */
   async bytes(slot: InputSlot, read: () => Promise<Uint8Array>): Promise<Uint8Array> {
-    const key = keyOf(slot);
+    const key = slotKey(slot);
     const known = this.#bytes.get(key);
     if (known) return known;
     const bytes = await read();
@@ -83,10 +83,6 @@ export class TensorMemo {
     }
     return bytes;
   }
-}
-
-function keyOf(slot: InputSlot): string {
-  return `${slot.entry.file}\0${slot.entry.offset}\0${slot.entry.name}`;
 }
 
 export function createBuffers(backend: Backend, chunkElements = DEFAULT_CHUNK_ELEMENTS): ChunkBuffers {

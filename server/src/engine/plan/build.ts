@@ -8,11 +8,13 @@ import { evaluate, sweepIds } from '../../language/poly.ts';
 import type { Poly } from '../../language/poly.ts';
 import { nodeInputs } from '../../language/program.ts';
 import type { LoadNode, Range, SaveStatement, SweepPoint, TypedProgram, WeightNode } from '../../language/program.ts';
+import type { LoraFactorsOf, Lowering } from '../../methods/method.ts';
+import { isMethodNode, methodOf } from '../../methods/registry.ts';
 import { EngineError, lineOf } from '../errors.ts';
 import { dareKeepThreshold, rngKey } from '../rng.ts';
 import { schedulePasses } from './schedule.ts';
 import { postOrder, preOrder } from './walk.ts';
-import type { ComputedTensor, InputSlot, NodeRef, Op, ParamRef, SavePlan, Stat, TensorPlan } from './types.ts';
+import { slotKey, type ComputedTensor, type InputSlot, type LoraProductSlot, type NodeRef, type Op, type ParamRef, type SavePlan, type Stat, type TensorPlan } from './types.ts';
 
 const FLOAT_OUTPUTS: readonly Dtype[] = ['F32', 'F16', 'BF16', 'F64'];
 
@@ -48,7 +50,7 @@ export function planSave(program: TypedProgram, save: SaveStatement, point: Swee
     }
     if (!isFloatDtype(anchorEntry.dtype)) {
       if (save.node.kind === 'vector') droppedIntegers.push(name);
-      else tensors.push({ kind: 'copied', name, shape: anchorEntry.shape, dtype: anchorEntry.dtype, input: { load: anchor, entry: anchorEntry } });
+      else tensors.push({ kind: 'copied', name, shape: anchorEntry.shape, dtype: anchorEntry.dtype, input: { kind: 'tensor', load: anchor, entry: anchorEntry } });
       continue;
     }
     tensors.push(planTensor(save, name, spec.shape, save.dtype ?? anchorEntry.dtype, coefficient, chunkElements));
@@ -83,14 +85,13 @@ function anchorOf(node: WeightNode, coefficient: Coefficient, tensor: string): L
 function anchorCandidates(node: WeightNode, coefficient: Coefficient): readonly WeightNode[] {
   switch (node.op) {
     case 'load': return [];
-    case 'select': case 'dare': case 'magnitude_prune': case 'random_like': return [node.input];
-    case 'ties': return node.inputs.slice(0, 1);
-    case 'slerp': return [coefficient(node.t, node.range) <= 0.5 ? node.a : node.b];
+    case 'select': return [node.input];
     case 'combine':
       return node.terms
         .map((term, index) => ({ term, index, weight: coefficient(term.coef, node.range) }))
         .sort((x, y) => Number(y.term.node.kind === 'model') - Number(x.term.node.kind === 'model') || y.weight - x.weight || x.index - y.index)
         .map(({ term }) => term.node);
+    default: return methodOf(node).anchors(node, coefficient);
   }
 }
 
@@ -114,17 +115,12 @@ function untiedHeadSource(root: WeightNode, head: string): string | undefined {
 }
 
 function seedsOf(root: WeightNode): SavePlan['seeds'] {
-  const seeds: { op: 'dare' | 'random_like'; seed: number; range: Range }[] = [];
+  const seeds: SavePlan['seeds'][number][] = [];
   for (const node of preOrder([root])) {
-    if (node.op === 'dare' || node.op === 'random_like') seeds.push({ op: node.op, seed: node.seed, range: node.range });
+    const seed = isMethodNode(node) ? methodOf(node).seed?.(node) : undefined;
+    if (seed !== undefined) seeds.push({ op: node.op, seed, range: node.range });
   }
   return seeds;
-}
-
-/** k of a density over n elements: floor(density * n), robust to decimal densities (0.29 * 100 is 28.999...). */
-export function keepCount(density: number, n: number): number {
-  const exact = density * n;
-  return Math.min(n, Math.floor(exact + 1e-9 * Math.max(1, exact)));
 }
 
 function planTensor(save: SaveStatement, name: string, shape: readonly number[], dtype: Dtype, coefficient: Coefficient, chunkElements: number): ComputedTensor {
@@ -136,8 +132,8 @@ function planTensor(save: SaveStatement, name: string, shape: readonly number[],
   return { kind: 'computed', name, shape, elements, dtype, inputs, nodes, output: out, params, stats, resident, passes: schedulePasses(nodes, stats, out, resident) };
 }
 
-/** Builds one tensor's SSA program; `null` stands for an all-zero value. */
-class TensorBuilder {
+/** Builds one tensor's SSA program; `null` stands for an all-zero value. The operations merge methods lower to are its public ones. */
+class TensorBuilder implements Lowering {
   readonly nodes: Op[] = [];
   readonly params: number[] = [];
   readonly stats: Stat[] = [];
@@ -147,7 +143,7 @@ class TensorBuilder {
   private readonly slotByInput = new Map<string, number>();
   /** The tensor being built: the output's, or an embedding standing for a tied head. */
   private name: string;
-  private readonly elements: number;
+  readonly elements: number;
   private readonly coefficient: Coefficient;
 
   constructor(name: string, elements: number, coefficient: Coefficient) {
@@ -203,7 +199,19 @@ class TensorBuilder {
     return known;
   }
 
-  private fail(node: WeightNode, message: string, entry?: TensorEntry): never {
+  get tensor(): string {
+    return this.name;
+  }
+
+  value(child: WeightNode): NodeRef | null {
+    return this.built(child);
+  }
+
+  at(coefficient: Poly, range: Range): number {
+    return this.coefficient(coefficient, range);
+  }
+
+  fail(node: WeightNode, message: string, entry?: TensorEntry): never {
     throw new EngineError('plan', `${lineOf(node.range)}: ${message}`, { range: node.range, tensor: this.name, ...(entry ? { file: entry.file } : {}) });
   }
 
@@ -218,11 +226,7 @@ class TensorBuilder {
       case 'load': return this.load(node);
       case 'select': return node.untie && isUntiedHead(node, this.name) ? this.buildAs(node.input, node.untie.embedding) : this.built(node.input);
       case 'combine': return this.linear(node.terms.map((t) => ({ coef: this.coefficient(t.coef, node.range), arg: this.built(t.node) })));
-      case 'magnitude_prune': return this.trim(node, this.built(node.input), node.density);
-      case 'ties': return this.ties(node);
-      case 'dare': return this.dare(node);
-      case 'slerp': return this.slerp(node);
-      case 'random_like': return this.randomLike(node);
+      default: return methodOf(node).lower(node, this);
     }
   }
 
@@ -235,15 +239,14 @@ class TensorBuilder {
     const key = `${node.path}\0${entry.name}`;
     let slot = this.slotByInput.get(key);
     if (slot === undefined) {
-      slot = this.inputs.length;
-      this.inputs.push({ load: node, entry });
+      slot = this.inputs.push({ kind: 'tensor', load: node, entry }) - 1;
       this.slotByInput.set(key, slot);
     }
     return this.push({ op: 'input', slot });
   }
 
   /** sum(coef * arg), flattening constant-coefficient linear children and merging repeated args. */
-  private linear(terms: readonly { coef: number; arg: NodeRef | null }[]): NodeRef | null {
+  linear(terms: readonly { coef: number; arg: NodeRef | null }[]): NodeRef | null {
     const merged = new Map<NodeRef, number>();
     const add = (arg: NodeRef, coef: number): void => {
       const op = this.nodes[arg]!;
@@ -272,61 +275,49 @@ class TensorBuilder {
     return ref;
   }
 
-  private checkDensity(node: WeightNode, density: number): void {
-    if (!(density >= 0 && density <= 1)) this.fail(node, `density must be between 0 and 1, got ${density}`);
-  }
-
-  /** Keeps the top floor(density * n) elements of |arg| (all those tied with the k-th). */
-  private trim(node: WeightNode, arg: NodeRef | null, density: number): NodeRef | null {
-    this.checkDensity(node, density);
-    if (arg === null) return null;
-    const k = keepCount(density, this.elements);
-    if (k === 0) return null;
-    if (k === this.elements) return arg;
+  /** Keeps the top k elements of |arg| (all those tied with the k-th). */
+  keepLargest(arg: NodeRef, k: number): NodeRef | null {
+    if (k <= 0) return null;
+    if (k >= this.elements) return arg;
     const threshold = this.statParam();
     this.stats.push({ kind: 'topk', node: arg, k, threshold, bucket: this.statParam(), rank: this.statParam() });
     return this.push({ op: 'trim', arg, threshold });
   }
 
-  private ties(node: Extract<WeightNode, { op: 'ties' }>): NodeRef | null {
-    this.checkDensity(node, node.density);
-    const trimmed = node.inputs.map((input) => this.trim(node, this.built(input), node.density)).filter((r): r is NodeRef => r !== null);
-    if (trimmed.length === 0) return null;
-    // One vector: every non-zero element agrees with its own sign, so the disjoint mean is itself.
-    if (trimmed.length === 1) return trimmed[0]!;
-    return this.push({ op: 'ties', args: trimmed });
+  disjointMean(args: readonly NodeRef[]): NodeRef {
+    return this.push({ op: 'ties', args });
   }
 
-  private dare(node: Extract<WeightNode, { op: 'dare' }>): NodeRef | null {
-    if (!(node.p >= 0 && node.p <= 1)) this.fail(node, `drop probability must be between 0 and 1, got ${node.p}`);
-    const arg = this.built(node.input);
-    if (arg === null || node.p === 1) return null;
-    if (node.p === 0) return arg;
-    const key = rngKey(node.seed, this.name, 'dare');
-    const keep = this.param(dareKeepThreshold(node.p));
-    const scale = this.param(1 / (1 - node.p));
+  dropAndRescale(arg: NodeRef, p: number, seed: number): NodeRef {
+    const key = rngKey(seed, this.name, 'dare');
+    const keep = this.param(dareKeepThreshold(p));
+    const scale = this.param(1 / (1 - p));
     const k0 = this.param(key.k0);
     this.param(key.k1);
     return this.push({ op: 'dare', arg, keep, scale, key: k0 });
   }
 
-  private slerp(node: Extract<WeightNode, { op: 'slerp' }>): NodeRef | null {
-    const t = this.coefficient(node.t, node.range);
-    const a = this.built(node.a);
-    const b = this.built(node.b);
-    // With a zero side there is no angle: interpolate linearly, as for colinear inputs.
-    if (a === null || b === null || t === 0 || t === 1) return this.linear([{ coef: 1 - t, arg: a }, { coef: t, arg: b }]);
+  slerp(a: NodeRef, b: NodeRef, t: number): NodeRef {
     const s0 = this.statParam();
     const s1 = this.statParam();
     this.stats.push({ kind: 'slerp', a, b, t, s0, s1 });
     return this.push({ op: 'lin', terms: [{ coef: s0, arg: a }, { coef: s1, arg: b }] });
   }
 
-  private randomLike(node: Extract<WeightNode, { op: 'random_like' }>): NodeRef | null {
-    const source = this.built(node.input);
-    if (source === null) return null;
-    const radius = rngKey(node.seed, this.name, 'normal-radius');
-    const angle = rngKey(node.seed, this.name, 'normal-angle');
+  loraProduct(factors: LoraFactorsOf, adapter: LoraProductSlot['adapter']): NodeRef {
+    const slot: LoraProductSlot = { kind: 'lora-product', a: factors.a, b: factors.b, scale: factors.scale, transposed: factors.transposed, adapter };
+    const key = slotKey(slot);
+    let index = this.slotByInput.get(key);
+    if (index === undefined) {
+      index = this.inputs.push(slot) - 1;
+      this.slotByInput.set(key, index);
+    }
+    return this.push({ op: 'input', slot: index });
+  }
+
+  randomLike(source: NodeRef, seed: number): NodeRef {
+    const radius = rngKey(seed, this.name, 'normal-radius');
+    const angle = rngKey(seed, this.name, 'normal-angle');
     const key = this.param(radius.k0);
     this.param(radius.k1);
     this.param(angle.k0);

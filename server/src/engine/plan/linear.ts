@@ -4,7 +4,7 @@
 // own chunks in place (backends/io-threads.ts). Plain, cloneable data.
 import type { Dtype, TensorEntry } from '../../checkpoints/types.ts';
 import { linearTerms } from '../kernels/lin-wasm.ts';
-import type { ComputedTensor, SavePlan } from './types.ts';
+import type { ComputedTensor, SavePlan, TensorSlot } from './types.ts';
 
 export type LinearTensor =
   | {
@@ -31,14 +31,15 @@ export function linearTensors(plan: SavePlan): LinearTensor[] | undefined {
       continue;
     }
     const combination = combinationOf(tensor);
-    if (!combination) return undefined;
+    // The I/O threads read checkpoint files; a product of LoRA factors is computed by the pipeline.
+    if (!combination || tensor.inputs.some((slot) => slot.kind !== 'tensor')) return undefined;
     const slots = [...new Set(combination.slots)];
     out.push({
       kind: 'lin',
       name: tensor.name,
       elements: tensor.elements,
       dtype: tensor.dtype,
-      inputs: slots.map((s) => tensor.inputs[s]!.entry),
+      inputs: slots.map((s) => (tensor.inputs[s] as TensorSlot).entry),
       slots,
       terms: combination.slots.map((slot, i) => ({ input: slots.indexOf(slot), coef: combination.coefs[i]! })),
     });

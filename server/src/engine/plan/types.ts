@@ -75,10 +75,46 @@ export interface Pass {
   readonly steps: readonly { readonly step: StatStep; readonly reductions: readonly number[] }[];
 }
 
-/** One input tensor read by a program. */
-export interface InputSlot {
+/** An input tensor read from a checkpoint. */
+export interface TensorSlot {
+  readonly kind: 'tensor';
   readonly load: LoadNode;
   readonly entry: TensorEntry;
+}
+
+/**
+ * A LoRA adapter's ΔW for one tensor, scale · B·A (transposed where the base stores the weight
+ * as [in, out]), computed chunk by chunk from its two small factors: the product of a
+ * whole model is never held.
+ */
+export interface LoraProductSlot {
+  readonly kind: 'lora-product';
+  /** lora_A [r, in] and lora_B [out, r] in the adapter's safetensors file. */
+  readonly a: TensorEntry;
+  readonly b: TensorEntry;
+  readonly scale: number;
+  readonly transposed: boolean;
+  /** The adapter folder and its lora(...) call, for messages. */
+  readonly adapter: { readonly path: string; readonly range: Range };
+}
+
+/** One input of a program: each chunk of it is read, or computed from what is read. */
+export type InputSlot = TensorSlot | LoraProductSlot;
+
+/** Bytes read for a whole slot: the tensor, or the two factors of a product. */
+export function slotBytes(slot: InputSlot): number {
+  return slot.kind === 'tensor' ? slot.entry.byteLength : slot.a.byteLength + slot.b.byteLength;
+}
+
+/** Elements of a slot's tensor: the stored tensor's, or out x in of a product. */
+export function slotElements(slot: InputSlot): number {
+  return slot.kind === 'tensor' ? slot.entry.shape.reduce((a, b) => a * b, 1) : slot.b.shape[0]! * slot.a.shape[1]!;
+}
+
+/** A key equal for two slots exactly when they give the same values. */
+export function slotKey(slot: InputSlot): string {
+  if (slot.kind === 'tensor') return `${slot.entry.file}\0${slot.entry.offset}\0${slot.entry.name}`;
+  return `lora\0${slot.a.file}\0${slot.a.offset}\0${slot.b.offset}\0${slot.scale}\0${slot.transposed}`;
 }
 
 export interface ComputedTensor {
@@ -106,7 +142,7 @@ export interface CopiedTensor {
   readonly name: string;
   readonly shape: readonly number[];
   readonly dtype: Dtype;
-  readonly input: InputSlot;
+  readonly input: TensorSlot;
 }
 
 export type TensorPlan = ComputedTensor | CopiedTensor;
@@ -122,6 +158,6 @@ export interface SavePlan {
   readonly shardBytes?: number;
   /** The recipe asked to replace an existing output. */
   readonly overwrite: boolean;
-  /** Seeds used by DARE and random_like nodes, for provenance. */
-  readonly seeds: readonly { readonly op: 'dare' | 'random_like'; readonly seed: number; readonly range: Range }[];
+  /** Seeds of the randomised methods' nodes (DARE, random_like), for provenance. */
+  readonly seeds: readonly { readonly op: string; readonly seed: number; readonly range: Range }[];
 }

@@ -1,0 +1,50 @@
+// Model Breadcrumbs (Davari & Belilovsky 2023): per tensor, drop a task vector's
+// largest-magnitude outliers (the `gamma` fraction) and its smallest values, keeping the
+// `density` fraction ranked just below the outliers. Lowered on two exact top-k thresholds:
+// the band is the top (gamma + density) minus the top gamma, elementwise, so elements tied
+// at either threshold follow one rule (all of a tie at the outlier threshold are dropped,
+// all of a tie at the lower threshold kept).
+import type { NodeBase, WeightNode } from '../language/program.ts';
+import { defineMethod, keepCount, requireFraction, type Method } from './method.ts';
+
+export interface BreadcrumbsNode extends NodeBase {
+  readonly op: 'breadcrumbs';
+  readonly kind: 'vector';
+  readonly input: WeightNode;
+  /** Fraction kept. */
+  readonly density: number;
+  /** Fraction of largest magnitudes dropped as outliers. */
+  readonly gamma: number;
+}
+
+export const breadcrumbs: Method<BreadcrumbsNode> = defineMethod<BreadcrumbsNode>()({
+  name: 'breadcrumbs',
+  params: {
+    vector: { type: 'vector', doc: 'The task vector to sparsify.' },
+    density: { type: 'number', default: 0.9, above: 0, max: 1, doc: 'Fraction of elements kept, per tensor: those ranked by magnitude just below the outliers.' },
+    gamma: { type: 'number', default: 0.01, min: 0, below: 1, doc: 'Fraction of largest-magnitude elements dropped as outliers, per tensor (mergekit\'s default). Where density + gamma > 1, fewer outliers are dropped so that `density` remains.' },
+  },
+  returns: 'Vector',
+  summary: 'Model Breadcrumbs: drop the largest-magnitude outliers and the smallest values of each tensor.',
+  doc: 'Per tensor of n elements, with k_top = floor(gamma n) (at most n - k) and k = floor(density n): keeps the elements whose |value| ranks between k_top + 1 and k_top + k. Ties at a threshold: every element equal in magnitude to the k_top-th largest is dropped, every element equal to the (k_top + k)-th largest is kept; NaN is never kept. Merge by adding: `base + lam*(breadcrumbs(a) + breadcrumbs(b))` is mergekit\'s `breadcrumbs`.',
+  example: 'sparse = breadcrumbs(t1, density=0.9, gamma=0.01)',
+  reference: 'Model Breadcrumbs (Davari & Belilovsky, 2023)',
+  tag: 'breadcrumbs',
+  statistics: true,
+  check({ vector, density, gamma }, rules) {
+    return rules.derive<BreadcrumbsNode>({ op: 'breadcrumbs', input: vector.value.node, density, gamma }, [vector.value]);
+  },
+  children: (node) => [node.input],
+  structure: (node, key) => ({ op: 'breadcrumbs', density: node.density, gamma: node.gamma, input: key.ref(node.input) }),
+  anchors: (node) => [node.input],
+  lower(node, b) {
+    requireFraction(b, node, 'density', node.density);
+    requireFraction(b, node, 'gamma', node.gamma);
+    const arg = b.value(node.input);
+    const kept = keepCount(node.density, b.elements);
+    if (arg === null || kept === 0) return null;
+    const outliers = Math.min(keepCount(node.gamma, b.elements), b.elements - kept);
+    // x - x is exactly 0 and x - 0 exactly x: the band is exact (an infinity, always an outlier, gives NaN).
+    return b.linear([{ coef: 1, arg: b.keepLargest(arg, outliers + kept) }, { coef: -1, arg: b.keepLargest(arg, outliers) }]);
+  },
+});
