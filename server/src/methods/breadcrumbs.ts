@@ -4,8 +4,9 @@
 // the band is the top (gamma + density) minus the top gamma, elementwise, so elements tied
 // at either threshold follow one rule (all of a tie at the outlier threshold are dropped,
 // all of a tie at the lower threshold kept).
+import type { NodeRef } from '../engine/plan/types.ts';
 import type { NodeBase, WeightNode } from '../language/program.ts';
-import { defineMethod, keepCount, requireFraction, type Method } from './method.ts';
+import { defineMethod, keepCount, requireFraction, type Lowering, type Method } from './method.ts';
 
 export interface BreadcrumbsNode extends NodeBase {
   readonly op: 'breadcrumbs';
@@ -40,11 +41,20 @@ export const breadcrumbs: Method<BreadcrumbsNode> = defineMethod<BreadcrumbsNode
   lower(node, b) {
     requireFraction(b, node, 'density', node.density);
     requireFraction(b, node, 'gamma', node.gamma);
-    const arg = b.value(node.input);
-    const kept = keepCount(node.density, b.elements);
-    if (arg === null || kept === 0) return null;
-    const outliers = Math.min(keepCount(node.gamma, b.elements), b.elements - kept);
-    // x - x is exactly 0 and x - 0 exactly x: the band is exact (an infinity, always an outlier, gives NaN).
-    return b.linear([{ coef: 1, arg: b.keepLargest(arg, outliers + kept) }, { coef: -1, arg: b.keepLargest(arg, outliers) }]);
+    return breadcrumbsBand(b, b.value(node.input), node.density, node.gamma);
   },
 });
+
+/** The breadcrumbs band of one tensor's values (null when it keeps nothing); `breadcrumbs_ties` masks each of its vectors with it. */
+export function breadcrumbsBand(b: Lowering, arg: NodeRef | null, density: number, gamma: number): NodeRef | null {
+  const kept = keepCount(density, b.elements);
+  if (arg === null || kept === 0) return null;
+  const outliers = Math.min(keepCount(gamma, b.elements), b.elements - kept);
+  // x - x is exactly 0 and x - 0 exactly x: the band is exact (an infinity, always an outlier, gives NaN).
+  // Where the band reaches the smallest magnitudes, the upper mask keeps all of `arg`: it must
+  // still be a node of its own, as the disjoint mean of `arg` alone is (x itself, NaN to 0), for
+  // `linear` flattens a linear `arg` (ft - base) into the difference, which then holds
+  // (ft - base) - round32(ft - base), not 0, at the outliers.
+  const upper = outliers > 0 && outliers + kept >= b.elements ? b.disjointMean([arg]) : b.keepLargest(arg, outliers + kept);
+  return b.linear([{ coef: 1, arg: upper }, { coef: -1, arg: b.keepLargest(arg, outliers) }]);
+}

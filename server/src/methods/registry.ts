@@ -4,7 +4,9 @@
 // method is its module and one line here.
 import type { NodeBase } from '../language/program.ts';
 import { breadcrumbs } from './breadcrumbs.ts';
+import { breadcrumbsTies } from './breadcrumbs-ties.ts';
 import { dare } from './dare.ts';
+import { lines } from './lines.ts';
 import { lora } from './lora.ts';
 import { magnitudePrune } from './magnitude-prune.ts';
 import type { Method } from './method.ts';
@@ -19,6 +21,8 @@ const table = {
   slerp,
   random_like: randomLike,
   breadcrumbs,
+  breadcrumbs_ties: breadcrumbsTies,
+  lines,
   lora,
 };
 

@@ -6,40 +6,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HeaderCache } from '../../../server/src/checkpoints/read-header.ts';
-import { runProgram } from '../../../server/src/engine/index.ts';
 import { analyzeFile } from '../../../server/src/language/analysis.ts';
 import { fixtureDir, makeModel, perturbModel, writeSafetensors, type FixtureModel } from '../../helpers/checkpoint-fixtures.ts';
-import { readSafetensorsOutput, worstError } from '../engine/helpers.ts';
-
-/** Breadcrumbs by ranks, in float64: mergekit's magnitude_outliers where floor(gamma n) >= 1 and no magnitudes tie. */
-function breadcrumbsByRank(x: Float64Array, density: number, gamma: number): Float64Array {
-  const n = x.length;
-  const kept = Math.floor(density * n + 1e-9);
-  const outliers = Math.min(Math.floor(gamma * n + 1e-9), n - kept);
-  const byMagnitude = [...x.keys()].sort((i, j) => Math.abs(x[j]!) - Math.abs(x[i]!));
-  const out = new Float64Array(n);
-  for (const i of byMagnitude.slice(outliers, outliers + kept)) out[i] = x[i]!;
-  return out;
-}
-
-const SPECS = [
-  { name: 'encoder/weight', shape: [23, 19] },
-  { name: 'encoder/bias', shape: [19] },
-  { name: 'head/weight', shape: [300] },
-];
-
-async function run(dir: string, recipe: string, chunkElements?: number): Promise<Map<string, Float64Array>> {
-  const file = join(dir, 'recipe.tvr');
-  const analysis = await analyzeFile(recipe, file, new HeaderCache());
-  assert.deepEqual(analysis.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message), []);
-  await runProgram(analysis.checked.program, { backend: 'js', recipeText: recipe, overwrite: true, ...(chunkElements ? { chunkElements } : {}) });
-  const { tensors } = readSafetensorsOutput(join(dir, 'out.safetensors'));
-  return new Map([...tensors].map(([name, t]) => [name, t.values]));
-}
+import { worstError } from '../engine/helpers.ts';
+import { METHOD_SPECS, breadcrumbsByRank, runToTensors } from './method-fixtures.ts';
 
 describe('breadcrumbs', () => {
   const fixture = fixtureDir();
-  const base = makeModel(SPECS, { seed: 1 });
+  const base = makeModel(METHOD_SPECS, { seed: 1 });
   const finetuned = perturbModel(base, { seed: 2, scale: 0.1 });
   before(() => {
     writeSafetensors(join(fixture.dir, 'base.safetensors'), base);
@@ -56,7 +30,7 @@ describe('breadcrumbs', () => {
     for (const chunkElements of [undefined, 64]) {
       test(`density=${density}, gamma=${gamma} (${why}), ${chunkElements ? 'streamed in chunks of 64' : 'held in memory'}`, async () => {
         const recipe = `base = load("base.safetensors")\nv = load("ft.safetensors") - base\nsave(base + breadcrumbs(v, density=${density}, gamma=${gamma}), "out.safetensors")\n`;
-        const got = await run(fixture.dir, recipe, chunkElements);
+        const got = await runToTensors(fixture.dir, recipe, chunkElements);
         for (const [t, tensor] of base.tensors.entries()) {
           const delta = finetuned.tensors[t]!.values.map((v, i) => v - tensor.values[i]!);
           const want = breadcrumbsByRank(delta, density, gamma).map((v, i) => v + tensor.values[i]!);
@@ -66,6 +40,17 @@ describe('breadcrumbs', () => {
       });
     }
   }
+
+  test('density + gamma > 1: the outliers of a difference are exactly 0, not its float32 rounding error', async () => {
+    // The band is then everything but the outliers; ft - base is a linear node, which must not be
+    // flattened into the band's difference (that left (ft - base) - round32(ft - base) at the outliers).
+    const got = await runToTensors(fixture.dir, 'base = load("base.safetensors")\nsave(breadcrumbs(load("ft.safetensors") - base, density=0.95, gamma=0.1), "out.safetensors")\n');
+    for (const [t, tensor] of base.tensors.entries()) {
+      const delta = finetuned.tensors[t]!.values.map((v, i) => Math.fround(v - tensor.values[i]!));
+      const want = breadcrumbsByRank(delta, 0.95, 0.1);
+      assert.deepEqual([...got.get(tensor.name)!], [...want], tensor.name);
+    }
+  });
 
   test('ties: all of a tie at the outlier threshold dropped, all of a tie at the lower threshold kept', async () => {
     const dir = fixtureDir();
@@ -78,7 +63,7 @@ describe('breadcrumbs', () => {
       // 1 + 3 = 4th largest is 3, held three times: all are kept (4 elements, not 3).
       const recipe = 'base = load("base.safetensors")\nsave(breadcrumbs(load("ft.safetensors") - base, density=0.3, gamma=0.1), "out.safetensors")\n';
       for (const chunkElements of [undefined, 4]) {
-        assert.deepEqual([...(await run(dir.dir, recipe, chunkElements)).get('w')!], [0, 0, 4, -3, 3, 3, 0, 0, 0, 0]);
+        assert.deepEqual([...(await runToTensors(dir.dir, recipe, chunkElements)).get('w')!], [0, 0, 4, -3, 3, 3, 0, 0, 0, 0]);
       }
     } finally {
       dir.cleanup();
