@@ -94,7 +94,12 @@ export async function assertCheckRow(ws: RecipeWorkspace, row: CheckRow): Promis
   for (const fragment of row.messages ?? []) {
     assert.ok(shown.some((d) => d.message.includes(fragment)), `no message contains ${JSON.stringify(fragment)}:\n${shown.map((d) => d.message).join('\n')}`);
   }
-  for (const [name, type] of Object.entries(row.types ?? {})) {
+  assertTypes(analysis, row.types ?? {});
+}
+
+/** Asserts the type of each named binding (binding -> type name). */
+export function assertTypes(analysis: Analysis, types: Readonly<Record<string, string>>): void {
+  for (const [name, type] of Object.entries(types)) {
     const binding = analysis.resolution.bindings.find((b) => b.name === name);
     assert.ok(binding, `no binding ${name}`);
     assert.equal(typeName(analysis.checked.values.get(binding)!), type, `type of ${name}`);

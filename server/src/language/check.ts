@@ -8,8 +8,11 @@ import { findInputClash, isWithin, lexicalLocation, overlaps, sameLocation, type
 import { isTextDataPath, TEXT_SPLITS, type TextDataLookup } from '../checkpoints/text-data.ts';
 import { isMethodNode, methodByName, methodOf, methods } from '../methods/registry.ts';
 import type { StringArg, TypeRules } from '../methods/method.ts';
+import { baseModel, isConventionalBaseName } from './base-model.ts';
 import { builtinByName, coreBuiltinByName, isRequired, type Builtin, type Param } from './builtins.ts';
 import type { Diagnostic, Fix } from './diagnostics.ts';
+import { foreignBaseMessage } from './diagnostics/foreign-base.ts';
+import { weightSumFixes, weightSumMessage, type WeightSumFacts } from './diagnostics/model-weight-sum.ts';
 import type { LineIndex } from './line-index.ts';
 import { ceilingMaxEvaluations, defaultMaxEvaluations, evaluationCount, formatExactCount, gridSize, maxChainDepth, maxStatisticsPasses } from './limits.ts';
 import { closest, unusedBindings, type Binding, type Resolution } from './names.ts';
@@ -53,6 +56,8 @@ export interface CheckResult {
   readonly values: ReadonlyMap<Binding, Value>;
   /** Files whose headers were not available yet: read them and check again. */
   readonly pending: readonly string[];
+  /** Every task vector (Vector combination) the recipe makes, in recipe order: where the base is found. */
+  readonly taskVectors: readonly WeightNode[];
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -89,8 +94,10 @@ class Checker {
   private readonly evaluations: EvaluateStatement[] = [];
   private readonly pending = new Set<string>();
   private readonly bindingOf = new Map<Statement, Binding>();
-  /** How often each model has been subtracted to form a vector: the most used one is "the base" in fixes. */
-  private readonly baseVotes = new Map<WeightNode, number>();
+  /** The task vectors made so far, in recipe order: the base of fixes is theirs (base-model.ts). */
+  private readonly taskVectors: WeightNode[] = [];
+  /** The base of `taskVectors` when it last had `vectors` entries: fixes ask often, vectors come rarely. */
+  private baseSoFar: { readonly vectors: number; readonly node: WeightNode | undefined } | undefined;
   private readonly evaluatedSweeps = new Set<number>();
   /** What each evaluate(...) will cost a run, for the limit on evaluations. */
   private readonly evaluationCosts: EvaluationCost[] = [];
@@ -100,7 +107,7 @@ class Checker {
   private readonly sweepFacts = new Map<number, { readonly points: number; readonly magnitude: number }>();
   /** First binding of each name, for calls of a name that is not a function. */
   private firstBindings: Map<string, Binding> | undefined;
-  /** Bindings named like a base model, for "the base" in fixes when no vector names one. */
+  /** Bindings named like a base model, for "the base" in fixes while no vector subtracts one. */
   private baseNamed: readonly Binding[] | undefined;
   private nextId = 1;
   private reportedNonFloat = false;
@@ -140,7 +147,7 @@ class Checker {
       loads: [...this.loads.values()],
       methodInputs: [...this.methodInputs.values()],
     };
-    return { program, diagnostics: this.diagnostics, values: this.values, pending: [...this.pending] };
+    return { program, diagnostics: this.diagnostics, values: this.values, pending: [...this.pending], taskVectors: this.taskVectors };
   }
 
   // ---- statements -----------------------------------------------------------------------
@@ -459,12 +466,9 @@ class Checker {
       }
     }
     if (kind === 'vector') {
-      for (const b of bases) this.baseVotes.set(b, (this.baseVotes.get(b) ?? 0) + 1);
+      this.taskVectors.push(node);
     } else if (bases.size > 0 && ![...bases].some((b) => origins.has(b))) {
-      const baseNames = [...bases].map((n) => nodeName(n)).join(', ');
-      const originNames = [...origins].map((n) => nodeName(n)).join(', ');
-      this.report(expr, 'warning', 'foreign-base',
-        `a task vector computed from ${baseNames} is applied to ${originNames}: task vectors are meant for the model they were computed from (add them all to the same base, e.g. base + (a - base) + (b - base))`);
+      this.report(expr, 'warning', 'foreign-base', foreignBaseMessage({ bases: [...bases].map((n) => nodeName(n)), origins: [...origins].map((n) => nodeName(n)) }));
     }
     let linear: Map<WeightNode, P.Poly> | undefined = new Map();
     for (const t of live) {
@@ -482,31 +486,18 @@ class Checker {
   private reportWeightSum(v: ComboValue, mass: P.Poly, expr: Expression): void {
     const names = (id: number): string => this.sweeps.find((s) => s.id === id)?.name ?? `sweep${id}`;
     const models = v.terms.filter((t) => t.value.type === 'model' && t.coef.size > 0);
-    const listing = models.map((t) => `${nodeName(t.value.node)}: ${P.format(t.coef, names)}`).join(', ');
-    const fixes: Fix[] = [];
     const operands = plusChain(expr);
-    const base = this.likelyBase();
-    if (operands && operands.length >= 2 && models.length === operands.length && v.terms.every((t) => t.value.type === 'model')) {
-      const texts = operands.map((o) => this.text(o));
-      fixes.push({ title: `Average them: mean(${texts.join(', ')})`, edits: [{ span: expr, newText: `mean(${texts.join(', ')})` }], preferred: true });
-      const baseName = base?.name;
-      if (baseName && !texts.includes(baseName)) {
-        const sum = `${baseName} + ${texts.map((t) => `(${t} - ${baseName})`).join(' + ')}`;
-        fixes.push({ title: `Add their task vectors to ${baseName}: ${sum}`, edits: [{ span: expr, newText: sum }] });
-      }
-    }
-    const constantMass = P.asConstant(mass);
-    if (constantMass !== undefined && constantMass !== 0 && fixes.length === 0) {
-      const text = this.text(expr);
-      const needsParens = expr.kind === 'binary' && (expr.operator === '+' || expr.operator === '-');
-      fixes.push({ title: `Divide by ${P.formatNumber(constantMass)} so the weights sum to 1`, edits: [{ span: expr, newText: `${needsParens ? `(${text})` : text} / ${P.formatNumber(constantMass)}` }] });
-    }
-    const hint = constantMass === 2 && models.length === 2
-      ? ' (adding two models counts the shared base twice)'
-      : '';
-    this.report(expr, 'error', 'model-weight-sum',
-      `the model weights sum to ${P.format(mass, names)} (${listing})${hint}: a Model needs weights summing to 1 and a task Vector to 0. ` +
-      `Average models with mean(...), or add task vectors (finetuned - base) to one model`, undefined, fixes);
+    const sumOfModels = operands && operands.length >= 2 && models.length === operands.length && v.terms.every((t) => t.value.type === 'model');
+    const facts: WeightSumFacts = {
+      sum: P.format(mass, names),
+      constantSum: P.asConstant(mass),
+      models: models.map((t) => ({ name: nodeName(t.value.node), weight: P.format(t.coef, names) })),
+      summands: sumOfModels ? operands.map((o) => this.text(o)) : undefined,
+      base: this.likelyBase()?.name,
+      text: this.text(expr),
+      needsParens: expr.kind === 'binary' && (expr.operator === '+' || expr.operator === '-'),
+    };
+    this.report(expr, 'error', 'model-weight-sum', weightSumMessage(facts), undefined, weightSumFixes(facts, expr));
   }
 
   // ---- calls ----------------------------------------------------------------------------
@@ -1312,19 +1303,17 @@ class Checker {
     return this.firstBindings.get(name);
   }
 
-  /** The model most often subtracted to make task vectors so far: "the base" for quick fixes. */
+  /**
+   * "The base" for quick fixes and a text task's default reference: the base of the task
+   * vectors written so far (the rule every consumer uses), else a model with a base's name.
+   */
   private likelyBase(): WeightNode | undefined {
-    let best: WeightNode | undefined;
-    let votes = 0;
-    for (const [node, count] of this.baseVotes) {
-      if (count > votes && node.name) {
-        best = node;
-        votes = count;
-      }
+    if (this.baseSoFar?.vectors !== this.taskVectors.length) {
+      this.baseSoFar = { vectors: this.taskVectors.length, node: baseModel(this.taskVectors)?.node };
     }
-    if (best) return best;
+    if (this.baseSoFar.node) return this.baseSoFar.node;
     // Found once: this runs for every error that offers a fix, and bindings can be many.
-    this.baseNamed ??= this.resolution.bindings.filter((b) => /^(base|pretrained|pre|zeroshot|zero_shot|theta0)$/i.test(b.name));
+    this.baseNamed ??= this.resolution.bindings.filter((b) => isConventionalBaseName(b.name));
     for (const b of this.baseNamed) {
       const v = this.values.get(b);
       if (v?.type === 'model') return v.node;

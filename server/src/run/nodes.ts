@@ -1,12 +1,12 @@
-// Facts about weight nodes that the run needs: which sweeps a node depends on, which
-// model is "the base" of an edit, and a structural key of a node at a sweep point
-// (input file identities included) for the results cache.
+// Facts about weight nodes that the run needs: which sweeps a node depends on, and a
+// structural key of a node at a sweep point (input file identities included) for the
+// results cache.
 import { evaluate, sweepIds, type Poly } from '../language/poly.ts';
 import { nodeInputs } from '../language/program.ts';
 import type { SweepPoint, WeightNode } from '../language/program.ts';
 import type { Json, StructureKey } from '../methods/method.ts';
 import { methodOf } from '../methods/registry.ts';
-import { postOrder, preOrder } from '../engine/plan/walk.ts';
+import { postOrder } from '../engine/plan/walk.ts';
 
 const sweepCache = new WeakMap<WeightNode, ReadonlySet<number>>();
 
@@ -20,28 +20,6 @@ export function sweepsOf(root: WeightNode): ReadonlySet<number> {
     sweepCache.set(node, ids);
   }
   return sweepCache.get(root)!;
-}
-
-/**
- * The base of edited models: the model subtracted most often in the task vectors they
- * contain (`finetuned - base`), ties going to the first met. Undefined when no vector
- * subtracts a model (a plain soup, say).
- */
-export function inferBase(models: readonly WeightNode[]): { readonly node: WeightNode; readonly uses: number } | undefined {
-  const counts = new Map<WeightNode, number>();
-  for (const node of preOrder(models)) {
-    if (node.op === 'combine' && node.kind === 'vector') {
-      for (const t of node.terms) {
-        const c = t.coef.get('');
-        // A tied base untied to meet an untied model is still that base.
-        const model = t.node.op === 'select' && t.node.untie ? t.node.input : t.node;
-        if (model.kind === 'model' && t.coef.size === 1 && c !== undefined && c < 0) counts.set(model, (counts.get(model) ?? 0) + 1);
-      }
-    }
-  }
-  let best: { node: WeightNode; uses: number } | undefined;
-  for (const [node, uses] of counts) if (!best || uses > best.uses) best = { node, uses };
-  return best;
 }
 
 /**

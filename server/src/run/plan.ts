@@ -4,16 +4,18 @@
 // through a run (an external command in an untrusted workspace, a head that is not a
 // TensorFlow.js model, a malformed command) fail here, naming the recipe line.
 import { isTextDataPath } from '../checkpoints/text-data.ts';
+import { preOrder } from '../engine/plan/walk.ts';
 import { gridOrder } from '../engine/sweep/order.ts';
 import { higherIsBetter } from '../engine/sweep/objective.ts';
 import type { ObjectiveTask } from '../engine/sweep/objective.ts';
 import { EvaluationError } from '../engine/evaluation/errors.ts';
 import { parseCommandTemplate } from '../engine/evaluation/command.ts';
 import { transformerFamily } from '../engine/evaluation/transformers/registry.ts';
+import { baseModel } from '../language/base-model.ts';
 import { nodeInputs } from '../language/program.ts';
 import type { EvaluateStatement, LoadNode, SweepPoint, SweepVar, TaskValue, TypedProgram, WeightNode } from '../language/program.ts';
 import type { MetricName, TaskInfo } from '../results/schema.ts';
-import { inferBase, sweepsOf } from './nodes.ts';
+import { sweepsOf } from './nodes.ts';
 
 const METRICS: readonly MetricName[] = ['accuracy', 'loss', 'perplexity'];
 
@@ -61,7 +63,8 @@ function planEvaluation(program: TypedProgram, statement: EvaluateStatement, id:
       tasks.push(planTask(task, role, options));
     }
   }
-  const found = inferBase(statement.models.map((m) => m.node));
+  // The base of the task vectors inside the evaluated models (language/base-model.ts).
+  const found = baseModel(preOrder(statement.models.map((m) => m.node)));
   const base = found && sweepsOf(found.node).size === 0 ? { ...found, name: found.node.name ?? 'base' } : undefined;
   const models = statement.models.map((m): PlannedModel => {
     const sweeps = program.sweeps.filter((s) => sweepsOf(m.node).has(s.id));

@@ -1,7 +1,7 @@
 // Chains of thousands of bindings (issue 10, items 5 and 7): the checker limits chain
 // depth, but the engine and the run must not depend on it. 5,000 chained `v = v + v`
 // or `magnitude_prune` used to overflow the stack in TensorBuilder.build (and in
-// sweepsOf, inferBase, the results cache key); the cache key of `v{i} = v{i-1} + v{i-1}`
+// sweepsOf, the base of the edit, the results cache key); the cache key of `v{i} = v{i-1} + v{i-1}`
 // was a tree expanded per use (2^n). Each is now a walk over the DAG: no recursion, each
 // node once, sizes linear in the chain.
 import assert from 'node:assert/strict';
@@ -10,9 +10,11 @@ import { after, before, describe, test } from 'node:test';
 import { fixtureDir, makeModel, perturbModel, writeSafetensors } from '../../helpers/checkpoint-fixtures.ts';
 import { planSaves } from '../../../server/src/engine/plan/build.ts';
 import { runProgram } from '../../../server/src/engine/index.ts';
+import { preOrder } from '../../../server/src/engine/plan/walk.ts';
+import { baseModel } from '../../../server/src/language/base-model.ts';
 import { variable } from '../../../server/src/language/poly.ts';
 import type { WeightNode } from '../../../server/src/language/program.ts';
-import { inferBase, structureAt, sweepsOf } from '../../../server/src/run/nodes.ts';
+import { structureAt, sweepsOf } from '../../../server/src/run/nodes.ts';
 import { ProgramBuilder, readSafetensorsOutput } from './helpers.ts';
 
 const DEPTH = 5_000;
@@ -59,7 +61,7 @@ describe(`chains ${DEPTH} bindings deep`, () => {
     test(`${name}: the run's facts about the chain (sweeps, base, cache key) without recursion, linear in size`, async () => {
       const { b, edited } = await chain(step);
       assert.deepEqual([...sweepsOf(edited)], [1]);
-      assert.equal(inferBase([edited])?.node, b);
+      assert.equal(baseModel(preOrder([edited]))?.node, b);
       const key = structureAt(edited, new Map([[1, 0.5]])) as unknown[];
       assert.ok(key.length <= DEPTH + 10, `${key.length} steps in the cache key`);
       assert.ok(JSON.stringify(key).length < 200 * DEPTH, 'the key grows with the chain, not with the paths through it');

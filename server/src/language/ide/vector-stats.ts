@@ -5,8 +5,9 @@
 // products with other vectors follow from <M_i - R, M_j - R> by algebra alone.
 import type { GramResult } from '../../checkpoints/statistics.ts';
 import type { Analysis } from '../analysis.ts';
+import { baseModel } from '../base-model.ts';
 import * as P from '../poly.ts';
-import type { LoadNode, TensorTable } from '../program.ts';
+import type { LoadNode, TensorTable, WeightNode } from '../program.ts';
 import type { Binding } from '../names.ts';
 import type { WeightsValue } from '../values.ts';
 
@@ -22,7 +23,7 @@ export interface StatsSource {
 }
 
 export interface StatsGroup {
-  /** Absolute checkpoint paths, the reference (the most used base) first. */
+  /** Absolute checkpoint paths, the reference first: the group's base (base-model.ts) when it has one, else in path order. */
   readonly paths: readonly string[];
 }
 
@@ -76,7 +77,6 @@ export function statsGroups(analysis: Analysis): StatsGroup[] {
   const union = (a: LoadNode, b: LoadNode): void => {
     parent.set(find(a), find(b));
   };
-  const subtracted = new Map<LoadNode, number>();
   // Vectors over the same tensors (after select/exclude) can be compared, so their
   // checkpoints share a group: the Gram pass then covers the tensors all of them share.
   const bySignature = new Map<string, LoadNode>();
@@ -90,7 +90,6 @@ export function statsGroups(analysis: Analysis): StatsGroup[] {
     const other = bySignature.get(signature);
     if (other) union(loads[0]!, other);
     else bySignature.set(signature, loads[0]!);
-    for (const [l, c] of v.coefficients) if (c < 0) subtracted.set(l, (subtracted.get(l) ?? 0) + 1);
   }
   const groups = new Map<LoadNode, LoadNode[]>();
   for (const l of parent.keys()) {
@@ -100,7 +99,10 @@ export function statsGroups(analysis: Analysis): StatsGroup[] {
   const result: StatsGroup[] = [];
   for (const members of groups.values()) {
     if (members.length < 2) continue;
-    members.sort((a, b) => (subtracted.get(b) ?? 0) - (subtracted.get(a) ?? 0) || a.path.localeCompare(b.path));
+    // Differences from the base are the task vectors themselves: small, so their Gram matrices lose the least precision.
+    const inGroup = new Set<WeightNode>(members);
+    const base = baseModel(analysis.checked.taskVectors, (model) => inGroup.has(model))?.node;
+    members.sort((a, b) => Number(b === base) - Number(a === base) || a.path.localeCompare(b.path));
     result.push({ paths: members.map((m) => m.path) });
   }
   return result;
