@@ -1,4 +1,4 @@
-// The `tvr` command line: check, inspect, run, doctor, lsp.
+// The `tvr` command line: check, inspect, run, import, export, doctor, lsp.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CheckpointError } from '../checkpoints/types.ts';
 import { startLanguageServer } from '../lsp/server.ts';
@@ -61,6 +61,28 @@ function program(): Command {
         evalTimeout: options.evalTimeout,
         ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
       });
+    });
+
+  const importCli = cli.command('import').description('write a recipe equivalent to another tool\'s configuration');
+  importCli.command('mergekit')
+    .description('import a mergekit YAML configuration; keys with no exact tvr equivalent are reported and, without --allow-partial, nothing is written (exit 1)')
+    .argument('<config>', 'the mergekit configuration (.yml)')
+    .option('-o, --out <recipe>', 'the recipe to write (default: the configuration\'s name with .tvr, beside it)')
+    .option('--allow-partial', 'write the recipe even when keys were not imported, with a comment for each')
+    .action(async (config: string, options: { out?: string; allowPartial?: boolean }) => {
+      const { importMergekitCommand } = await import('./import.ts');
+      process.exitCode = await importMergekitCommand(config, { ...(options.out !== undefined ? { out: options.out } : {}), allowPartial: options.allowPartial === true });
+    });
+
+  const exportCli = cli.command('export').description('write another tool\'s configuration equivalent to a recipe');
+  exportCli.command('mergekit')
+    .description('write the mergekit configuration of a recipe\'s saved merge; statements mergekit cannot express are reported and, without --allow-partial, nothing is written (exit 1)')
+    .argument('<recipe>', 'the .tvr recipe')
+    .option('-o, --out <config>', 'the configuration to write (default: the recipe\'s name with .yml, beside it)')
+    .option('--allow-partial', 'write the configuration even when statements were not exported exactly, with a comment for each')
+    .action(async (recipe: string, options: { out?: string; allowPartial?: boolean }) => {
+      const { exportMergekitCommand } = await import('./export.ts');
+      process.exitCode = await exportMergekitCommand(recipe, { ...(options.out !== undefined ? { out: options.out } : {}), allowPartial: options.allowPartial === true });
     });
 
   cli.command('doctor')
