@@ -16,8 +16,20 @@
 // are in the page cache for every run (read once before), or with --cold evicted from
 // it before every run and before plain reading is timed (posix_fadvise DONTNEED), so
 // both read from the disk. Figures are the median of --repeat runs (torch: one run).
+//
+// --bf16 runs the bf16 workload instead (issue 17): base + 3 fine-tuned Llama-shaped bf16
+// checkpoints in 3 shards each (model.safetensors.index.json), generated here for each
+// of --bf16-layers (default 2,6 decoder layers; hidden 1024, 2816 MLP, 32000 vocabulary),
+// with task arithmetic (bf16 output) and the norm of ft1 - base (computeGram, as
+// `tvr inspect` and the hover do), against plain reading (`cat` of every input shard),
+// plain writing of one output's bytes and numpy (with --peers numpy, the default:
+// memory-mapped shards, decoded to float32 tensor by tensor) in the same run, as ratios. --before DIR also
+// runs DIR/dist/engine.mjs (a build of another tree, e.g. before a change) alternately
+// with this one. --conversion runs the conversion micro-benchmark: encodeFromFloat32 and
+// decodeToFloat32 on 64 Ki elements, --calls times, printing ns/element early and late
+// (V8's tiering shows as a change between the two); --dtypes FILE measures another copy.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,6 +41,11 @@ import { ProgramBuilder } from '../unit/engine/helpers.ts';
 
 const LAMBDA = 0.4;
 const DENSITY = 0.2;
+/** The bf16 workload's Llama shape (TinyLlama's at half the width). */
+const BF16_HIDDEN = 1024;
+const BF16_MLP = 2816;
+const BF16_KV = 256;
+const BF16_VOCAB = 32000;
 const PYTHON = '/usr/bin/python3';
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -55,15 +72,223 @@ const { values: options } = parseArgs({
     synced: { type: 'boolean' },
     dir: { type: 'string' },
     workload: { type: 'string' },
+    bf16: { type: 'boolean' },
+    'bf16-layers': { type: 'string', default: '2,6' },
+    before: { type: 'string' },
+    bundle: { type: 'string' },
+    input: { type: 'string' },
+    conversion: { type: 'boolean' },
+    calls: { type: 'string', default: '4000' },
+    dtypes: { type: 'string' },
   },
 });
 
-if (options.child) {
+if (options.conversion) {
+  await conversionBench();
+} else if (options.child === 'bf16-ta' || options.child === 'bf16-norm') {
+  console.log(JSON.stringify(await runBf16Child(options.child)));
+} else if (options.bf16) {
+  await bf16Main();
+} else if (options.child) {
   // One measured run of the engine, in its own process so its peak RSS is its own.
   const measure = await runEngine(options.dir!, options.workload as Workload, options.child as BackendName, options.synced === true);
   console.log(JSON.stringify(measure));
 } else {
   await main();
+}
+
+// ---- bf16 (issue 17) ------------------------------------------------------------------
+
+/** Llama-shaped tensors: embeddings, per layer attention (grouped KV) + gated MLP + 2 norms, final norm, head. */
+function llamaLayout(layers: number): { name: string; shape: number[] }[] {
+  const h = BF16_HIDDEN;
+  const tensors = [{ name: 'model.embed_tokens.weight', shape: [BF16_VOCAB, h] }];
+  for (let l = 0; l < layers; l++) {
+    const p = `model.layers.${l}`;
+    tensors.push(
+      { name: `${p}.self_attn.q_proj.weight`, shape: [h, h] }, { name: `${p}.self_attn.k_proj.weight`, shape: [BF16_KV, h] },
+      { name: `${p}.self_attn.v_proj.weight`, shape: [BF16_KV, h] }, { name: `${p}.self_attn.o_proj.weight`, shape: [h, h] },
+      { name: `${p}.mlp.gate_proj.weight`, shape: [BF16_MLP, h] }, { name: `${p}.mlp.up_proj.weight`, shape: [BF16_MLP, h] },
+      { name: `${p}.mlp.down_proj.weight`, shape: [h, BF16_MLP] },
+      { name: `${p}.input_layernorm.weight`, shape: [h] }, { name: `${p}.post_attention_layernorm.weight`, shape: [h] },
+    );
+  }
+  tensors.push({ name: 'model.norm.weight', shape: [h] }, { name: 'lm_head.weight', shape: [BF16_VOCAB, h] });
+  return tensors;
+}
+
+/**
+ * Writes base, ft1..ft3 as folders of 3 bf16 shards plus model.safetensors.index.json
+ * (fine-tuned = base + small noise, rounded to bf16 here). Returns the bytes of one checkpoint.
+ */
+function writeBf16Workload(dir: string, layers: number): number {
+  const tensors = llamaLayout(layers);
+  const elements = tensors.map((t) => t.shape.reduce((a, b) => a * b, 1));
+  const total = elements.reduce((a, b) => a + b, 0);
+  // Three shards of about a third of the elements each, split between tensors.
+  const shardOf: number[] = [];
+  let seen = 0;
+  for (const n of elements) { shardOf.push(Math.min(2, Math.floor((seen * 3) / total))); seen += n; }
+  const names = ['base', 'ft1', 'ft2', 'ft3'];
+  const shardName = (s: number) => `model-0000${s + 1}-of-00003.safetensors`;
+  const weightMap: Record<string, string> = {};
+  const fds = names.map((m) => { mkdirSync(join(dir, m), { recursive: true }); return [0, 1, 2].map((s) => openSync(join(dir, m, shardName(s)), 'w')); });
+  for (let s = 0; s < 3; s++) {
+    const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+    let offset = 0;
+    tensors.forEach((t, i) => {
+      if (shardOf[i] !== s) return;
+      header[t.name] = { dtype: 'BF16', shape: t.shape, data_offsets: [offset, offset + 2 * elements[i]!] };
+      weightMap[t.name] = shardName(s);
+      offset += 2 * elements[i]!;
+    });
+    let json = JSON.stringify(header);
+    json += ' '.repeat((8 - (json.length % 8)) % 8);
+    const prefix = Buffer.alloc(8 + json.length);
+    prefix.writeBigUInt64LE(BigInt(json.length), 0);
+    prefix.write(json, 8);
+    for (const m of fds) writeSync(m[s]!, prefix);
+  }
+  const chunk = new Float32Array(1 << 21);
+  const bits = new Uint32Array(chunk.buffer);
+  const out = new Uint16Array(chunk.length);
+  let state = 12345;
+  const next = (): number => {
+    state ^= state << 13; state ^= state >>> 17; state ^= state << 5;
+    return (state >>> 0) / 4294967296 - 0.5;
+  };
+  tensors.forEach((_, i) => {
+    for (let done = 0; done < elements[i]!; done += chunk.length) {
+      const n = Math.min(chunk.length, elements[i]! - done);
+      for (let j = 0; j < n; j++) chunk[j] = next() * 0.04;
+      const base = Float32Array.from(chunk.subarray(0, n));
+      fds.forEach((m, k) => {
+        if (k > 0) for (let j = 0; j < n; j++) chunk[j] = base[j]! + next() * 0.002;
+        for (let j = 0; j < n; j++) out[j] = (bits[j]! + 0x7fff + ((bits[j]! >>> 16) & 1)) >>> 16; // nearest even, no nan here
+        writeSync(m[shardOf[i]!]!, new Uint8Array(out.buffer, 0, 2 * n));
+      });
+    }
+  });
+  fds.flat().forEach(closeSync);
+  const index = JSON.stringify({ metadata: { total_size: 2 * total }, weight_map: weightMap });
+  for (const m of names) writeFileSync(join(dir, m, 'model.safetensors.index.json'), index);
+  return 2 * total;
+}
+
+function bf16Inputs(dir: string): string[] {
+  return ['base', 'ft1', 'ft2', 'ft3'].map((m) => join(dir, m, 'model.safetensors.index.json'));
+}
+
+function shardFiles(dir: string): string[] {
+  return ['base', 'ft1', 'ft2', 'ft3'].flatMap((m) => readdirSync(join(dir, m)).filter((f) => f.endsWith('.safetensors')).map((f) => join(dir, m, f)));
+}
+
+async function runBf16Child(what: 'bf16-ta' | 'bf16-norm'): Promise<Measure> {
+  const dir = options.dir!;
+  const inputs = bf16Inputs(dir);
+  // Modules load before the clock starts, as in runEngine.
+  const engine = what === 'bf16-ta' ? (await import(pathToFileURL(options.bundle!).href)) as typeof import('../../server/src/engine/index.ts') : undefined;
+  const { computeGram } = await import('../../server/src/checkpoints/statistics.ts');
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  if (engine) {
+    const pb = new ProgramBuilder(join(dir, 'bench.tvr'));
+    const [base, ...ft] = await Promise.all(inputs.map((p) => pb.load(p)));
+    pb.save(pb.combine([[1, base!], ...ft.map((m) => [LAMBDA, pb.diff(m, base!)] as const)], 'model'), join(dir, 'out-tvr-ta.safetensors'));
+    await engine.runProgram(pb.program(), { backend: 'js-workers', recipeText: 'bench bf16 ta' });
+  } else {
+    const result = await computeGram([inputs[0]!, inputs[1]!]);
+    if (!(result.total[0]! > 0)) throw new Error('norm is zero');
+  }
+  const used = process.cpuUsage(cpu);
+  return { seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+}
+
+/** Seconds for `cat` to read `paths` to /dev/null (the page cache is warm). */
+function catSeconds(paths: readonly string[]): number {
+  const started = performance.now();
+  execFileSync('cat', [...paths], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return (performance.now() - started) / 1000;
+}
+
+async function bf16Main(): Promise<void> {
+  const repeat = Number(options.repeat);
+  const peers = options.peers!.split(',');
+  const builds: [string, string][] = [['tvr', join(here, '../../dist/engine.mjs')]];
+  if (options.before) builds.unshift(['tvr before', join(options.before, 'dist/engine.mjs')]);
+  for (const [, bundle] of builds) if (!existsSync(bundle)) throw new Error(`${bundle} is missing: run node scripts/build.ts first`);
+  for (const layers of options['bf16-layers']!.split(',').map(Number)) {
+    const dir = mkdtempSync(join(tmpdir(), 'tvr-bench-bf16-'));
+    try {
+      const oneBytes = writeBf16Workload(dir, layers);
+      const shards = shardFiles(dir);
+      const inputBytes = shards.reduce((s, p) => s + statSync(p).size, 0);
+      execFileSync('sync');
+      catSeconds(shards); // warm the page cache
+      console.log(`bf16 workload: ${layers} Llama-shaped layers (hidden ${BF16_HIDDEN}), base + 3 fine-tuned, ${(oneBytes / 1e6).toFixed(0)} MB each in 3 shards (${(inputBytes / 1e9).toFixed(2)} GB in); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+      const rows = new Map<string, Measure[]>();
+      const add = (who: string, m: Measure) => rows.set(who, [...(rows.get(who) ?? []), m]);
+      const flat = (seconds: number): Measure => ({ seconds, cpuSeconds: NaN, maxRssBytes: NaN });
+      // Alternate everything, run by run, so load from elsewhere falls on all alike.
+      for (let r = 0; r < repeat; r++) {
+        add('cat (all inputs)', flat(catSeconds(shards)));
+        add('cat (ft1 + base)', flat(catSeconds(shards.filter((p) => /[/](base|ft1)[/]/.test(p)))));
+        add('write one output', flat(writeOnce(dir, oneBytes).write));
+        for (const [who, bundle] of builds) add(`${who} task arithmetic`, child(process.execPath, [fileURLToPath(import.meta.url), '--child', 'bf16-ta', '--dir', dir, '--bundle', bundle], [join(dir, 'x')]));
+        if (peers.includes('numpy')) add('numpy task arithmetic', child(PYTHON, [join(here, 'peers', 'engine_peers.py'), 'numpy-bf16', 'ta', join(dir, 'out-numpy-ta.safetensors'), ...bf16Inputs(dir), '--lam', String(LAMBDA)], [join(dir, 'x')]));
+        add('tvr norm ||ft1 - base||', child(process.execPath, [fileURLToPath(import.meta.url), '--child', 'bf16-norm', '--dir', dir], [join(dir, 'x')]));
+      }
+      const med = (who: string) => { const ms = [...rows.get(who)!].sort((a, b) => a.seconds - b.seconds); return ms[Math.floor(ms.length / 2)]!; };
+      console.log('  who                          median s   GB/s in   CPU s   peak RSS MB   (runs)');
+      for (const [who, ms] of rows) {
+        const m = med(who);
+        const bytes = who.includes('norm') || who.includes('ft1 + base') ? (2 * inputBytes) / 4 : who.startsWith('write') ? oneBytes : inputBytes;
+        console.log(`  ${who.padEnd(28)} ${m.seconds.toFixed(3).padStart(8)} ${(bytes / 1e9 / m.seconds).toFixed(2).padStart(9)} ${Number.isNaN(m.cpuSeconds) ? '      -' : m.cpuSeconds.toFixed(2).padStart(7)} ${Number.isNaN(m.maxRssBytes) ? '            -' : (m.maxRssBytes / 1e6).toFixed(0).padStart(13)}   (${ms.map((x) => x.seconds.toFixed(2)).join(' ')})`);
+      }
+      const floor = med('cat (all inputs)').seconds + med('write one output').seconds;
+      for (const [who] of builds) {
+        const ta = med(`${who} task arithmetic`).seconds;
+        console.log(`  ${who} task arithmetic: ${(ta / floor).toFixed(2)}x reading all inputs + writing the output (target <= 1.5), ${(ta / med('cat (all inputs)').seconds).toFixed(2)}x reading alone`);
+      }
+      if (rows.has('numpy task arithmetic')) console.log(`  task arithmetic: tvr ${(med('tvr task arithmetic').seconds / med('numpy task arithmetic').seconds).toFixed(2)}x numpy's time, ${(med('tvr task arithmetic').maxRssBytes / med('numpy task arithmetic').maxRssBytes).toFixed(2)}x its peak RSS`);
+      const cpuMedian = (who: string) => [...rows.get(who)!].map((m) => m.cpuSeconds).sort((a, b) => a - b)[Math.floor(repeat / 2)]!;
+      if (options.before) console.log(`  task arithmetic, this build / before: wall ${(med('tvr task arithmetic').seconds / med('tvr before task arithmetic').seconds).toFixed(2)}, CPU seconds ${(cpuMedian('tvr task arithmetic') / cpuMedian('tvr before task arithmetic')).toFixed(2)} (medians; CPU time varies far less with other load)`);
+      console.log(`  norm: ${(med('cat (ft1 + base)').seconds / med('tvr norm ||ft1 - base||').seconds).toFixed(2)} of plain reading speed of its two inputs (target >= 0.5)\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** encodeFromFloat32 / decodeToFloat32 on 64 Ki elements, many calls: ns per element early and late. */
+async function conversionBench(): Promise<void> {
+  const dtypes = (await import(options.dtypes ? pathToFileURL(options.dtypes).href : '../../server/src/checkpoints/dtypes.ts')) as typeof import('../../server/src/checkpoints/dtypes.ts');
+  const calls = Number(options.calls);
+  const n = 1 << 16;
+  const values = new Float32Array(n);
+  let state = 99;
+  for (let i = 0; i < n; i++) { state ^= state << 13; state ^= state >>> 17; state ^= state << 5; values[i] = ((state >>> 0) / 4294967296 - 0.5) * 0.1; }
+  const bytes = new Uint8Array(2 * n);
+  const back = new Float32Array(n);
+  const windows = [[0, 100], [100, 500], [500, 1000], [1000, calls >> 1], [calls >> 1, calls]] as const;
+  console.log(`conversion micro-benchmark: ${calls} calls of ${n} elements, ${options.dtypes ?? 'server/src/checkpoints/dtypes.ts'}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`  median ns/element over calls ${windows.map(([a, b]) => `${a}-${b}`).join(' | ')}`);
+  for (const dtype of ['BF16', 'F16'] as const) {
+    const encode: number[] = [];
+    const decode: number[] = [];
+    for (let c = 0; c < calls; c++) {
+      const t0 = performance.now();
+      dtypes.encodeFromFloat32(dtype, values, bytes);
+      const t1 = performance.now();
+      dtypes.decodeToFloat32(dtype, bytes, back);
+      encode.push(((t1 - t0) * 1e6) / n);
+      decode.push(((performance.now() - t1) * 1e6) / n);
+    }
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+    for (const [what, xs] of [['encode', encode], ['decode', decode]] as const) {
+      console.log(`  ${dtype} ${what}: ${windows.map(([a, b]) => med(xs.slice(a, b)).toFixed(2)).join(' | ')}`);
+    }
+  }
 }
 
 async function runEngine(dir: string, workload: Workload, backend: BackendName, sync: boolean): Promise<Measure> {

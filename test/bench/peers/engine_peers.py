@@ -3,6 +3,8 @@ safetensors, tensor by tensor) and in torch the way the task-vectors reference c
 works (whole state dicts in memory). Prints one JSON line: seconds of work, CPU seconds (all threads) and peak RSS.
 
 usage: engine_peers.py numpy|torch ta|ties OUT BASE FT1 FT2 ... --lam L --density D [--fsync]
+       engine_peers.py numpy-bf16 ta OUT BASE_INDEX FT1_INDEX ...   (sharded bf16 checkpoints,
+       model.safetensors.index.json; bf16 output, round to nearest even; the bench has no NaNs)
 (--fsync: fsync the output before exiting, as `tvr run --sync` does before its rename)
 """
 import argparse
@@ -76,6 +78,49 @@ def run_numpy(args):
             os.fsync(out.fileno())
 
 
+def run_numpy_bf16(args):
+    """Task arithmetic over sharded bf16 checkpoints, tensor by tensor, in float32 (numpy has no bf16)."""
+    import numpy as np
+
+    def mapped(index_path):
+        folder = os.path.dirname(index_path)
+        with open(index_path) as f:
+            shards = sorted(set(json.load(f)["weight_map"].values()))
+        tensors = {}
+        for shard in shards:
+            header, start = read_header(os.path.join(folder, shard))
+            data = np.memmap(os.path.join(folder, shard), dtype=np.uint8, mode="r")
+            for k, v in header.items():
+                tensors[k] = (data[start + v["data_offsets"][0]: start + v["data_offsets"][1]].view(np.uint16), v["shape"])
+        return tensors
+
+    def decode(u16):
+        return (u16.astype(np.uint32) << 16).view(np.float32)
+
+    base = mapped(args.base)
+    fts = [mapped(p) for p in args.ft]
+    names = list(base.keys())
+    header, offset = {"__metadata__": {"format": "pt"}}, 0
+    for k in names:
+        size = 2 * base[k][0].size
+        header[k] = {"dtype": "BF16", "shape": base[k][1], "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header).encode()
+    raw += b" " * ((8 - len(raw) % 8) % 8)
+    with open(args.out, "wb") as out:
+        out.write(struct.pack("<Q", len(raw)) + raw)
+        for k in names:
+            b = decode(base[k][0])
+            acc = decode(fts[0][k][0]) - b
+            for ft in fts[1:]:
+                acc += decode(ft[k][0])
+                acc -= b
+            np.multiply(acc, args.lam, out=acc)
+            acc += b
+            u = acc.view(np.uint32)
+            ((u + np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1))) >> 16).astype(np.uint16).tofile(out)
+
+
 def run_torch(args):
     import torch
 
@@ -126,7 +171,7 @@ def run_torch(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("peer", choices=["numpy", "torch"])
+    parser.add_argument("peer", choices=["numpy", "numpy-bf16", "torch"])
     parser.add_argument("workload", choices=["ta", "ties"])
     parser.add_argument("out")
     parser.add_argument("base")
@@ -141,7 +186,7 @@ def main():
         import numpy  # noqa: F401
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    (run_numpy if args.peer == "numpy" else run_torch)(args)
+    {"numpy": run_numpy, "numpy-bf16": run_numpy_bf16, "torch": run_torch}[args.peer](args)
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
