@@ -3,9 +3,10 @@
 // self-attention and a gelu_new MLP (Conv1D weights stored [in, out]), a final layer norm,
 // and the head: the token embedding transposed (tied) unless lm_head.weight exists.
 import type { MaterializedTensor } from '../../materialize.ts';
-import { ConfigReader, disposeAll, uploadExact } from './family.ts';
-import type { CausalLmFamily, CausalLmWeights, FamilyConfig, Tensor, Tf } from './family.ts';
-import { causalMask, geluNew, headLogits, layerNorm, splitHeads } from './layers.ts';
+import { DecoderWeights } from './decoder.ts';
+import { ConfigReader, uploadExact } from './family.ts';
+import type { CausalLmFamily, FamilyConfig, Tensor, Tf } from './family.ts';
+import { causalMask, geluNew, layerNorm, splitHeads } from './layers.ts';
 
 export interface Gpt2Config extends FamilyConfig {
   readonly layers: number;
@@ -67,58 +68,32 @@ function canonicalName(name: string): string {
 }
 
 /** A GPT-2's weights on the tfjs backend; dispose() frees them. */
-export class Gpt2Weights implements CausalLmWeights {
-  readonly config: Gpt2Config;
-  readonly #tensors: Map<string, Tensor>;
-  /** The head transposed, [hidden, vocab], for a plain product (the embedding itself stays [vocab, hidden] for lookups). */
-  readonly #headT: Tensor;
-  readonly #tf: Tf;
-
-  private constructor(tf: Tf, config: Gpt2Config, tensors: Map<string, Tensor>) {
-    this.#tf = tf;
-    this.config = config;
-    this.#tensors = tensors;
-    this.#headT = tf.transpose(tensors.get('lm_head.weight') ?? tensors.get('transformer.wte.weight')!);
-  }
-
+export class Gpt2Weights extends DecoderWeights<Gpt2Config> {
   /** Uploads `weights` after checking that they are exactly a GPT-2 of `config`. */
   static upload(tf: Tf, config: Gpt2Config, weights: ReadonlyMap<string, MaterializedTensor>, what: string): Gpt2Weights {
     const untied = weights.has('lm_head.weight');
     const tensors = uploadExact(tf, gpt2TensorShapes(config, untied), weights, what, `a GPT-2 of ${config.layers} layers`, { canonical: canonicalName, buffers: BUFFERS });
-    return new Gpt2Weights(tf, config, tensors);
-  }
-
-  dispose(): void {
-    disposeAll(this.#tensors);
-    this.#headT.dispose();
-  }
-
-  #w(name: string): Tensor {
-    return this.#tensors.get(name)!;
-  }
-
-  logits(ids: Int32Array, batch: number, length: number, rows?: Int32Array): Tensor {
-    return this.#tf.tidy(() => headLogits(this.#tf, this.hidden(ids, batch, length), this.#headT, rows));
+    return new Gpt2Weights(tf, config, tensors, 'transformer.wte.weight', false);
   }
 
   /** The final hidden states [batch, length, hidden] (after ln_f). */
   hidden(ids: Int32Array, batch: number, length: number): Tensor {
-    const tf = this.#tf;
+    const tf = this.tf;
     const c = this.config;
-    if (length > c.positions) throw new RangeError(`a sequence of ${length} tokens exceeds the ${c.positions} positions of the model`);
+    this.checkLength(length);
     const headSize = c.hidden / c.heads;
     return tf.tidy(() => {
       const tokens = tf.tensor2d(ids, [batch, length], 'int32');
       const positions = tf.range(0, length, 1, 'int32');
-      let x = tf.add(tf.gather(this.#w('transformer.wte.weight'), tokens), tf.gather(this.#w('transformer.wpe.weight'), positions));
+      let x = tf.add(tf.gather(this.w('transformer.wte.weight'), tokens), tf.gather(this.w('transformer.wpe.weight'), positions));
       const mask = causalMask(tf, length);
       const scale = 1 / Math.sqrt(headSize);
       const dense = (input: Tensor, name: string, out: number): Tensor => {
         const flat = tf.reshape(input, [-1, input.shape[input.shape.length - 1]!]);
-        const y = tf.add(tf.matMul(flat, this.#w(`${name}.weight`)), this.#w(`${name}.bias`));
+        const y = tf.add(tf.matMul(flat, this.w(`${name}.weight`)), this.w(`${name}.bias`));
         return tf.reshape(y, [batch, length, out]);
       };
-      const norm = (t: Tensor, name: string): Tensor => layerNorm(tf, t, this.#w(`${name}.weight`), this.#w(`${name}.bias`), c.epsilon);
+      const norm = (t: Tensor, name: string): Tensor => layerNorm(tf, t, this.w(`${name}.weight`), this.w(`${name}.bias`), c.epsilon);
       for (let i = 0; i < c.layers; i++) {
         const p = `transformer.h.${i}`;
         const a = norm(x, `${p}.ln_1`);

@@ -5,9 +5,10 @@
 // stored [out, in], biases only when config.json asks for them), a final RMSNorm, and the
 // head: lm_head.weight, or the token embedding transposed (tied) when the weights have none.
 import type { MaterializedTensor } from '../../materialize.ts';
-import { ConfigReader, disposeAll, uploadExact } from './family.ts';
-import type { CausalLmFamily, CausalLmWeights, FamilyConfig, Tensor, Tf } from './family.ts';
-import { applyRotary, causalMask, headLogits, rmsNorm, rotaryTables, silu, splitHeads } from './layers.ts';
+import { DecoderWeights } from './decoder.ts';
+import { ConfigReader, uploadExact } from './family.ts';
+import type { CausalLmFamily, FamilyConfig, Tensor, Tf } from './family.ts';
+import { applyRotary, causalMask, rmsNorm, rotaryTables, silu, splitHeads } from './layers.ts';
 
 export interface LlamaConfig extends FamilyConfig {
   readonly layers: number;
@@ -130,51 +131,21 @@ function llamaTensorShapes(c: LlamaConfig, untied: boolean): Map<string, readonl
 const BUFFERS = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
 
 /** A Llama's weights on the tfjs backend; dispose() frees them. */
-export class LlamaWeights implements CausalLmWeights {
-  readonly config: LlamaConfig;
-  /** Linear weights (and an untied head) are stored transposed, [in, out]: see uploadExact. */
-  readonly #tensors: Map<string, Tensor>;
-  /** The head as [hidden, vocab]: the untied head (stored transposed), or a transposed copy of the embedding. */
-  readonly #headT: Tensor;
-  readonly #ownsHead: boolean;
-  readonly #tf: Tf;
-
-  private constructor(tf: Tf, config: LlamaConfig, tensors: Map<string, Tensor>) {
-    this.#tf = tf;
-    this.config = config;
-    this.#tensors = tensors;
-    const untied = tensors.get('lm_head.weight');
-    this.#ownsHead = untied === undefined;
-    this.#headT = untied ?? tf.transpose(tensors.get('model.embed_tokens.weight')!);
-  }
-
-  /** Uploads `weights` after checking that they are exactly a Llama of `config`. */
+export class LlamaWeights extends DecoderWeights<LlamaConfig> {
+  /** Uploads `weights` after checking that they are exactly a Llama of `config`; Linear weights (and an untied head) are stored transposed, [in, out]: see uploadExact. */
   static upload(tf: Tf, config: LlamaConfig, weights: ReadonlyMap<string, MaterializedTensor>, what: string): LlamaWeights {
     const untied = weights.has('lm_head.weight');
     const tensors = uploadExact(tf, llamaTensorShapes(config, untied), weights, what, `a Llama of ${config.layers} layers`, { buffers: BUFFERS, transpose: (name) => name.endsWith('_proj.weight') || name === 'lm_head.weight' });
-    return new LlamaWeights(tf, config, tensors);
-  }
-
-  dispose(): void {
-    disposeAll(this.#tensors);
-    if (this.#ownsHead) this.#headT.dispose();
-  }
-
-  #w(name: string): Tensor {
-    return this.#tensors.get(name)!;
-  }
-
-  logits(ids: Int32Array, batch: number, length: number, rows?: Int32Array): Tensor {
-    return this.#tf.tidy(() => headLogits(this.#tf, this.hidden(ids, batch, length), this.#headT, rows));
+    return new LlamaWeights(tf, config, tensors, 'model.embed_tokens.weight', true);
   }
 
   /** The final hidden states [batch, length, hidden] (after model.norm). */
   hidden(ids: Int32Array, batch: number, length: number): Tensor {
-    const tf = this.#tf;
+    const tf = this.tf;
     const c = this.config;
-    if (length > c.positions) throw new RangeError(`a sequence of ${length} tokens exceeds the ${c.positions} positions of the model`);
+    this.checkLength(length);
     return tf.tidy(() => {
-      let x = tf.gather(this.#w('model.embed_tokens.weight'), tf.tensor2d(ids, [batch, length], 'int32'));
+      let x = tf.gather(this.w('model.embed_tokens.weight'), tf.tensor2d(ids, [batch, length], 'int32'));
       const mask = causalMask(tf, length);
       const { cos, sin } = rotaryTables(tf, c.inverseFrequencies, length);
       const scale = 1 / Math.sqrt(c.headDim);
@@ -183,12 +154,12 @@ export class LlamaWeights implements CausalLmWeights {
       const kvOfHead = tf.tensor1d(Array.from({ length: c.heads }, (_, q) => Math.floor(q / group)), 'int32');
       const linear = (input: Tensor, name: string, out: number): Tensor => {
         const flat = tf.reshape(input, [-1, input.shape[input.shape.length - 1]!]);
-        const product = tf.matMul(flat, this.#w(`${name}.weight`));
-        const bias = this.#tensors.get(`${name}.bias`);
+        const product = tf.matMul(flat, this.w(`${name}.weight`));
+        const bias = this.optional(`${name}.bias`);
         return tf.reshape(bias ? tf.add(product, bias) : product, [batch, length, out]);
       };
       const heads = (input: Tensor, name: string, count: number): Tensor => splitHeads(tf, linear(input, name, count * c.headDim), count, c.headDim);
-      const norm = (t: Tensor, name: string): Tensor => rmsNorm(tf, t, this.#w(`${name}.weight`), c.epsilon);
+      const norm = (t: Tensor, name: string): Tensor => rmsNorm(tf, t, this.w(`${name}.weight`), c.epsilon);
       for (let i = 0; i < c.layers; i++) {
         const p = `model.layers.${i}`;
         const a = norm(x, `${p}.input_layernorm`);
