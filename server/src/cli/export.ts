@@ -2,24 +2,18 @@
 // configuration of the recipe's saved value; every statement mergekit cannot express (or
 // computes differently) is reported as file:line:column, and without --allow-partial nothing
 // is written (exit 1). A recipe with errors exits 1; an unreadable one 2.
-import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { HeaderCache } from '../checkpoints/read-header.ts';
 import { visibleControls } from '../display-text.ts';
 import { exportMergekit } from '../mergekit/export.ts';
 import { analyzeFile } from '../language/analysis.ts';
 import { renderDiagnostics } from './report.ts';
-import { writeTextOutput } from './import.ts';
+import { readInputText, writeTextOutput } from './import.ts';
 
 export async function exportMergekitCommand(recipe: string, options: { out?: string; allowPartial: boolean }): Promise<number> {
   const recipePath = resolve(recipe);
-  let text: string;
-  try {
-    text = await readFile(recipePath, 'utf8');
-  } catch (error) {
-    process.stderr.write(`tvr: cannot read ${visibleControls(recipe)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}\n`);
-    return 2;
-  }
+  const text = await readInputText(recipePath, recipe);
+  if (text === undefined) return 2;
   const analysis = await analyzeFile(text, recipePath, new HeaderCache());
   const errors = analysis.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) {

@@ -7,15 +7,20 @@ import { ownedName } from '../checkpoints/atomic-output.ts';
 import { visibleControls } from '../display-text.ts';
 import { importMergekit } from '../mergekit/import.ts';
 
+/** The text of an input file the user named, or undefined after saying on stderr why it cannot be read. */
+export async function readInputText(path: string, named: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    process.stderr.write(`tvr: cannot read ${visibleControls(named)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}\n`);
+    return undefined;
+  }
+}
+
 export async function importMergekitCommand(config: string, options: { out?: string; allowPartial: boolean }): Promise<number> {
   const configPath = resolve(config);
-  let text: string;
-  try {
-    text = await readFile(configPath, 'utf8');
-  } catch (error) {
-    process.stderr.write(`tvr: cannot read ${visibleControls(config)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}\n`);
-    return 2;
-  }
+  const text = await readInputText(configPath, config);
+  if (text === undefined) return 2;
   const out = resolve(options.out ?? join(dirname(configPath), `${basename(configPath, extname(configPath))}.tvr`));
   const result = importMergekit(text, { configDir: dirname(configPath), recipeDir: dirname(out), configName: basename(configPath) });
   for (const r of result.reports) process.stderr.write(`${visibleControls(config)}:${r.line}:${r.column}: ${r.key ? `${visibleControls(r.key)}: ` : ''}${visibleControls(r.message)}\n`);
