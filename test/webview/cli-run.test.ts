@@ -128,6 +128,12 @@ describe('the run command\'s child process', () => {
     assert.deepEqual(cliArguments({ ...request, trusted: true, syncOutputs: true }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu', '--sync']);
     assert.deepEqual(cliArguments({ ...request, trusted: true, allowOutputsOutside: true }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu', '--allow-outputs-outside']);
     assert.deepEqual(cliArguments({ ...request, trusted: false, allowOutputsOutside: true }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu', '--untrusted'], 'never outside in an untrusted workspace');
+    assert.deepEqual(cliArguments({ ...request, trusted: true, jobs: 4 }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu', '--jobs', '4']);
+    assert.deepEqual(cliArguments({ ...request, trusted: true, jobs: 1 }), ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu']);
+    assert.deepEqual(cliArguments({ ...request, trusted: true, cluster: { sharedDir: '/shared/tvr', slurmArgs: '--gres=gpu:1 --time=30' } }),
+      ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu', '--executor', 'slurm', '--shared-dir', '/shared/tvr', '--slurm-args', '--gres=gpu:1 --time=30']);
+    assert.deepEqual(cliArguments({ ...request, trusted: true, cluster: { sharedDir: '/shared/tvr', slurmArgs: ' ' } }),
+      ['/ext/dist/tvr.mjs', 'run', '/w/a.tvr', '--json', '--backend', 'gpu', '--executor', 'slurm', '--shared-dir', '/shared/tvr']);
   });
 
   it('streams results events into the webview as they arrive; other lines go to the log', async () => {

@@ -281,6 +281,9 @@ describe('results webview in Chromium', () => {
     assert.deepEqual(await text(page, '.error-box'), [htmlNames.error]);
     assert.deepEqual(await text(page, 'header .recipe-path'), [htmlNames.recipe.path]);
     assert.deepEqual(await text(page, 'ul.notes li'), htmlNames.notes);
+    assert.deepEqual(await text(page, 'table.posterior caption'), ['<i>w</i>: on 3 validation documents of <u>t</u>, top 2 kept']);
+    assert.deepEqual(await text(page, 'table.posterior tbody tr'), ['<b>a</b> 0.250', 'm2 0.750']);
+    assert.deepEqual(await page.evaluate(() => Array.from(document.querySelectorAll('table.posterior meter')).map((m) => (m as HTMLMeterElement).value)), [0.25, 0.75]);
     assert.deepEqual(await text(page, '.objective'), ['best mean normalized accuracy <em>across</em> tasks']);
     assert.deepEqual(await text(page, '.chart h3'), [`${model}: validation loss against lam`, `${model}: validation accuracy against lam`]);
     const labels = await page.evaluate(() => Array.from(document.querySelectorAll('g[aria-description="sweep lines"] path')).map((p) => p.getAttribute('aria-label')));

@@ -23,6 +23,10 @@ export interface CliRunRequest {
   readonly syncOutputs?: boolean;
   /** Saves may write outside the recipe's folder (`--allow-outputs-outside`; only when trusted). */
   readonly allowOutputsOutside?: boolean;
+  /** Evaluations at once (`--jobs`). */
+  readonly jobs?: number;
+  /** Evaluate as Slurm jobs (`--executor slurm`), with models and logs in `sharedDir`. */
+  readonly cluster?: { readonly sharedDir: string; readonly slurmArgs: string };
   readonly env: NodeJS.ProcessEnv;
 }
 
@@ -53,7 +57,15 @@ export const defaultCancelTimings: CancelTimings = { interruptMs: 5000, terminat
 const drainMs = 2000;
 
 export function cliArguments(request: CliRunRequest): string[] {
-  return [request.cli, 'run', request.recipe, '--json', '--backend', request.backend, ...(request.trusted ? [] : ['--untrusted']), ...(request.syncOutputs ? ['--sync'] : []), ...(request.allowOutputsOutside && request.trusted ? ['--allow-outputs-outside'] : [])];
+  const { cluster } = request;
+  return [
+    request.cli, 'run', request.recipe, '--json', '--backend', request.backend,
+    ...(request.trusted ? [] : ['--untrusted']),
+    ...(request.syncOutputs ? ['--sync'] : []),
+    ...(request.allowOutputsOutside && request.trusted ? ['--allow-outputs-outside'] : []),
+    ...(request.jobs !== undefined && request.jobs > 1 ? ['--jobs', String(request.jobs)] : []),
+    ...(cluster ? ['--executor', 'slurm', '--shared-dir', cluster.sharedDir, ...(cluster.slurmArgs.trim() !== '' ? ['--slurm-args', cluster.slurmArgs] : [])] : []),
+  ];
 }
 
 function delay(ms: number): Promise<void> {

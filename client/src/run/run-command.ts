@@ -9,7 +9,7 @@ import { RESULTS_SCHEMA_VERSION, type RunResults } from '../../../server/src/res
 import { allowOutputsOutside } from '../language-client.ts';
 import type { ResultsPanels } from '../results-panel.ts';
 import type { CliEvent } from './cli-events.ts';
-import { CliRun, type CliExit, type RunBackend } from './cli-process.ts';
+import { CliRun, type CliExit, type CliRunRequest, type RunBackend } from './cli-process.ts';
 import { initialProgress, nextProgress, type RunProgress } from '../../../server/src/run/progress.ts';
 
 export interface RunnerOptions {
@@ -50,6 +50,19 @@ function recipeUri(target: unknown): vscode.Uri | undefined {
   if (typeof target === 'string') return vscode.Uri.parse(target);
   const document = vscode.window.activeTextEditor?.document;
   return document?.languageId === 'tvr' ? document.uri : undefined;
+}
+
+/** Evaluations at once: the resource's tvr.run.jobs, a positive integer. */
+function configuredJobs(uri: vscode.Uri): number {
+  const value = vscode.workspace.getConfiguration('tvr', uri).get<number>('run.jobs', 1);
+  return Number.isSafeInteger(value) && value > 0 ? value : 1;
+}
+
+/** The Slurm executor, from user settings only (application scope: a workspace cannot send jobs to a cluster). */
+function configuredCluster(): CliRunRequest['cluster'] {
+  const settings = vscode.workspace.getConfiguration('tvr');
+  if (settings.get<string>('run.executor', 'local') !== 'slurm') return undefined;
+  return { sharedDir: settings.get<string>('run.sharedDir', ''), slurmArgs: settings.get<string>('run.slurmArgs', '') };
 }
 
 function configuredBackend(uri: vscode.Uri): RunBackend {
@@ -130,13 +143,14 @@ export class RecipeRunner implements vscode.Disposable {
     const syncOutputs = vscode.workspace.getConfiguration('tvr', uri).get<boolean>(syncSetting, false) === true;
     // A user setting only (package.json: application scope): a workspace cannot turn it on; never passed when untrusted.
     const outsideAllowed = allowOutputsOutside();
+    const cluster = configuredCluster();
     const state: RunState = { progress: initialProgress, failure: undefined, resultsFile: undefined, finalStatus: undefined, report: undefined };
 
     panels.show(recipe);
     panels.post(recipe, { type: 'progress', message: `starting ${name}`, fraction: 0 });
     output.info(`run ${recipe} (backend ${backend}${trusted ? '' : ', untrusted workspace: external evaluators refused, outputs only inside its folder'}${trusted && outsideAllowed ? ', outputs allowed outside the recipe\'s folder' : ''})`);
     const cli = new CliRun(
-      { node: process.execPath, cli: this.#options.cli, recipe, backend, trusted, syncOutputs, allowOutputsOutside: outsideAllowed, env: process.env },
+      { node: process.execPath, cli: this.#options.cli, recipe, backend, trusted, syncOutputs, allowOutputsOutside: outsideAllowed, jobs: configuredJobs(uri), ...(cluster ? { cluster } : {}), env: process.env },
       { onEvent: (event) => this.#onEvent(recipe, state, event), onText: (line, stream) => (stream === 'stderr' ? output.warn(line) : output.info(line)) },
     );
     const finished = this.#supervise(recipe, name, cli, state);

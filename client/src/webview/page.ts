@@ -52,6 +52,22 @@ function evaluationSection(evaluation: EvaluationResult, results: RunResults, co
     renderSweepCharts(evaluation, results.sweeps, context));
 }
 
+/** The posteriors the run estimated: one row per model, its weight as a number and a bar. */
+function posteriorsSection(results: RunResults): HTMLElement | undefined {
+  const posteriors = results.posteriors ?? [];
+  if (posteriors.length === 0) return undefined;
+  return h('section', { class: 'posteriors' },
+    h('h2', {}, 'Posteriors'),
+    ...posteriors.map((p) => h('table', { class: 'posterior', attrs: { 'data-posterior': p.name } },
+      h('caption', {}, `${p.name}: on ${p.documentsUsed} validation document${p.documentsUsed === 1 ? '' : 's'} of ${p.task}${p.topk !== undefined ? `, top ${p.topk} kept` : ''}`),
+      h('thead', {}, h('tr', {}, h('th', { attrs: { scope: 'col' } }, 'model'), h('th', { attrs: { scope: 'col' } }, 'weight'))),
+      h('tbody', {}, ...p.models.map((model, i) => h('tr', {},
+        h('th', { attrs: { scope: 'row' } }, model),
+        h('td', { class: 'number' },
+          h('meter', { attrs: { min: '0', max: '1', value: String(p.weights[i]), 'aria-label': `${model} weight` } }),
+          ` ${p.weights[i]!.toFixed(3)}`)))))));
+}
+
 function outputsSection(results: RunResults): HTMLElement | undefined {
   if (results.outputs.length === 0) return undefined;
   return h('section', { class: 'outputs-section' },
@@ -68,6 +84,7 @@ function resultsBody(results: RunResults, context: PageContext): readonly (HTMLE
     results.similarity && results.similarity.vectors.length > 0 && h('section', { class: 'similarity' },
       h('h2', {}, 'Cosine similarity between task vectors'),
       renderHeatmap(results.similarity, context)),
+    posteriorsSection(results),
     outputsSection(results),
     results.notes.length > 0 && h('section', {},
       h('h2', {}, 'Notes'),

@@ -1,5 +1,6 @@
-// The `tvr` command line: check, inspect, run, import, export, doctor, lsp.
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+// The `tvr` command line: check, inspect, run, eval, import, export, doctor, lsp.
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { EXECUTORS, type Executor } from '../run/executor.ts';
 import { CheckpointError } from '../checkpoints/types.ts';
 import { startLanguageServer } from '../lsp/server.ts';
 import { checkCommand } from './check.ts';
@@ -46,7 +47,11 @@ function program(): Command {
     .option('--sync', 'fsync each output before it is moved into place, so it survives a power loss (slower)')
     .option('--eval-timeout <seconds>', 'time limit of one external evaluator run', positiveNumber, 600)
     .option('--batch-size <n>', 'examples per batch of the built-in evaluator', positiveInteger)
-    .action(async (recipe: string, options: { out?: string; backend: string; json?: boolean; untrusted?: boolean; cache: boolean; force?: boolean; allowOutputsOutside?: boolean; sync?: boolean; evalTimeout: number; batchSize?: number }) => {
+    .option('-j, --jobs <n>', 'evaluations at once: sweep points and references side by side, external commands or cluster jobs as N processes', positiveInteger, 1)
+    .addOption(new Option('--executor <name>', 'where evaluations run: here, or each as a Slurm job (needs --shared-dir)').choices(EXECUTORS).default('local'))
+    .option('--shared-dir <dir>', 'with --executor slurm: a folder every node can read and write, for the models evaluated and the jobs\' logs')
+    .option('--slurm-args <options>', 'with --executor slurm: sbatch options for every job, e.g. "--gres=gpu:1 --time=30"', '')
+    .action(async (recipe: string, options: { out?: string; backend: string; json?: boolean; untrusted?: boolean; cache: boolean; force?: boolean; allowOutputsOutside?: boolean; sync?: boolean; evalTimeout: number; batchSize?: number; jobs: number; executor: Executor['kind']; sharedDir?: string; slurmArgs: string }) => {
       // Loaded on demand: the engine and TensorFlow.js would slow every other command's start.
       const { runCommand } = await import('./run.ts');
       process.exitCode = await runCommand(recipe, {
@@ -60,7 +65,24 @@ function program(): Command {
         sync: options.sync === true,
         evalTimeout: options.evalTimeout,
         ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+        jobs: options.jobs,
+        executor: options.executor,
+        ...(options.sharedDir !== undefined ? { sharedDir: options.sharedDir } : {}),
+        slurmArgs: options.slurmArgs,
       });
+    });
+
+  cli.command('eval')
+    .description('evaluate one checkpoint on one task of a recipe and print its metrics as JSON (what a cluster node runs for tvr run --executor slurm)')
+    .argument('<recipe>', 'the .tvr recipe that defines the task')
+    .requiredOption('--task <name>', 'the task, by the name the results give it')
+    .requiredOption('--model <checkpoint>', 'the checkpoint or model folder to evaluate, as load(...) takes it')
+    .addOption(new Option('--split <split>', 'the data split').choices(['validation', 'test']).default('validation'))
+    .option('--backend <name>', 'auto, gpu, cpu, webgpu, or an engine backend by name', 'auto')
+    .option('--batch-size <n>', 'examples per batch of the built-in evaluator', positiveInteger)
+    .action(async (recipe: string, options: { task: string; model: string; split: 'validation' | 'test'; backend: string; batchSize?: number }) => {
+      const { evalCommand } = await import('./eval.ts');
+      process.exitCode = await evalCommand(recipe, options);
     });
 
   const importCli = cli.command('import').description('write a recipe equivalent to another tool\'s configuration');

@@ -8,6 +8,7 @@ import { styleText } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { RunBackendChoice } from '../engine/evaluation/tfjs-runtime.ts';
 import { renderResults } from '../results/table.ts';
+import { parseSlurmArgs, type Executor } from '../run/executor.ts';
 import { errorCode, RecipeCheckError, RecipeReadError, runRecipe } from '../run/run-recipe.ts';
 import type { RecipeEvent } from '../run/run-recipe.ts';
 import { visibleControls } from '../display-text.ts';
@@ -27,6 +28,12 @@ export interface RunCommandOptions {
   /** Seconds an external evaluator may run. */
   readonly evalTimeout?: number;
   readonly batchSize?: number;
+  readonly jobs?: number;
+  readonly executor?: Executor['kind'];
+  /** With the Slurm executor: a folder every node reads and writes. */
+  readonly sharedDir?: string;
+  /** With the Slurm executor: sbatch options, as one string. */
+  readonly slurmArgs?: string;
 }
 
 const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
@@ -36,6 +43,13 @@ export async function runCommand(recipe: string, options: RunCommandOptions): Pr
   if (options.untrusted && options.allowOutputsOutside) {
     // An untrusted recipe could otherwise replace any file the user can write.
     process.stderr.write("tvr: --allow-outputs-outside is refused with --untrusted: a recipe from an untrusted workspace writes only inside its own folder. Trust the workspace (run without --untrusted) to allow it\n");
+    return 2;
+  }
+  let executor: Executor | undefined;
+  try {
+    executor = executorFor(options);
+  } catch (error) {
+    process.stderr.write(`tvr: ${visibleControls((error as Error).message)}\n`);
     return 2;
   }
   const controller = new AbortController();
@@ -66,6 +80,8 @@ export async function runCommand(recipe: string, options: RunCommandOptions): Pr
       onEvent: view.onEvent,
       ...(options.evalTimeout !== undefined ? { externalTimeoutMs: options.evalTimeout * 1000 } : {}),
       ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+      ...(options.jobs !== undefined ? { jobs: options.jobs } : {}),
+      ...(executor ? { executor } : {}),
     });
     view.stop();
     if (!options.json) process.stdout.write(renderResults(results, { style: (format, text) => styleText(format, text, { stream: process.stdout }) }));
@@ -83,6 +99,16 @@ export async function runCommand(recipe: string, options: RunCommandOptions): Pr
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
   }
+}
+
+/** The executor the options ask for; the Slurm one starts `tvr eval` on nodes as this process was started. */
+function executorFor(options: RunCommandOptions): Executor | undefined {
+  if (options.executor !== 'slurm') {
+    if (options.sharedDir !== undefined || (options.slurmArgs ?? '') !== '') throw new Error('--shared-dir and --slurm-args go with --executor slurm');
+    return undefined;
+  }
+  if (options.sharedDir === undefined || options.sharedDir === '') throw new Error('--executor slurm needs --shared-dir DIR: a folder every node of the cluster can read and write (the models evaluated and the jobs\' logs go there)');
+  return { kind: 'slurm', sharedDir: resolve(options.sharedDir), slurmArgs: parseSlurmArgs(options.slurmArgs ?? ''), tvr: [process.execPath, ...process.execArgv, process.argv[1]!] };
 }
 
 function reportFailure(error: unknown, file: string): void {

@@ -12,6 +12,9 @@ export type ParamType =
   | 'scalar' // a number, possibly a sweep
   | 'number' // a number known at check time (no sweep)
   | 'numbers' // a list of numbers
+  | 'mixture' // a list of numbers, or a posterior(...) over the same models
+  | 'evaluand' // a Model or an Ensemble
+  | 'task' // one task
   | 'string'
   | 'strings' // a string or a list of strings
   | 'bool'
@@ -54,7 +57,7 @@ export interface Builtin {
 const patternsDoc = 'Glob patterns over tensor names: `*` matches any run of characters (including `.` and `/`), `?` one character.';
 
 /** The language's own built-ins, whose type rules are the checker's (merge methods are in server/src/methods/). */
-export type CoreName = 'load' | 'save' | 'mean' | 'select' | 'exclude' | 'sweep' | 'task' | 'evaluate';
+export type CoreName = 'load' | 'save' | 'mean' | 'select' | 'exclude' | 'sweep' | 'task' | 'evaluate' | 'ensemble' | 'posterior';
 
 export interface CoreBuiltin extends Builtin {
   readonly name: CoreName;
@@ -91,7 +94,7 @@ const beforeMethods: readonly CoreBuiltin[] = [
     name: 'mean',
     params: [
       { name: 'values', type: 'weights', variadic: true, doc: 'Models (a soup) or Vectors, all of one kind.' },
-      { name: 'weights', type: 'numbers', optional: true, keywordOnly: true, doc: 'Relative weights, normalised to sum to 1 (a Branch-Train-Merge weighted average). Equal by default.' },
+      { name: 'weights', type: 'mixture', optional: true, keywordOnly: true, doc: 'Relative weights, normalised to sum to 1, or a `posterior(...)` over the same models in the same order (a Branch-Train-Merge parameter average, weighted by the domain posterior estimated when the recipe runs). Equal by default.' },
     ],
     returns: 'Model for models, Vector for vectors',
     summary: 'Average models (a model soup) or vectors.',
@@ -156,7 +159,7 @@ const afterMethods: readonly CoreBuiltin[] = [
   {
     name: 'evaluate',
     params: [
-      { name: 'models', type: 'model', variadic: true, doc: 'The edited models to evaluate.' },
+      { name: 'models', type: 'evaluand', variadic: true, doc: 'The edited models (or ensembles) to evaluate.' },
       { name: 'targets', type: 'tasks', keywordOnly: true, doc: 'Tasks the edit is meant to change (forget, or add).' },
       { name: 'controls', type: 'tasks', optional: true, keywordOnly: true, doc: 'Tasks that should stay as they are.' },
       { name: 'objective', type: 'string', default: '"add"', keywordOnly: true, choices: ['forget', 'add', 'max'], doc: '`forget`: lowest target accuracy keeping controls >= 95% of the base (the paper\'s negation rule); `add`: best mean normalized accuracy over targets; `max`: best mean target metric.' },
@@ -166,6 +169,32 @@ const afterMethods: readonly CoreBuiltin[] = [
     summary: 'Evaluate models on tasks; chooses sweep values on validation data.',
     doc: 'Every run reports absolute metrics, normalized accuracy (edited / fine-tuned) and the change against the base, with controls marked. A sweep is chosen on the validation split; test metrics are reported at the chosen point only.',
     example: 'evaluate(edited, targets=[digits], controls=[fashion], objective="forget")',
+  },
+  {
+    name: 'ensemble',
+    params: [
+      { name: 'models', type: 'model', variadic: true, doc: 'The models whose predictions are mixed: fixed models (no sweep) with the same tensors, e.g. domain experts branched from one seed.' },
+      { name: 'weights', type: 'mixture', optional: true, keywordOnly: true, doc: 'Mixture weights, normalised to sum to 1, or a `posterior(...)` over the same models in the same order. Equal by default.' },
+    ],
+    returns: 'Ensemble',
+    summary: 'Mix several models\' next-token distributions (an ensemble); evaluated, never saved.',
+    doc: 'p(x_t | x_<t) = sum_i w_i p_i(x_t | x_<t): every model reads the text and their probabilities of each next token are mixed with the weights. An ensemble of k models costs k forward passes per token; it has no weights of its own, so it cannot be saved or used in weight arithmetic (`mean(...)` averages the models into one Model instead). It is evaluated on causal language model text tasks (`.jsonl` with GPT-2 or Llama folders), by perplexity or loss.',
+    example: 'experts = ensemble(legal, medical, code, weights=posterior(legal, medical, code, task=news))',
+    reference: 'Branch-Train-Merge (Li et al., 2022), Section 3',
+  },
+  {
+    name: 'posterior',
+    params: [
+      { name: 'models', type: 'model', variadic: true, doc: 'The models to weigh: fixed models (no sweep), as the ensemble(...) or mean(...) the posterior is given to lists them.' },
+      { name: 'task', type: 'task', keywordOnly: true, doc: 'A causal language model text task: the posterior is estimated on its validation documents.' },
+      { name: 'n', type: 'number', default: '100', keywordOnly: true, min: 1, integer: true, doc: 'How many validation documents (the first n of the file) the estimate averages over.' },
+      { name: 'topk', type: 'number', optional: true, keywordOnly: true, min: 1, integer: true, doc: 'Keep only the k largest weights and renormalise them (the others become 0). All by default.' },
+    ],
+    returns: 'Posterior',
+    summary: 'Mixture weights over models estimated by Bayes\' rule on a task\'s validation documents (the domain posterior).',
+    doc: 'For each of the first n validation documents d of the task, P(model_j | d) is proportional to P(d | model_j) P(model_j): a uniform prior times the likelihood of the document\'s tokens under the model. The weights are these posteriors averaged over the documents, as Branch-Train-Merge caches its domain posterior from a few held-out sequences; with topk only the k largest are kept. Estimated when the recipe runs, before the evaluations that use it, and recorded in the results (and shown in the results panel). Give it as weights= to ensemble(...) or mean(...) over the same models in the same order.',
+    example: 'w = posterior(legal, medical, code, task=news, n=100, topk=2)',
+    reference: 'Branch-Train-Merge (Li et al., 2022), Section 3 (domain posterior)',
   },
 ];
 

@@ -19,14 +19,14 @@ import { closest, unusedBindings, type Binding, type Resolution } from './names.
 import { inputPaths, resultsFileName, type InputLocation } from './run-files.ts';
 import * as P from './poly.ts';
 import type {
-  CombineNode, EvaluateStatement, LoadNode, MethodInput, SaveStatement, SweepVar, TaskValue, TensorSpec, TensorTable, TiedHead, TypedProgram, WeightKind,
-  WeightNode,
+  CombineNode, EnsembleValue, EvaluatedModel, EvaluateStatement, LoadNode, MethodInput, PosteriorValue, SaveStatement, SweepVar, TaskValue, TensorSpec, TensorTable,
+  TiedHead, TypedProgram, WeightKind, WeightNode,
 } from './program.ts';
 import { nodeInputs } from './program.ts';
 import { compareCovered, compareShared, compareTables, describeDifference, isFloat, narrowTable, unionTables, type TableComparison } from './shapes.ts';
 import { compareModels, configuredLoads, mergeSources } from './model-folders.ts';
 import type { Argument, Call, Expression, Span, Statement, SyntaxTree } from './syntax-tree.ts';
-import { errorValue, isWeights, nothing, typeName, type ComboValue, type Value, type WeightsValue } from './values.ts';
+import { errorValue, isWeights, nothing, typeName, type ComboValue, type ListValue, type TaskVal, type Value, type WeightsValue } from './values.ts';
 
 export type CheckpointLookup =
   | { readonly status: 'ok'; readonly header: CheckpointHeader }
@@ -92,6 +92,7 @@ class Checker {
   private readonly sweeps: SweepVar[] = [];
   private readonly saves: { statement: SaveStatement; span: Span; sweeps: ReadonlySet<number> }[] = [];
   private readonly evaluations: EvaluateStatement[] = [];
+  private readonly posteriors: PosteriorValue[] = [];
   private readonly pending = new Set<string>();
   private readonly bindingOf = new Map<Statement, Binding>();
   /** The task vectors made so far, in recipe order: the base of fixes is theirs (base-model.ts). */
@@ -146,6 +147,7 @@ class Checker {
       evaluations: this.evaluations,
       loads: [...this.loads.values()],
       methodInputs: [...this.methodInputs.values()],
+      posteriors: this.posteriors,
     };
     return { program, diagnostics: this.diagnostics, values: this.values, pending: [...this.pending], taskVectors: this.taskVectors };
   }
@@ -320,6 +322,11 @@ class Checker {
 
   private operandTypeError(operator: string, left: Value, right: Value, leftExpr: Expression, rightExpr: Expression): Value {
     const bad = isArithmetic(left) ? { v: right, e: rightExpr } : { v: left, e: leftExpr };
+    if (bad.v.type === 'ensemble') {
+      const k = bad.v.ensemble.members.length;
+      this.report(bad.e, 'error', 'invalid-operation', `'${operator}' cannot use an Ensemble: it mixes the predictions of its ${k} models (${k} forward passes per token) and has no weights to combine; to average the models' weights into one Model use mean(...) (with the same weights=)`);
+      return errorValue;
+    }
     this.report(bad.e, 'error', 'type-mismatch', `'${operator}' needs numbers, Models or Vectors, but this is a ${typeName(bad.v)}`);
     return errorValue;
   }
@@ -531,6 +538,8 @@ class Checker {
       case 'sweep': return this.sweep(call, args);
       case 'task': return this.task(call, args);
       case 'evaluate': return this.evaluate(call, args);
+      case 'ensemble': return this.ensemble(call, args);
+      case 'posterior': return this.posterior(call, args);
       default: return unreachable(core.name);
     }
   }
@@ -654,13 +663,20 @@ class Checker {
     };
     switch (param.type) {
       case 'model':
-        if (value.type !== 'model') return wrong('a Model', value.type === 'vector' ? ' (a task Vector): add it to a base model, e.g. base + vector' : '');
+        if (value.type !== 'model') return wrong('a Model', value.type === 'vector' ? ' (a task Vector): add it to a base model, e.g. base + vector' : ensembleHint(value));
         return true;
+      case 'evaluand':
+        return value.type === 'model' || value.type === 'ensemble' ? true : wrong('a Model or an Ensemble', value.type === 'vector' ? ' (a task Vector): add it to a base model, e.g. base + vector' : '');
+      case 'mixture':
+        if (value.type === 'posterior') return true;
+        return this.checkParamType(builtin, { ...param, type: 'numbers' }, value, expr);
+      case 'task':
+        return value.type === 'task' ? true : wrong('a task');
       case 'vector':
         if (value.type !== 'vector') return wrong('a task Vector', value.type === 'model' ? ' (a point, not a direction): subtract the base, e.g. finetuned - base' : '');
         return true;
       case 'weights':
-        return isWeights(value) ? true : wrong('a Model or a Vector');
+        return isWeights(value) ? true : wrong('a Model or a Vector', ensembleHint(value));
       case 'scalar':
       case 'number': {
         if (value.type !== 'scalar') return wrong('a number');
@@ -941,36 +957,126 @@ class Checker {
     }
     const values = this.alignTables(items);
     if (!values) return errorValue;
-    let weights = values.map(() => 1 / values.length);
+    let weights: P.Poly[] = values.map(() => P.constant(1 / values.length));
     const given = this.arg(args, 'weights');
-    if (given?.type === 'list') {
-      const raw = given.items.map((i) => (i.type === 'scalar' ? (P.asConstant(i.poly) ?? 0) : 0));
-      const sum = raw.reduce((a, b) => a + b, 0);
-      const span = args.values.get('weights')!.expr;
-      if (!Number.isFinite(sum)) {
-        this.report(span, 'error', 'non-finite', `these weights sum to ${nonFiniteWords(sum)}: ${finiteAdvice}`);
-        return errorValue;
-      }
-      if (raw.length !== values.length) {
-        this.report(span, 'error', 'argument-count', `mean() got ${values.length} values but ${raw.length} weights`);
-        return errorValue;
-      }
-      if (raw.some((w) => w < 0) || sum <= 0) {
-        this.report(span, 'error', 'invalid-value', 'weights must be non-negative with a positive sum');
-        return errorValue;
-      }
-      weights = raw.map((w) => w / sum);
+    const weightsExpr = args.values.get('weights')?.expr;
+    if (given?.type === 'posterior') {
+      if (!this.sameMembers(given.posterior, items, weightsExpr!, 'mean')) return errorValue;
+      weights = posteriorCoefficients(given.posterior);
+    } else if (given?.type === 'list') {
+      const normalized = this.normalizedWeights(given, values.length, weightsExpr!, 'mean');
+      if (!normalized) return errorValue;
+      weights = normalized.map((w) => P.constant(w));
     }
     const { table, partial } = alignedTable(values);
     const combo: ComboValue = {
       type: 'combo',
-      terms: values.map((v, i) => ({ coef: P.constant(weights[i]!), value: v })),
+      terms: values.map((v, i) => ({ coef: weights[i]!, value: v })),
       table,
       ...(partial ? { partial: true } : {}),
     };
     const merged = this.finalize(mergeDuplicateTerms(combo), call);
     if (isWeights(merged) && merged.node.op === 'combine') (merged.node as Mutable<CombineNode>).range = this.lines.range(call);
     return merged;
+  }
+
+  /** Fixed weights of a list, normalised to sum to 1; reports and returns undefined when they cannot be. */
+  private normalizedWeights(given: ListValue, count: number, span: Span, fn: string): number[] | undefined {
+    const raw = given.items.map((i) => (i.type === 'scalar' ? (P.asConstant(i.poly) ?? 0) : 0));
+    const sum = raw.reduce((a, b) => a + b, 0);
+    if (!Number.isFinite(sum)) {
+      this.report(span, 'error', 'non-finite', `these weights sum to ${nonFiniteWords(sum)}: ${finiteAdvice}`);
+      return undefined;
+    }
+    if (raw.length !== count) {
+      this.report(span, 'error', 'argument-count', `${fn}() got ${count} values but ${raw.length} weights`);
+      return undefined;
+    }
+    if (raw.some((w) => w < 0) || sum <= 0) {
+      this.report(span, 'error', 'invalid-value', 'weights must be non-negative with a positive sum');
+      return undefined;
+    }
+    return raw.map((w) => w / sum);
+  }
+
+  /** A posterior given as weights must weigh exactly these models, in this order. */
+  private sameMembers(posterior: PosteriorValue, items: readonly { readonly value: Value }[], span: Span, fn: string): boolean {
+    const nodes = items.map((i) => (i.value as WeightsValue).node);
+    if (nodes.length === posterior.members.length && nodes.every((n, i) => n === posterior.members[i])) return true;
+    const names = (list: readonly WeightNode[]): string => list.map((n) => nodeName(n).replace(/^'(.*)'$/, '$1')).join(', ');
+    this.report(span, 'error', 'invalid-value', `weights=${posterior.name} weighs (${names(posterior.members)}), but this ${fn}(...) has (${names(nodes)}): a posterior's weights belong to its models in its order; list the same models in the same order`);
+    return false;
+  }
+
+  /** Models an ensemble or a posterior is over: fixed points, since each is evaluated as it is. */
+  private fixedMembers(fn: 'ensemble' | 'posterior', items: readonly { readonly expr: Expression; readonly value: Value }[]): boolean {
+    let ok = true;
+    for (const item of items) {
+      const value = item.value as WeightsValue;
+      if (value.sweeps.size === 0) continue;
+      const sweeps = [...value.sweeps].map((id) => this.sweeps.find((s) => s.id === id)?.name ?? String(id)).join(', ');
+      this.report(item.expr, 'error', 'invalid-value', `${fn}(...) takes fixed models, and this one depends on ${sweeps}: evaluate it on its own to choose the value, or save it at the chosen point and load it`);
+      ok = false;
+    }
+    return ok;
+  }
+
+  private ensemble(call: Call, args: BoundArgs): Value {
+    const items = args.variadic;
+    if (!this.fixedMembers('ensemble', items)) return errorValue;
+    // Mixed token by token, so the models must read text the same way: the same tensors, a shared vocabulary.
+    if (!this.alignTables(items)) return errorValue;
+    const members = items.map((i) => (i.value as WeightsValue).node);
+    const given = this.arg(args, 'weights');
+    const weightsExpr = args.values.get('weights')?.expr;
+    let weights: readonly number[] | PosteriorValue = members.map(() => 1 / members.length);
+    if (given?.type === 'posterior') {
+      if (!this.sameMembers(given.posterior, items, weightsExpr!, 'ensemble')) return errorValue;
+      weights = given.posterior;
+    } else if (given?.type === 'list') {
+      const normalized = this.normalizedWeights(given, members.length, weightsExpr!, 'ensemble');
+      if (!normalized) return errorValue;
+      weights = normalized;
+    }
+    const line = this.lines.position(call.start).line + 1;
+    return { type: 'ensemble', ensemble: { name: this.currentName ?? `ensemble@${line}`, members, weights, range: this.lines.range(call) } };
+  }
+
+  private posterior(call: Call, args: BoundArgs): Value {
+    const items = args.variadic;
+    if (!this.fixedMembers('posterior', items)) return errorValue;
+    if (items.length < 2) {
+      this.report(call, 'error', 'argument-count', 'posterior() weighs two models or more');
+      return errorValue;
+    }
+    const taskArg = args.values.get('task')!;
+    const task = (taskArg.value as TaskVal).task;
+    if (task.command !== undefined || !isTextDataPath(task.data)) {
+      this.report(taskArg.expr, 'error', 'invalid-value', `posterior(...) weighs models by the likelihood of text under each: task '${task.name}' must be a text task (.jsonl) that the built-in causal language model evaluator scores${task.command !== undefined ? ', not an external command' : ''}`);
+      return errorValue;
+    }
+    const topkArg = this.arg(args, 'topk');
+    const topk = topkArg?.type === 'scalar' ? P.asConstant(topkArg.poly) : undefined;
+    if (topk !== undefined && topk > items.length) {
+      this.report(args.values.get('topk')!.expr, 'error', 'invalid-value', `topk=${topk} keeps more models than the ${items.length} given`);
+      return errorValue;
+    }
+    const line = this.lines.position(call.start).line + 1;
+    const name = this.currentName ?? `posterior@${line}`;
+    const members = items.map((i) => (i.value as WeightsValue).node);
+    const id = this.nextId++;
+    const range = this.lines.range(call);
+    // One coordinate per weight but the last (one minus the others): the uniform weight until the run estimates it.
+    const variables = members.slice(0, -1).map((member) => {
+      const variable: SweepVar = { id: this.nextId++, name: `${name}[${nodeName(member).replace(/^'(.*)'$/, '$1')}]`, values: [1 / members.length], range, posterior: id };
+      this.sweeps.push(variable);
+      this.typical.set(variable.id, 1 / members.length);
+      this.sweepFacts.set(variable.id, { points: 1, magnitude: 1 });
+      return variable.id;
+    });
+    const posterior: PosteriorValue = { id, name, members, task, documents: this.numberArg(args, 'n', 100), topk, variables, range };
+    this.posteriors.push(posterior);
+    return { type: 'posterior', posterior };
   }
 
   private sweep(call: Call, args: BoundArgs): Value {
@@ -1124,7 +1230,9 @@ class Checker {
     };
     const targets = tasks('targets');
     const controls = tasks('controls');
-    const models = args.variadic.map((a) => ({ name: nodeName((a.value as WeightsValue).node, this.text(a.expr)), node: (a.value as WeightsValue).node, expr: a.expr, value: a.value as WeightsValue }));
+    const ensembles = args.variadic.flatMap((a) => (a.value.type === 'ensemble' ? [{ ensemble: a.value.ensemble, expr: a.expr }] : []));
+    for (const { ensemble, expr } of ensembles) this.checkEnsembleTasks(ensemble, expr, [...targets, ...controls]);
+    const models = args.variadic.flatMap((a) => (isWeights(a.value) ? [{ name: nodeName(a.value.node, this.text(a.expr)), node: a.value.node, expr: a.expr, value: a.value }] : []));
     for (const m of models) {
       for (const t of [...targets, ...controls]) {
         if (t.command === undefined && isTextDataPath(t.data)) this.checkClassifierTask(m, t);
@@ -1148,9 +1256,26 @@ class Checker {
     for (const c of controls) {
       if (names.has(c.name)) this.report(args.values.get('controls')!.expr, 'error', 'invalid-value', `task '${c.name}' is both a target and a control`);
     }
-    this.evaluations.push({ models: models.map(({ name, node }) => ({ name, node })), targets, controls, objective, range: this.lines.range(call) });
-    this.costEvaluation(call, args, models.map((m) => m.value.sweeps), targets.length + controls.length);
+    // In the order the call lists them, ensembles among models.
+    const evaluated = args.variadic.flatMap((a): EvaluatedModel[] => {
+      if (a.value.type === 'ensemble') return [{ name: `'${a.value.ensemble.name}'`, node: a.value.ensemble.members[0]!, ensemble: a.value.ensemble }];
+      return isWeights(a.value) ? [{ name: nodeName(a.value.node, this.text(a.expr)), node: a.value.node }] : [];
+    });
+    this.evaluations.push({ models: evaluated, targets, controls, objective, range: this.lines.range(call) });
+    this.costEvaluation(call, args, [...models.map((m) => m.value.sweeps), ...ensembles.map(() => new Set<number>())], targets.length + controls.length);
     return nothing;
+  }
+
+  /** An ensemble mixes next-token probabilities: its tasks are causal LM text tasks scored by perplexity or loss. */
+  private checkEnsembleTasks(ensemble: EnsembleValue, expr: Expression, tasks: readonly TaskValue[]): void {
+    for (const task of tasks) {
+      const text = task.command === undefined && isTextDataPath(task.data);
+      if (text && task.metric !== 'accuracy') continue;
+      const why = !text
+        ? `task '${task.name}' is ${task.command !== undefined ? 'an external command' : 'not a text task (.jsonl)'}`
+        : `task '${task.name}' asks for accuracy`;
+      this.report(expr, 'error', 'invalid-value', `${ensemble.name} is an Ensemble: it is evaluated by mixing its models' next-token probabilities on text tasks (.jsonl, built-in causal LM evaluator), with metric="perplexity" or "loss"; ${why}`);
+    }
   }
 
   /** What this evaluate(...) adds to the run, counted from the sweep sizes (the grid is never listed). */
@@ -1379,6 +1504,19 @@ function kindPhrase(v: Value): string {
 
 function article(word: string): string {
   return /^[AEIOU]/.test(word) ? `an ${word}` : `a ${word}`;
+}
+
+/** Why an Ensemble is not what a parameter takes, for its type-mismatch message. */
+function ensembleHint(v: Value): string {
+  if (v.type !== 'ensemble') return '';
+  const k = v.ensemble.members.length;
+  return ` (${k} models evaluated together, ${k} forward passes per token, with no weights of its own): save or combine its models, or mean(...) of them for one Model`;
+}
+
+/** A posterior's weights as coefficients: its coordinates, and one minus their sum for the last model. */
+function posteriorCoefficients(posterior: PosteriorValue): P.Poly[] {
+  const first = posterior.variables.map((id) => P.variable(id));
+  return [...first, first.reduce((rest, w) => P.add(rest, P.scale(w, -1)), P.constant(1))];
 }
 
 function isArithmetic(v: Value): boolean {

@@ -19,6 +19,11 @@ export interface SweepVar {
   readonly name: string;
   readonly values: readonly number[];
   readonly range: Range;
+  /**
+   * Set when this coordinate is a posterior's weight (PosteriorValue.variables), not a
+   * sweep: its one value is the uniform weight until the run estimates it.
+   */
+  readonly posterior?: number;
 }
 
 /** A point in sweep space: sweep id -> value. Empty when the program has no sweeps. */
@@ -116,9 +121,50 @@ export interface TaskValue {
   readonly range: Range;
 }
 
+/**
+ * `posterior(a, b, c, task=t, n=100, topk=2)`: mixture weights over models, the domain
+ * posterior of Branch-Train-Merge, estimated when the recipe runs on the first `documents`
+ * validation documents of `task` (a causal LM text task).
+ */
+export interface PosteriorValue {
+  readonly id: number;
+  readonly name: string;
+  readonly members: readonly WeightNode[];
+  readonly task: TaskValue;
+  readonly documents: number;
+  readonly topk: number | undefined;
+  /**
+   * The coordinates (SweepVar ids) of the first k-1 weights; the last weight is one minus
+   * their sum, so that a mean weighted by the posterior is a Model for every estimate.
+   */
+  readonly variables: readonly number[];
+  readonly range: Range;
+}
+
+/** `ensemble(a, b, c, weights=...)`: the models' next-token distributions mixed; evaluated, never saved or combined. */
+export interface EnsembleValue {
+  readonly name: string;
+  readonly members: readonly WeightNode[];
+  /** Normalised fixed weights, or a posterior over the same members. */
+  readonly weights: readonly number[] | PosteriorValue;
+  readonly range: Range;
+}
+
+/** A model evaluate(...) evaluates; an ensemble's `node` is its first member (whose folder gives architecture and tokenizer). */
+export interface EvaluatedModel {
+  readonly name: string;
+  readonly node: WeightNode;
+  readonly ensemble?: EnsembleValue;
+}
+
+/** The nodes an evaluated model is computed from: itself, or an ensemble's members. */
+export function evaluatedNodes(model: EvaluatedModel): readonly WeightNode[] {
+  return model.ensemble ? model.ensemble.members : [model.node];
+}
+
 /** `evaluate(edited, targets=[...], controls=[...], objective="forget")`. */
 export interface EvaluateStatement {
-  readonly models: readonly { readonly name: string; readonly node: WeightNode }[];
+  readonly models: readonly EvaluatedModel[];
   readonly targets: readonly TaskValue[];
   readonly controls: readonly TaskValue[];
   readonly objective: 'forget' | 'add' | 'max';
@@ -144,6 +190,8 @@ export interface TypedProgram {
   readonly loads: readonly LoadNode[];
   /** Every file merge methods read (LoRA adapters), deduplicated by path. */
   readonly methodInputs: readonly MethodInput[];
+  /** Posteriors the run estimates before the evaluations that use them. */
+  readonly posteriors: readonly PosteriorValue[];
 }
 
 /** The headers of every file a run of the program may read. */

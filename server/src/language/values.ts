@@ -2,7 +2,7 @@
 // scalars folded. Weights (Models and Vectors) carry the typed-program node the engine
 // will execute, plus what the IDE needs (linear expansion for norms, provenance).
 import type { Poly } from './poly.ts';
-import type { TaskValue, TensorTable, WeightKind, WeightNode } from './program.ts';
+import type { EnsembleValue, PosteriorValue, TaskValue, TensorTable, WeightKind, WeightNode } from './program.ts';
 import type { Span } from './syntax-tree.ts';
 
 export interface WeightsValue {
@@ -58,6 +58,18 @@ export interface TaskVal {
   readonly task: TaskValue;
 }
 
+/** An ensemble of models: evaluated, never saved or combined. */
+export interface EnsembleVal {
+  readonly type: 'ensemble';
+  readonly ensemble: EnsembleValue;
+}
+
+/** A posterior over models: weights for ensemble(...) or mean(...) over the same models. */
+export interface PosteriorVal {
+  readonly type: 'posterior';
+  readonly posterior: PosteriorValue;
+}
+
 export interface NothingValue {
   readonly type: 'nothing';
 }
@@ -67,7 +79,7 @@ export interface ErrorValue {
   readonly type: 'error';
 }
 
-export type Value = WeightsValue | ComboValue | ScalarValue | StringValue | BoolValue | ListValue | TaskVal | NothingValue | ErrorValue;
+export type Value = WeightsValue | ComboValue | ScalarValue | StringValue | BoolValue | ListValue | TaskVal | EnsembleVal | PosteriorVal | NothingValue | ErrorValue;
 
 export const errorValue: ErrorValue = { type: 'error' };
 export const nothing: NothingValue = { type: 'nothing' };
@@ -82,6 +94,8 @@ export function typeName(v: Value): string {
     case 'bool': return 'Bool';
     case 'list': return 'List';
     case 'task': return 'Task';
+    case 'ensemble': return 'Ensemble';
+    case 'posterior': return 'Posterior';
     case 'nothing': return 'nothing';
     case 'error': return 'unknown';
   }

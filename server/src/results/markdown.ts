@@ -33,5 +33,14 @@ export function resultsMarkdown(results: RunResults): string {
       ...s.vectors.map((v, i) => `| ${markdownText(v)} | ${s.cosine[i]!.map((c) => c.toFixed(2)).join(' | ')} | ${s.norms[i]!.toFixed(2)} |`),
     ].join('\n'));
   }
+  for (const p of results.posteriors ?? []) {
+    parts.push([
+      `Posterior ${markdownCode(p.name)} estimated on ${p.documentsUsed} validation documents of ${markdownCode(p.task)}${p.topk !== undefined ? ` (top ${p.topk} kept)` : ''}:`,
+      '',
+      '| model | weight |',
+      '|---|---:|',
+      ...p.models.map((model, i) => `| ${markdownText(model)} | ${p.weights[i]!.toFixed(4)} |`),
+    ].join('\n'));
+  }
   return parts.join('\n\n');
 }

@@ -100,6 +100,18 @@ export interface OutputInfo {
   readonly point: PointValues;
 }
 
+/** A posterior(...) as the run estimated it: one weight per model, in the recipe's order. */
+export interface PosteriorResult {
+  readonly name: string;
+  readonly task: string;
+  readonly models: readonly string[];
+  readonly weights: readonly number[];
+  /** Validation documents asked for (n=) and those that gave evidence. */
+  readonly documents: number;
+  readonly documentsUsed: number;
+  readonly topk?: number;
+}
+
 export interface RunResults {
   readonly schemaVersion: typeof RESULTS_SCHEMA_VERSION;
   readonly tvrVersion: string;
@@ -121,6 +133,8 @@ export interface RunResults {
   readonly sweeps: readonly SweepInfo[];
   readonly evaluations: readonly EvaluationResult[];
   readonly similarity?: SimilarityMatrix;
+  /** Posteriors estimated by the run (posterior(...)), before the evaluations that use them. */
+  readonly posteriors?: readonly PosteriorResult[];
   readonly outputs: readonly OutputInfo[];
   /** Notices a reader should see (integer tensors copied, cache hits, skipped points). */
   readonly notes: readonly string[];

@@ -2,7 +2,7 @@
 // test metrics at the chosen point (absolute, normalized, change against the base),
 // targets and controls marked, the chosen sweep values and why, and a sparkline of
 // each task's validation metric along a one-dimensional sweep. Then the similarity
-// of the task vectors, the outputs written, and the notes. Strings from the results (names,
+// of the task vectors, the posteriors estimated, the outputs written, and the notes. Strings from the results (names,
 // paths, notes) have their control characters escaped: the table draws only what tvr writes.
 import { withVisibleControls } from '../display-text.ts';
 import { pointText } from './csv.ts';
@@ -27,6 +27,10 @@ export function renderResults(fromFile: RunResults, options: TableOptions = {}):
       ['', ...s.vectors, 'norm'],
       ...s.vectors.map((name, i) => [name, ...s.cosine[i]!.map((c) => c.toFixed(2)), formatNumber(s.norms[i]!)]),
     ], ['left', ...s.vectors.map(() => 'right' as const), 'right']).map((l) => `  ${l}`), '');
+  }
+  for (const p of results.posteriors ?? []) {
+    out.push(style('bold', `Posterior ${p.name} on ${p.task} (${p.documentsUsed} validation document${p.documentsUsed === 1 ? '' : 's'}${p.topk !== undefined ? `, top ${p.topk}` : ''})`));
+    out.push(...alignRows(p.models.map((model, i) => [model, p.weights[i]!.toFixed(4)]), ['left', 'right']).map((l) => `  ${l}`), '');
   }
   for (const o of results.outputs) {
     const at = pointText(o.point);

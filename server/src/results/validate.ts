@@ -156,6 +156,17 @@ export function validateResults(value: Json): RunResults {
       throw new ResultsFormatError(`${p}: norms and cosine must be sized by the ${n} vectors`);
     }
   });
+  optional(r.posteriors, '$.posteriors', (v, p) => array(v, p, (e, ep) => {
+    const posterior = object(e, ep);
+    string(posterior.name, `${ep}.name`);
+    string(posterior.task, `${ep}.task`);
+    array(posterior.models, `${ep}.models`, string);
+    array(posterior.weights, `${ep}.weights`, number);
+    number(posterior.documents, `${ep}.documents`);
+    number(posterior.documentsUsed, `${ep}.documentsUsed`);
+    optional(posterior.topk, `${ep}.topk`, number);
+    if ((posterior.weights as Json[]).length !== (posterior.models as Json[]).length) throw new ResultsFormatError(`${ep}: one weight per model`);
+  }));
   array(r.outputs, '$.outputs', (o, p) => {
     const out = object(o, p);
     string(out.path, `${p}.path`);

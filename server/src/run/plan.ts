@@ -12,8 +12,8 @@ import { EvaluationError } from '../engine/evaluation/errors.ts';
 import { parseCommandTemplate } from '../engine/evaluation/command.ts';
 import { transformerFamily } from '../engine/evaluation/transformers/registry.ts';
 import { baseModel } from '../language/base-model.ts';
-import { nodeInputs } from '../language/program.ts';
-import type { EvaluateStatement, LoadNode, SweepPoint, SweepVar, TaskValue, TypedProgram, WeightNode } from '../language/program.ts';
+import { evaluatedNodes, nodeInputs } from '../language/program.ts';
+import type { EnsembleValue, EvaluateStatement, LoadNode, SweepPoint, SweepVar, TaskValue, TypedProgram, WeightNode } from '../language/program.ts';
 import type { MetricName, TaskInfo } from '../results/schema.ts';
 import { sweepsOf } from './nodes.ts';
 
@@ -26,7 +26,10 @@ export interface PlannedTask extends ObjectiveTask {
 
 export interface PlannedModel {
   readonly name: string;
+  /** The model; for an ensemble, its first member. */
   readonly node: WeightNode;
+  /** Set when the evaluated value is an ensemble (one point: its members are fixed). */
+  readonly ensemble?: EnsembleValue;
   readonly sweeps: readonly SweepVar[];
   /** Every grid point, in evaluation order (coarse first). */
   readonly points: readonly SweepPoint[];
@@ -64,17 +67,19 @@ function planEvaluation(program: TypedProgram, statement: EvaluateStatement, id:
     }
   }
   // The base of the task vectors inside the evaluated models (language/base-model.ts).
-  const found = baseModel(preOrder(statement.models.map((m) => m.node)));
+  const found = baseModel(preOrder(statement.models.flatMap(evaluatedNodes)));
   const base = found && sweepsOf(found.node).size === 0 ? { ...found, name: found.node.name ?? 'base' } : undefined;
   const models = statement.models.map((m): PlannedModel => {
+    const name = m.node.name ?? m.name.replace(/^'(.*)'$/, '$1');
+    if (m.ensemble) return { name: m.ensemble.name, node: m.node, ensemble: m.ensemble, sweeps: [], points: [new Map()] };
     const sweeps = program.sweeps.filter((s) => sweepsOf(m.node).has(s.id));
     const points = gridOrder(sweeps.map((s) => s.values.length)).map((indices) => new Map(indices.map((i, axis) => [sweeps[axis]!.id, sweeps[axis]!.values[i]!])));
     // The checker quotes names for its messages ('edited'); results show them bare.
-    return { name: m.node.name ?? m.name.replace(/^'(.*)'$/, '$1'), node: m.node, sweeps, points };
+    return { name, node: m.node, sweeps, points };
   });
   const textTasks = tasks.filter((t) => t.task.command === undefined && isTextDataPath(t.task.data));
   if (textTasks.length > 0) {
-    for (const node of [...(base ? [base.node] : []), ...models.map((m) => m.node)]) checkTextModel(node, statement, textTasks);
+    for (const node of [...(base ? [base.node] : []), ...statement.models.flatMap(evaluatedNodes)]) checkTextModel(node, statement, textTasks);
   }
   return { id, statement, tasks, base, models };
 }

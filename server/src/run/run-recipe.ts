@@ -4,8 +4,12 @@
 // objective, take test metrics there (`chosen`), compute the task vectors' similarity,
 // and write the saves at the chosen points with the engine. The results file is
 // rewritten after every change, so a viewer (or a cancelled run) always has the latest.
+// With `jobs` > 1, up to that many evaluations run at once (references, and the points
+// of one sweep in its coarse-to-fine order); the results are the serial run's.
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import pLimit from 'p-limit';
+import type { LimitFunction } from 'p-limit';
 import { HeaderCache } from '../checkpoints/read-header.ts';
 import { TensorReader } from '../checkpoints/tensor-reader.ts';
 import { selectBackend } from '../engine/backends/registry.ts';
@@ -19,6 +23,7 @@ import type { Split } from '../engine/evaluation/data.ts';
 import { EvaluationError } from '../engine/evaluation/errors.ts';
 import { planCompute, tfRuntimeFor } from '../engine/evaluation/tfjs-runtime.ts';
 import type { RunBackendChoice, TfRuntime } from '../engine/evaluation/tfjs-runtime.ts';
+import { checkSlurm } from '../engine/evaluation/slurm.ts';
 import { describeAdapter } from '../engine/evaluation/webgpu.ts';
 import { createBuffers, DEFAULT_MEMO_BYTES, TensorMemo } from '../engine/evaluation/weights.ts';
 import type { MaterializeContext } from '../engine/materialize.ts';
@@ -28,14 +33,16 @@ import { namedPoint, sha256 } from '../engine/provenance.ts';
 import { tvrVersion } from '../version.ts';
 import { analyzeFile } from '../language/analysis.ts';
 import type { Analysis } from '../language/analysis.ts';
-import { inputHeaders, type SaveStatement, type SweepPoint, type TaskValue, type TypedProgram } from '../language/program.ts';
+import { inputHeaders, type PosteriorValue, type SaveStatement, type SweepPoint, type TaskValue, type TypedProgram } from '../language/program.ts';
 import { resultsPath, ResultsWriter } from '../results/file.ts';
 import { modelCard } from '../results/model-card.ts';
 import type {
-  ChosenResult, EvaluationResult, Metrics, OutputInfo, RecipeRunEvent, ReferenceResult, RunResults, SweepPointResult,
+  ChosenResult, EvaluationResult, Metrics, OutputInfo, PosteriorResult, RecipeRunEvent, ReferenceResult, RunResults, SweepPointResult,
 } from '../results/schema.ts';
 import { RESULTS_SCHEMA_VERSION } from '../results/schema.ts';
 import { CACHE_DIRECTORY, ResultsCache } from './cache.ts';
+import { runAll } from './concurrent.ts';
+import type { Executor } from './executor.ts';
 import { ModelEvaluator } from './evaluator.ts';
 import { sweepsOf } from './nodes.ts';
 import { planEvaluations } from './plan.ts';
@@ -74,6 +81,10 @@ export interface RecipeRunOptions {
    * with the square of its points; `point` events report each point as it comes.
    */
   readonly resultsIntervalMs?: number;
+  /** Evaluations that run at once (default 1): points of a sweep, references, processes or cluster jobs. */
+  readonly jobs?: number;
+  /** Where evaluations run (default: here). */
+  readonly executor?: Executor;
 }
 
 export interface RecipeRunOutcome {
@@ -148,6 +159,8 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
   const program = analysis.checked.program;
   const plans = planEvaluations(program, { untrusted: options.untrusted ?? false });
   await checkSaves(program, options);
+  // A cluster that does not answer, or a shared folder that is not one, fails before anything is computed.
+  if (options.executor?.kind === 'slurm') await checkSlurm(options.executor.sharedDir);
   const resultsFile = resultsPath(file, options.outDir);
   const log = (level: 'info' | 'warning', message: string): void => emit({ type: 'log', level, message });
   const notes: string[] = [];
@@ -170,15 +183,23 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
     startedAt,
     status: 'running',
     backend: { name: backend.name, reason: backendReason },
-    sweeps: program.sweeps.map((s) => ({ name: s.name, values: s.values })),
+    sweeps: program.sweeps.filter((s) => s.posterior === undefined).map((s) => ({ name: s.name, values: s.values })),
     evaluations: plans.map((p) => emptyEvaluation(p)),
     outputs: [],
     notes,
+    ...(options.executor?.kind === 'slurm'
+      ? { evaluationBackend: { name: 'slurm', reason: `every evaluation a Slurm job, a built-in one run by tvr eval on a node (--backend ${options.backend ?? 'auto'}); models written to ${options.executor.sharedDir}` } }
+      : {}),
   };
   let runtime: Promise<TfRuntime> | undefined;
+  const jobs = options.jobs ?? 1;
   const evaluator = new ModelEvaluator({
     weights,
     recipeText: text,
+    recipePath: file,
+    jobs,
+    ...(options.executor ? { executor: options.executor } : {}),
+    ...(options.backend !== undefined ? { backendChoice: options.backend } : {}),
     recipeDir: dirname(file),
     headers,
     runtime: () => (runtime ??= tfRuntimeFor(backend.name, compute.evaluation).then((r) => {
@@ -209,7 +230,7 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
     publish();
   };
 
-  const total = plans.reduce((sum, p) => sum + unitsOf(p), 0);
+  const total = plans.reduce((sum, p) => sum + unitsOf(p), 0) + program.posteriors.length;
   let done = 0;
   const progress = (what: string): void => {
     done++;
@@ -244,20 +265,33 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
     }
     publish();
 
+    // Posteriors first: the evaluations that use them (ensembles, posterior-weighted means) need their weights.
+    const estimated = await estimatePosteriors(program, evaluator, progress);
+    if (estimated.results.length > 0) {
+      results = { ...results, posteriors: estimated.results };
+      publish();
+    }
+    const runPlans = estimated.results.length > 0 ? planEvaluations(withEstimates(program, estimated.values), { untrusted: options.untrusted ?? false }) : plans;
+    const limit = pLimit(jobs);
     const chosenPoints: { readonly model: PlannedModel; readonly point: SweepPoint }[] = [];
-    for (const plan of plans) {
-      const context = { plan, evaluator, progress, updateEvaluation, emit, program };
+    for (const plan of runPlans) {
+      const context = {
+        plan, evaluator, progress, updateEvaluation, evaluation: (id: number) => results.evaluations.find((e) => e.id === id)!, emit, program, limit,
+        posteriorWeights: (posterior: PosteriorValue) => estimated.results[program.posteriors.indexOf(posterior)]!.weights,
+      };
       const references = await evaluateReferences(context);
       for (const model of plan.models) chosenPoints.push({ model, point: await sweepModel(context, model, references) });
     }
 
-    const outputs = await writeSaves(program, chosenPoints, notes, { backend, text, options, emit, evaluations: results.evaluations });
+    const outputs = await writeSaves(program, chosenPoints, notes, { backend, text, options, emit, evaluations: results.evaluations, estimates: estimated.values });
     results = { ...results, outputs };
     if (runtime) {
       const { name, adapter } = await runtime;
       notes.push(`networks evaluated on ${name}${adapter ? ` (${describeAdapter(adapter)})` : ''}`);
     }
     if (evaluator.cached > 0) notes.push(`${evaluator.cached} of ${evaluator.cached + evaluator.evaluated} evaluations came from the results cache (${join(dirname(resultsFile), CACHE_DIRECTORY)}); run with --no-cache to evaluate them again`);
+    const held = evaluator.modelsHeldPeak;
+    if (jobs > 1) notes.push(`up to ${jobs} evaluations at once${held > 0 ? `; at most ${held} model${held === 1 ? '' : 's'} held in memory at once` : ''}`);
     if (memo.bytesKept > 0) notes.push(`inputs read once into memory across sweep points: ${formatBytes(memo.bytesKept)} (budget ${formatBytes(options.memoryBytes ?? DEFAULT_MEMO_BYTES)})`);
     results = { ...results, status: 'done', finishedAt: new Date().toISOString() };
     publish(true);
@@ -315,6 +349,12 @@ interface EvaluationContext {
   readonly program: TypedProgram;
   readonly progress: (what: string) => void;
   readonly updateEvaluation: (id: number, change: (e: EvaluationResult) => EvaluationResult) => void;
+  /** The evaluation's results so far. */
+  readonly evaluation: (id: number) => EvaluationResult;
+  /** The run's `--jobs` limit, shared by every evaluation. */
+  readonly limit: LimitFunction;
+  /** A posterior's estimated weights (every posterior is estimated before the plans run). */
+  readonly posteriorWeights: (posterior: PosteriorValue) => readonly number[];
   readonly emit: (event: RecipeEvent) => void;
 }
 
@@ -329,16 +369,23 @@ async function evaluateReferences(context: EvaluationContext): Promise<Reference
   const tasks = plan.tasks.map((t) => t.task);
   const base: Record<Split, Record<string, Metrics>> = { validation: {}, test: {} };
   const finetuned: Record<Split, Record<string, Metrics>> = { validation: {}, test: {} };
+  const evaluations: (() => Promise<void>)[] = [];
   for (const split of ['validation', 'test'] as const) {
     if (plan.base) {
-      const found = await evaluator.evaluate(plan.base.node, new Map(), tasks, split, (task) => progress(`${plan.base!.name} on ${task.name} (${split})`));
-      for (const [task, m] of found) base[split][task.name] = m;
+      const { node, name } = plan.base;
+      evaluations.push(async () => {
+        const found = await evaluator.evaluate(node, new Map(), tasks, split, (task) => progress(`${name} on ${task.name} (${split})`));
+        for (const [task, m] of found) base[split][task.name] = m;
+      });
     }
     for (const task of tasks) {
-      const found = await evaluator.evaluate(task.finetuned, new Map(), [task], split, () => progress(`${finetunedName(task)} on ${task.name} (${split})`));
-      finetuned[split][task.name] = found.get(task)!;
+      evaluations.push(async () => {
+        const found = await evaluator.evaluate(task.finetuned, new Map(), [task], split, () => progress(`${finetunedName(task)} on ${task.name} (${split})`));
+        finetuned[split][task.name] = found.get(task)!;
+      });
     }
   }
+  await runAll(context.limit, evaluations);
   const references: ReferenceResult[] = [];
   if (plan.base) {
     for (const t of tasks) references.push({ kind: 'base', model: plan.base.name, task: t.name, validation: base.validation[t.name]!, test: base.test[t.name]! });
@@ -360,15 +407,16 @@ function referenceValues(plan: PlannedEvaluation, references: References, split:
 
 /** Evaluates every point of one model on validation, chooses one, and takes its test metrics; returns the chosen point. */
 async function sweepModel(context: EvaluationContext, model: PlannedModel, references: References): Promise<SweepPoint> {
-  const { plan, evaluator, progress, program } = context;
-  const tasks = plan.tasks.map((t) => t.task);
+  const { plan, progress, program } = context;
   const objective = plan.statement.objective;
   const validation = referenceValues(plan, references, 'validation');
-  const scoredPoints: { readonly point: SweepPoint; readonly candidate: Candidate }[] = [];
-  for (const point of model.points) {
-    const named = namedPoint(program, point);
+  // Points finish in any order with --jobs; the results list them in evaluation order, as a serial run does.
+  const earlierPoints = context.evaluation(plan.id).points.length;
+  const results: (SweepPointResult | undefined)[] = new Array(model.points.length);
+  const scoredPoints = await runAll(context.limit, model.points.map((point, index) => async () => {
+    const named = resultPoint(program, point);
     const label = Object.keys(named).length > 0 ? `${model.name} at ${Object.entries(named).map(([k, v]) => `${k}=${v}`).join(', ')}` : model.name;
-    const found = await evaluator.evaluate(model.node, point, tasks, 'validation', (task) => progress(`${label} on ${task.name} (validation)`));
+    const found = await evaluateAt(context, model, point, 'validation', (task) => progress(`${label} on ${task.name} (validation)`));
     const metrics = Object.fromEntries(plan.tasks.map((t) => [t.name, found.get(t.task)!]));
     const scored = scorePoint(objective, plan.tasks, validation, metrics);
     const controlsVsBase = Object.fromEntries(plan.tasks.filter((t) => t.role === 'control').flatMap((t) => {
@@ -376,16 +424,17 @@ async function sweepModel(context: EvaluationContext, model: PlannedModel, refer
       return ratio === undefined ? [] : [[t.name, ratio]];
     }));
     const result: SweepPointResult = { model: model.name, point: named, split: 'validation', metrics, normalized: scored.normalized, score: scored.score, admissible: scored.admissible };
-    scoredPoints.push({ point, candidate: { point: named, scored, controlsVsBase } });
+    results[index] = result;
     context.emit({ type: 'point', evaluation: plan.id, result });
-    context.updateEvaluation(plan.id, (e) => ({ ...e, points: [...e.points, result] }));
-  }
+    context.updateEvaluation(plan.id, (e) => ({ ...e, points: [...e.points.slice(0, earlierPoints), ...results.filter((r) => r !== undefined)] }));
+    return { point, candidate: { point: named, scored, controlsVsBase } as Candidate };
+  }));
   // In sweep order (smallest values first), so ties choose the smallest coefficients.
   const ordered = [...scoredPoints].sort((a, b) => comparePoints(model, a.point, b.point));
   const choice = choosePoint(objective, plan.tasks, ordered.map((s) => s.candidate));
   const chosen = ordered[choice.index]!.point;
-  const named = namedPoint(program, chosen);
-  const found = await evaluator.evaluate(model.node, chosen, tasks, 'test', (task) => progress(`${model.name} on ${task.name} (test)`));
+  const named = resultPoint(program, chosen);
+  const found = await evaluateAt(context, model, chosen, 'test', (task) => progress(`${model.name} on ${task.name} (test)`));
   const test = Object.fromEntries(plan.tasks.map((t) => [t.name, found.get(t.task)!]));
   const testRefs = referenceValues(plan, references, 'test');
   const normalized: Record<string, number> = {};
@@ -401,6 +450,51 @@ async function sweepModel(context: EvaluationContext, model: PlannedModel, refer
   context.emit({ type: 'chosen', evaluation: plan.id, result });
   context.updateEvaluation(plan.id, (e) => ({ ...e, chosen: [...e.chosen, result] }));
   return chosen;
+}
+
+/** A planned model's metrics at a point on the plan's tasks: the model itself, or an ensemble's mixture. */
+function evaluateAt(context: EvaluationContext, model: PlannedModel, point: SweepPoint, split: Split, onTask: (task: TaskValue) => void): Promise<Map<TaskValue, Metrics>> {
+  const tasks = context.plan.tasks.map((t) => t.task);
+  if (!model.ensemble) return context.evaluator.evaluate(model.node, point, tasks, split, onTask);
+  const { weights } = model.ensemble;
+  return context.evaluator.evaluateEnsemble(model.ensemble, Array.isArray(weights) ? weights : context.posteriorWeights(weights as PosteriorValue), tasks, split, onTask);
+}
+
+interface PosteriorEstimates {
+  readonly results: readonly PosteriorResult[];
+  /** Each posterior coordinate's estimated weight, by SweepVar id. */
+  readonly values: ReadonlyMap<number, number>;
+}
+
+/** Estimates every posterior of the program (evaluator.estimatePosterior), one after another. */
+async function estimatePosteriors(program: TypedProgram, evaluator: ModelEvaluator, progress: (what: string) => void): Promise<PosteriorEstimates> {
+  const results: PosteriorResult[] = [];
+  const values = new Map<number, number>();
+  for (const posterior of program.posteriors) {
+    const estimate = await evaluator.estimatePosterior(posterior);
+    posterior.variables.forEach((id, i) => values.set(id, estimate.weights[i]!));
+    results.push({
+      name: posterior.name,
+      task: posterior.task.name,
+      models: posterior.members.map((m) => m.name ?? `model ${m.id}`),
+      weights: estimate.weights,
+      documents: posterior.documents,
+      documentsUsed: estimate.documents,
+      ...(posterior.topk !== undefined ? { topk: posterior.topk } : {}),
+    });
+    progress(`posterior ${posterior.name} on ${posterior.task.name} (validation)`);
+  }
+  return { results, values };
+}
+
+/** The program with each posterior coordinate's one value the estimate instead of the uniform weight. */
+function withEstimates(program: TypedProgram, values: ReadonlyMap<number, number>): TypedProgram {
+  return { ...program, sweeps: program.sweeps.map((s) => (values.has(s.id) ? { ...s, values: [values.get(s.id)!] } : s)) };
+}
+
+/** A point as the results show it: the sweeps' values (posterior weights are in `posteriors`). */
+function resultPoint(program: TypedProgram, point: SweepPoint): Record<string, number> {
+  return namedPoint({ ...program, sweeps: program.sweeps.filter((s) => s.posterior === undefined) }, point);
 }
 
 function comparePoints(model: PlannedModel, a: SweepPoint, b: SweepPoint): number {
@@ -421,9 +515,13 @@ async function writeSaves(
   program: TypedProgram,
   chosen: readonly { readonly model: PlannedModel; readonly point: SweepPoint }[],
   notes: string[],
-  context: { readonly backend: Backend; readonly text: string; readonly options: RecipeRunOptions; readonly emit: (event: RecipeEvent) => void; readonly evaluations: readonly EvaluationResult[] },
+  context: {
+    readonly backend: Backend; readonly text: string; readonly options: RecipeRunOptions; readonly emit: (event: RecipeEvent) => void;
+    readonly evaluations: readonly EvaluationResult[]; readonly estimates: ReadonlyMap<number, number>;
+  },
 ): Promise<OutputInfo[]> {
-  const firstChoice = new Map<number, { value: number; model: string }>();
+  // A posterior's weights are what the run estimated, whatever was evaluated.
+  const firstChoice = new Map<number, { value: number; model: string }>([...context.estimates].map(([id, value]) => [id, { value, model: 'the posterior' }]));
   for (const { model, point } of chosen) {
     for (const [id, value] of point) {
       const earlier = firstChoice.get(id);
@@ -465,7 +563,7 @@ async function writeSaves(
         context.emit(event);
       },
     });
-    for (const o of done.outputs) outputs.push({ ...o, point: namedPoint(program, point) });
+    for (const o of done.outputs) outputs.push({ ...o, point: resultPoint(program, point) });
   }
   return outputs;
 }

@@ -96,7 +96,7 @@ export class ProgramBuilder {
   }
 
   program(): TypedProgram {
-    return { file: this.file, sweeps: this.sweeps, saves: this.saves, evaluations: [], loads: this.loads, methodInputs: [] };
+    return { file: this.file, sweeps: this.sweeps, saves: this.saves, evaluations: [], loads: this.loads, methodInputs: [], posteriors: [] };
   }
 }
 

@@ -1,7 +1,7 @@
 """What the causal-LM references share (gpt2_reference.py, llama_reference.py): reading a
 safetensors file in float64, the token-weighted sliding-window scoring of documents, and the
 stdin/stdout protocol: {"ids": [...]} -> {"logits": [[...], ...]}, {"documents": [[...], ...]}
--> {"loss", "accuracy", "scored"}.
+-> {"loss", "accuracy", "scored"}, {"token_logprobs": [[...], ...]} -> {"token_logprobs": [[...], ...]}.
 """
 import json
 import math
@@ -50,11 +50,37 @@ def score(logits, context, documents):
     return {"loss": nll / scored, "accuracy": correct / scored, "scored": scored}
 
 
+def token_logprobs(logits, context, documents):
+    """Per document, log p(token t | tokens before t) for every token after the first,
+    with the same sliding windows as score()."""
+    stride = context // 2
+    out = []
+    for ids in documents:
+        values = [0.0] * max(0, len(ids) - 1)
+        previous_end = 0
+        for begin in range(0, len(ids), stride):
+            end = min(begin + context, len(ids))
+            new = end - max(previous_end, begin + 1)
+            z = logits(ids[begin:end])
+            for t in range(end - new, end):
+                row = z[t - 1 - begin]
+                m = row.max()
+                values[t - 1] = row[ids[t]] - m - math.log(np.exp(row - m).sum())
+            previous_end = end
+            if end == len(ids):
+                break
+        out.append(values)
+    return out
+
+
 def serve(logits, context_key):
     """Answers the request on stdin about the folder sys.argv[1]; `logits(folder, ids)` is the model."""
     folder = sys.argv[1]
     request = json.load(sys.stdin)
-    if "documents" in request:
+    if "token_logprobs" in request:
+        context = json.load(open(folder + "/config.json"))[context_key]
+        json.dump({"token_logprobs": token_logprobs(lambda ids: logits(folder, ids), context, request["token_logprobs"])}, sys.stdout)
+    elif "documents" in request:
         context = json.load(open(folder + "/config.json"))[context_key]
         json.dump(score(lambda ids: logits(folder, ids), context, request["documents"]), sys.stdout)
     else:

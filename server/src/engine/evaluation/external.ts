@@ -50,10 +50,15 @@ export interface ExternalRunOptions {
   readonly what: string;
 }
 
+/** A command as messages show it: plain words bare, anything else JSON-quoted. */
+export function commandText(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w./:=@%+-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+}
+
 export async function runExternalEvaluator(options: ExternalRunOptions): Promise<ExternalMetrics> {
   const { argv, what } = options;
   const timeoutMs = options.timeoutMs ?? DEFAULT_EXTERNAL_TIMEOUT_MS;
-  const shown = argv.map((a) => (/^[\w./:=@%+-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+  const shown = commandText(argv);
   if (options.signal?.aborted) throw evaluationCancelled();
   const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderrTail: string; timedOut: boolean; cancelled: boolean }>((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, shell: false, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });

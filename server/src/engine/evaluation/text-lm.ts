@@ -94,6 +94,39 @@ export class CausalLm {
 
   /** Next-token loss, perplexity and accuracy of the model with `weights` over `documents` (token ids). */
   async evaluate(weights: ReadonlyMap<string, MaterializedTensor>, documents: readonly Int32Array[], options: TextEvaluationOptions = {}): Promise<TextMetrics> {
+    const totals = emptyTotals();
+    await this.#logits(weights, documents, options, (values, labels) => accumulate(totals, values, this.config.vocab, labels, 'logits'));
+    if (totals.scored === 0) throw new EvaluationError('data', `${this.#what}: no document has two tokens or more, so no token can be predicted`);
+    return { ...finish(totals), documents: documents.length };
+  }
+
+  /**
+   * The log-probability the model gives each next token of each document: per document,
+   * one value per token after the first, in order (what an ensemble mixes, and what a
+   * document's likelihood sums).
+   */
+  async tokenLogProbs(weights: ReadonlyMap<string, MaterializedTensor>, documents: readonly Int32Array[], options: TextEvaluationOptions = {}): Promise<Float64Array[]> {
+    const out = documents.map((ids) => new Float64Array(Math.max(0, ids.length - 1)));
+    const vocab = this.config.vocab;
+    await this.#logits(weights, documents, options, (values, labels, targets) => {
+      for (let row = 0; row < labels.length; row++) {
+        const at = row * vocab;
+        let max = -Infinity;
+        for (let c = 0; c < vocab; c++) max = Math.max(max, values[at + c]!);
+        let sum = 0;
+        for (let c = 0; c < vocab; c++) sum += Math.exp(values[at + c]! - max);
+        const { doc, token } = targets[row]!;
+        out[doc]![token - 1] = values[at + labels[row]!]! - max - Math.log(sum);
+      }
+    });
+    return out;
+  }
+
+  /** Runs the model over every window of the documents, batch by batch: the scored rows' logits, their next tokens, and where each is in its document. */
+  async #logits(
+    weights: ReadonlyMap<string, MaterializedTensor>, documents: readonly Int32Array[], options: TextEvaluationOptions,
+    onBatch: (values: Float32Array, labels: Int32Array, targets: readonly { readonly doc: number; readonly token: number }[]) => void,
+  ): Promise<void> {
     const { tf } = this.#runtime;
     await activate(this.#runtime);
     checkTensorsFit(this.#runtime, weights, this.#what);
@@ -101,10 +134,9 @@ export class CausalLm {
     try {
       // The logits, a vocabulary's worth of values per token, are the widest tensor: a batch's must fit in one tensor of the backend.
       const tokens = Math.min(options.tokensPerBatch ?? TOKENS_PER_BATCH, rowsThatFit(this.#runtime, 4 * this.config.vocab));
-      const totals = emptyTotals();
       for (const batch of batches(documents, Math.min(this.config.positions, MAX_WINDOW), tokens)) {
         if (options.signal?.aborted) throw evaluationCancelled();
-        const { ids, rows, labels } = batchArrays(documents, batch);
+        const { ids, rows, labels, targets } = batchArrays(documents, batch);
         const values = await this.#runtime.step(`${this.#what}, ${describeBatch(batch)}`, async () => {
           const logits = model.logits(ids, batch.windows.length, batch.length, rows);
           try {
@@ -113,10 +145,8 @@ export class CausalLm {
             logits.dispose();
           }
         });
-        accumulate(totals, values, this.config.vocab, labels, 'logits');
+        onBatch(values, labels, targets);
       }
-      if (totals.scored === 0) throw new EvaluationError('data', `${this.#what}: no document has two tokens or more, so no token can be predicted`);
-      return { ...finish(totals), documents: documents.length };
     } finally {
       model.dispose();
     }
@@ -155,11 +185,12 @@ function describeBatch(batch: Batch): string {
   return `document${first === last ? ` ${first}` : `s ${first}-${last}`}, ${batch.length}-token window${batch.windows.length === 1 ? '' : 's'}`;
 }
 
-/** The batch's token ids [windows, length], the flat rows whose logits are scored, and each row's next token. */
-function batchArrays(documents: readonly Int32Array[], batch: Batch): { ids: Int32Array; rows: Int32Array; labels: Int32Array } {
+/** The batch's token ids [windows, length], the flat rows whose logits are scored, each row's next token and its place (document, token index). */
+function batchArrays(documents: readonly Int32Array[], batch: Batch): { ids: Int32Array; rows: Int32Array; labels: Int32Array; targets: { doc: number; token: number }[] } {
   const ids = new Int32Array(batch.windows.length * batch.length);
   const rows: number[] = [];
   const labels: number[] = [];
+  const targets: { doc: number; token: number }[] = [];
   batch.windows.forEach(({ doc, window }, b) => {
     const tokens = documents[doc]!;
     ids.set(tokens.subarray(window.start, window.end), b * batch.length);
@@ -167,7 +198,8 @@ function batchArrays(documents: readonly Int32Array[], batch: Batch): { ids: Int
     for (let t = window.scoreFrom; t < window.end; t++) {
       rows.push(b * batch.length + (t - 1 - window.start));
       labels.push(tokens[t]!);
+      targets.push({ doc, token: t });
     }
   });
-  return { ids, rows: Int32Array.from(rows), labels: Int32Array.from(labels) };
+  return { ids, rows: Int32Array.from(rows), labels: Int32Array.from(labels), targets };
 }

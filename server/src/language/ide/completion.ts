@@ -197,6 +197,9 @@ function matches(expected: ParamType | undefined, value: Value | undefined): boo
     case 'strings': return value.type === 'string';
     case 'bool': return value.type === 'bool';
     case 'numbers': return value.type === 'list';
+    case 'mixture': return value.type === 'list' || value.type === 'posterior';
+    case 'evaluand': return value.type === 'model' || value.type === 'ensemble';
+    case 'task': return value.type === 'task';
   }
 }
 
@@ -221,7 +224,9 @@ function returnsExpected(b: Builtin, expected: ParamType | undefined): boolean {
   if (expected === 'vector') return /Vector/.test(b.returns) || b.returns.startsWith('the kind');
   if (expected === 'weights') return /Model|Vector|kind/.test(b.returns);
   if (expected === 'scalar') return b.returns === 'Sweep';
-  if (expected === 'tasks') return b.returns === 'Task';
+  if (expected === 'tasks' || expected === 'task') return b.returns === 'Task';
+  if (expected === 'mixture') return b.returns === 'Posterior';
+  if (expected === 'evaluand') return /Model|Ensemble/.test(b.returns);
   return false;
 }
 
@@ -240,6 +245,7 @@ function typeLabel(type: ParamType): string {
   const labels: Record<ParamType, string> = {
     model: 'Model', vector: 'Vector', weights: 'Model or Vector', scalar: 'number or sweep', number: 'number', numbers: 'list of numbers',
     string: 'string', strings: 'string or list of strings', bool: 'true or false', tasks: 'task or list of tasks',
+    mixture: 'list of numbers or posterior', evaluand: 'Model or Ensemble', task: 'task',
   };
   return labels[type];
 }

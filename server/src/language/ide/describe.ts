@@ -4,7 +4,7 @@ import type { HfModelConfig } from '../../checkpoints/types.ts';
 import type { Analysis } from '../analysis.ts';
 import type { Binding } from '../names.ts';
 import * as P from '../poly.ts';
-import { nodeInputs, type TensorTable, type WeightNode } from '../program.ts';
+import { nodeInputs, type PosteriorValue, type TensorTable, type WeightNode } from '../program.ts';
 import { isFloat } from '../shapes.ts';
 import { isWeights, typeName, type Value } from '../values.ts';
 import { isMethodNode, methodOf } from '../../methods/registry.ts';
@@ -23,6 +23,8 @@ export function describeValueShort(value: Value | undefined): string | undefined
   if (isWeights(value)) return tableSummary(value.node.table);
   if (value.type === 'scalar') return scalarSummary(value.poly);
   if (value.type === 'task') return `task on ${value.task.data.replace(/^.*\//, '')}, metric ${value.task.metric}`;
+  if (value.type === 'ensemble') return `ensemble of ${value.ensemble.members.length} models`;
+  if (value.type === 'posterior') return `posterior over ${value.posterior.members.length} models on ${value.posterior.task.name}`;
   return undefined;
 }
 
@@ -35,7 +37,10 @@ export function describeBinding(analysis: Analysis, binding: Binding, env: Descr
   if (!value) return lines.join('\n\n');
   if (isWeights(value)) {
     lines.push(modelFacts(value.node, m));
-    if (value.sweeps.size > 0) lines.push(`Depends on the sweep ${[...value.sweeps].map((id) => sweepName(analysis, id)).join(', ')}: evaluated at each point, chosen on validation data.`);
+    const sweeps = [...value.sweeps].filter((id) => !posteriorOf(analysis, id));
+    if (sweeps.length > 0) lines.push(`Depends on the sweep ${sweeps.map((id) => sweepName(analysis, id)).join(', ')}: evaluated at each point, chosen on validation data.`);
+    const posteriors = [...new Set([...value.sweeps].flatMap((id) => posteriorOf(analysis, id) ?? []))];
+    if (posteriors.length > 0) lines.push(`Weighted by the posterior ${posteriors.map((p) => m.strong(p.name)).join(', ')}: estimated when the recipe runs (uniform until then).`);
     if (value.type === 'vector') lines.push(...vectorFacts(analysis, binding, env, m));
   } else if (value.type === 'scalar') {
     lines.push(scalarDetail(analysis, value.poly, m));
@@ -48,10 +53,31 @@ export function describeBinding(analysis: Analysis, binding: Binding, env: Descr
       ...(t.finetuned !== t.head ? [`Fine-tuned reference: ${t.finetuned.name ?? 'a model'}`] : []),
       ...(t.command ? [`External evaluator: ${m.code(t.command)}`] : []),
     ]));
+  } else if (value.type === 'ensemble') {
+    const { members, weights } = value.ensemble;
+    const k = members.length;
+    lines.push(m.lines([
+      `Models: ${members.map((n) => n.name ?? 'a model').join(', ')}`,
+      `Weights: ${Array.isArray(weights) ? weights.map((w) => P.formatNumber(w)).join(', ') : `the posterior ${(weights as PosteriorValue).name}, estimated when the recipe runs`}`,
+      `Cost: ${k} forward passes per token (each model reads the text; their next-token probabilities are mixed)`,
+      'Evaluated on causal LM text tasks by perplexity or loss; it has no weights of its own, so it is never saved or combined: mean(...) of its models is one Model.',
+    ]));
+  } else if (value.type === 'posterior') {
+    const p = value.posterior;
+    lines.push(m.lines([
+      `Models: ${p.members.map((n) => n.name ?? 'a model').join(', ')}`,
+      `Estimated on: the first ${p.documents} validation document${p.documents === 1 ? '' : 's'} of task ${p.task.name}, by Bayes' rule (uniform prior times each model's likelihood of the document), averaged over the documents${p.topk !== undefined ? `; the ${p.topk} largest kept and renormalised` : ''}`,
+      `Costs ${p.members.length} forward passes over those documents, once per run (cached across runs); the weights are in the results.`,
+    ]));
   } else if (value.type === 'string') {
     lines.push(m.code(JSON.stringify(value.value)));
   }
   return lines.join('\n\n');
+}
+
+function posteriorOf(analysis: Analysis, id: number): PosteriorValue | undefined {
+  const posterior = analysis.checked.program.sweeps.find((s) => s.id === id)?.posterior;
+  return posterior === undefined ? undefined : analysis.checked.program.posteriors.find((p) => p.id === posterior);
 }
 
 function sweepName(analysis: Analysis, id: number): string {
