@@ -286,6 +286,13 @@ describe('results webview in Chromium', () => {
     assert.deepEqual(await page.evaluate(() => Array.from(document.querySelectorAll('table.posterior meter')).map((m) => (m as HTMLMeterElement).value)), [0.25, 0.75]);
     assert.deepEqual(await text(page, '.objective'), ['best mean normalized accuracy <em>across</em> tasks']);
     assert.deepEqual(await text(page, '.chart h3'), [`${model}: validation loss against lam`, `${model}: validation accuracy against lam`]);
+    // Better is up: on the loss chart a lower loss is drawn higher, and the axis says so.
+    const lossChart = await chartGeometry(page, model);
+    const lossValues = htmlNames.evaluations[0]!.points.filter((p) => p.model === model).sort((a, b) => a.point['lam']! - b.point['lam']!).map((p) => Object.values(p.metrics)[0]!.loss!);
+    const vertices = lossChart.lines.find((l) => l.vertices.length === lossValues.length)!.vertices;
+    const byLoss = [...vertices.keys()].sort((i, j) => lossValues[i]! - lossValues[j]!);
+    assert.ok(vertices[byLoss[0]!]!.y < vertices[byLoss.at(-1)!]!.y, 'the lowest loss is drawn above the highest');
+    assert.match((await text(page, 'figure.chart svg g[aria-label="y-axis label"] text'))[0]!, /validation loss \(lower is better\)/);
     const labels = await page.evaluate(() => Array.from(document.querySelectorAll('g[aria-description="sweep lines"] path')).map((p) => p.getAttribute('aria-label')));
     assert.deepEqual(labels, [evil, control]);
     const ticks = await text(page, '.heatmap svg g[aria-label="y-axis tick label"] text');

@@ -1,6 +1,6 @@
 // One line chart per edited model (and per metric, when tasks use different ones): each
 // task's validation metric against the sweep coefficient, the base's level as a faint rule,
-// and the chosen point marked. Targets are solid lines, controls dashed, as in the legend.
+// and the chosen point marked; better is drawn higher, so loss and perplexity axes run down. Targets are solid lines, controls dashed, as in the legend.
 import * as Plot from '@observablehq/plot';
 import type { ChosenResult, EvaluationResult, MetricName, PointValues, SweepInfo, TaskInfo } from '../../../server/src/results/schema.ts';
 import { h } from './dom.ts';
@@ -69,6 +69,7 @@ function legend(tasks: readonly TaskInfo[], colourOf: (task: string) => string):
 
 function chart(evaluation: EvaluationResult, model: string, metric: MetricName, axis: SweepInfo, context: ChartContext): HTMLElement {
   const tasks = evaluation.tasks.filter((task) => task.metric === metric);
+  const lowerIsBetter = tasks.every((task) => !task.higherIsBetter);
   const rows = sweepRows(evaluation, model, tasks, axis.name);
   const chosen: ChosenResult | undefined = evaluation.chosen.find((c) => c.model === model);
   const chosenX = chosen?.point[axis.name];
@@ -95,7 +96,8 @@ function chart(evaluation: EvaluationResult, model: string, metric: MetricName, 
     marginRight: 20,
     marginTop: 24,
     x: { label: axis.name, domain: [Math.min(...values), Math.max(...values)], grid: true },
-    y: { label: `validation ${metric}`, tickFormat: tickFormat(metric), grid: true, nice: true },
+    // Better is up for every metric: loss and perplexity run downwards (Plot's arrow points to larger values).
+    y: { label: `validation ${metric}${lowerIsBetter ? ' (lower is better)' : ''}`, reverse: lowerIsBetter, tickFormat: tickFormat(metric), grid: true, nice: true },
     color: { type: 'ordinal', domain: taskNames, range: colours },
     marks: [
       Plot.ruleY(baseRows, { y: 'y', stroke: 'task', strokeOpacity: 0.6, strokeDasharray: '1,3', ariaDescription: 'base level' }),
