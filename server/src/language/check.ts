@@ -11,8 +11,17 @@ import type { StringArg, TypeRules } from '../methods/method.ts';
 import { baseModel, isConventionalBaseName } from './base-model.ts';
 import { builtinByName, coreBuiltinByName, isRequired, type Builtin, type Param } from './builtins.ts';
 import type { Diagnostic, Fix } from './diagnostics.ts';
+import { chainDepthMessage, statisticsPassesMessage } from './diagnostics/chain-too-deep.ts';
 import { foreignBaseMessage } from './diagnostics/foreign-base.ts';
+import { cancelledTermsMessage, divisionByWeightsMessage, ensembleOperandMessage, numberWithWeightsMessage, weightsProductMessage } from './diagnostics/invalid-operation.ts';
 import { weightSumFixes, weightSumMessage, type WeightSumFacts } from './diagnostics/model-weight-sum.ts';
+import { chainScaleMessage, foldedMessage, literalOverflowMessage, weightsSumMessage } from './diagnostics/non-finite.ts';
+import { alignedTablesMessage, headTablesMessage, operandTablesMessage, partialTablesMessage, type HeadDifference } from './diagnostics/shape-mismatch.ts';
+import { sweepPointsNote, tooManyEvaluationsMessage } from './diagnostics/too-many-evaluations.ts';
+import {
+  adapterAsModelFixes, adapterAsModelMessage, argumentTypeMessage, assignedNothingMessage, discardedValueMessage, fixedNumbersMessage, kindFixes, mixedMeanMessage,
+  operandTypeMessage, partialSaveMessage, unscalableMessage,
+} from './diagnostics/type-mismatch.ts';
 import type { LineIndex } from './line-index.ts';
 import { ceilingMaxEvaluations, defaultMaxEvaluations, evaluationCount, formatExactCount, gridSize, maxChainDepth, maxStatisticsPasses } from './limits.ts';
 import { closest, unusedBindings, type Binding, type Resolution } from './names.ts';
@@ -163,7 +172,7 @@ class Checker {
       this.currentName = undefined;
       const value = this.finalize(raw, statement.value);
       if (value.type === 'nothing') {
-        this.report(statement.value, 'error', 'type-mismatch', `${describeCall(statement.value)} returns nothing; it cannot be assigned to '${statement.target.name}'`);
+        this.report(statement.value, 'error', 'type-mismatch', assignedNothingMessage(describeCall(statement.value), statement.target.name));
       }
       this.values.set(binding, isWeights(value) ? this.named(value, statement.target.name) : value);
       return;
@@ -171,7 +180,7 @@ class Checker {
     const expression = statement.expression;
     const value = this.finalize(this.expression(expression), expression);
     if (value.type !== 'nothing' && value.type !== 'error' && expression.kind !== 'missing') {
-      this.report(expression, 'warning', 'type-mismatch', `this ${typeName(value)} is computed and then discarded: assign it to a name or pass it to save(...)`);
+      this.report(expression, 'warning', 'type-mismatch', discardedValueMessage(typeName(value)));
     }
   }
 
@@ -188,7 +197,7 @@ class Checker {
     switch (e.kind) {
       case 'number':
         if (!Number.isFinite(e.value)) {
-          this.report(e, 'error', 'non-finite', `${e.text} is beyond the largest number (about 1.8e308): it would be Infinity; write a smaller number`);
+          this.report(e, 'error', 'non-finite', literalOverflowMessage(e.text));
           return errorValue;
         }
         return { type: 'scalar', poly: P.constant(e.value) };
@@ -235,7 +244,7 @@ class Checker {
     if (operator === '+' || operator === '-') {
       if (leftWeights && rightWeights) return this.addCombos(this.asCombo(left), this.asCombo(right), operator === '-' ? -1 : 1, leftExpr, rightExpr);
       if ((leftWeights && right.type === 'scalar') || (rightWeights && left.type === 'scalar')) {
-        this.report(whole, 'error', 'invalid-operation', `cannot ${operator === '+' ? 'add a number to' : 'subtract a number from'} ${leftWeights ? kindPhrase(left) : kindPhrase(right)}: scale it with '*' instead (e.g. 0.5*tau)`);
+        this.report(whole, 'error', 'invalid-operation', numberWithWeightsMessage(operator, typeName(leftWeights ? left : right)));
         return errorValue;
       }
       return this.operandTypeError(operator, left, right, leftExpr, rightExpr);
@@ -244,7 +253,7 @@ class Checker {
       if (left.type === 'scalar' && rightWeights) return this.scale(right, left.poly, whole, rightExpr);
       if (right.type === 'scalar' && leftWeights) return this.scale(left, right.poly, whole, leftExpr);
       if (leftWeights && rightWeights) {
-        this.report(whole, 'error', 'invalid-operation', `cannot multiply ${kindPhrase(left)} by ${kindPhrase(right)}: weights are combined linearly (add, subtract, scale by numbers)`);
+        this.report(whole, 'error', 'invalid-operation', weightsProductMessage(typeName(left), typeName(right)));
         return errorValue;
       }
       return this.operandTypeError(operator, left, right, leftExpr, rightExpr);
@@ -255,7 +264,7 @@ class Checker {
       return divisor === undefined ? errorValue : this.scale(left, P.constant(1 / divisor), whole, leftExpr);
     }
     if (rightWeights) {
-      this.report(rightExpr, 'error', 'invalid-operation', `cannot divide by ${kindPhrase(right)}`);
+      this.report(rightExpr, 'error', 'invalid-operation', divisionByWeightsMessage(typeName(right)));
       return errorValue;
     }
     return this.operandTypeError(operator, left, right, leftExpr, rightExpr);
@@ -267,8 +276,8 @@ class Checker {
     for (const poly of polys) {
       const reach = this.magnitude(poly);
       if (Number.isFinite(reach)) continue;
-      const what = v.type === 'scalar' ? (P.asConstant(poly) === undefined ? 'reaches' : 'folds to') : 'scales weights by';
-      this.report(span, 'error', 'non-finite', `${this.excerpt(span)} ${what} ${nonFiniteWords(reach)}${P.asConstant(poly) === undefined ? ' at some sweep point' : ''}: ${finiteAdvice}`);
+      const facts = { excerpt: this.excerpt(span), folded: v.type === 'scalar' ? 'number' : 'coefficient', reach, dependsOnSweep: P.asConstant(poly) === undefined } as const;
+      this.report(span, 'error', 'non-finite', foldedMessage(facts));
       return errorValue;
     }
     return v;
@@ -304,17 +313,15 @@ class Checker {
     }
     this.nodeFacts.set(node, { depth, passes, scale });
     if (depth > maxChainDepth) {
-      this.report(span, 'error', 'chain-too-deep',
-        `this value is the end of a chain of ${depth} operations (through names and nested calls), more than the ${maxChainDepth} tvr evaluates: build it in fewer steps (e.g. 8*v rather than three doublings, one mean(a, b, c) rather than nested means), or save an intermediate result and load it in another recipe`);
+      this.report(span, 'error', 'chain-too-deep', chainDepthMessage(depth, maxChainDepth));
       return false;
     }
     if (passes > maxStatisticsPasses) {
-      this.report(span, 'error', 'chain-too-deep',
-        `this value needs ${passes} passes over its inputs, one after another, more than the ${maxStatisticsPasses} tvr makes: each ${statisticsMethods} applied to the result of another reads every input again (and recomputes what came before). Apply them to independent values, or save an intermediate result and load it in another recipe`);
+      this.report(span, 'error', 'chain-too-deep', statisticsPassesMessage(passes, maxStatisticsPasses, statisticsMethods));
       return false;
     }
     if (!Number.isFinite(scale)) {
-      this.report(span, 'error', 'non-finite', `${this.excerpt(span)} scales the weights it is built from by ${nonFiniteWords(scale)} (the coefficients along its chain of bindings multiply): ${finiteAdvice}`);
+      this.report(span, 'error', 'non-finite', chainScaleMessage(this.excerpt(span), scale));
       return false;
     }
     return true;
@@ -323,11 +330,10 @@ class Checker {
   private operandTypeError(operator: string, left: Value, right: Value, leftExpr: Expression, rightExpr: Expression): Value {
     const bad = isArithmetic(left) ? { v: right, e: rightExpr } : { v: left, e: leftExpr };
     if (bad.v.type === 'ensemble') {
-      const k = bad.v.ensemble.members.length;
-      this.report(bad.e, 'error', 'invalid-operation', `'${operator}' cannot use an Ensemble: it mixes the predictions of its ${k} models (${k} forward passes per token) and has no weights to combine; to average the models' weights into one Model use mean(...) (with the same weights=)`);
+      this.report(bad.e, 'error', 'invalid-operation', ensembleOperandMessage(operator, bad.v.ensemble.members.length));
       return errorValue;
     }
-    this.report(bad.e, 'error', 'type-mismatch', `'${operator}' needs numbers, Models or Vectors, but this is a ${typeName(bad.v)}`);
+    this.report(bad.e, 'error', 'type-mismatch', operandTypeMessage(operator, typeName(bad.v)));
     return errorValue;
   }
 
@@ -366,7 +372,7 @@ class Checker {
     if (v.type === 'error') return errorValue;
     if (v.type === 'scalar') return { type: 'scalar', poly: P.mul(v.poly, k) };
     if (v.type !== 'combo' && !isWeights(v)) {
-      this.report(operand, 'error', 'type-mismatch', `cannot negate or scale a ${typeName(v)}`);
+      this.report(operand, 'error', 'type-mismatch', unscalableMessage(typeName(v)));
       return errorValue;
     }
     void whole;
@@ -387,10 +393,10 @@ class Checker {
         diff = compareTables(left.table!, right.table!);
       }
       if (diff) {
-        const leftText = this.excerpt(leftExpr);
-        const details = diff.first.map((d) => describeDifference(d, 'here', `in ${leftText}`)).join('; ');
-        this.report(rightExpr, 'error', 'shape-mismatch',
-          `tensor tables differ from ${leftText}: ${diff.count} tensor${diff.count === 1 ? '' : 's'} differ${diff.count === 1 ? 's' : ''}; ${details}${diff.first.some((d) => !d.left || !d.right) ? ". Use select(...) or exclude(...) to compare the same tensors" : ''}`,
+        const other = this.excerpt(leftExpr);
+        const details = diff.first.map((d) => describeDifference(d, 'here', `in ${other}`));
+        const oneSideLacks = diff.first.some((d) => !d.left || !d.right);
+        this.report(rightExpr, 'error', 'shape-mismatch', operandTablesMessage({ other, count: diff.count, details }, oneSideLacks),
           [{ span: leftExpr, message: 'the other operand' }]);
         return errorValue;
       }
@@ -425,8 +431,7 @@ class Checker {
       const note = nodes.map((n) => (isMethodNode(n) ? methodOf(n).explain?.(n, d.name) : undefined)).find((x) => x !== undefined);
       return `${describeDifference(d, 'here', there)}${note ? ` (${note})` : ''}`;
     });
-    this.report(partialExpr, 'error', 'shape-mismatch',
-      `${this.excerpt(partialExpr)} changes ${diff.count} tensor${diff.count === 1 ? '' : 's'} that ${this.excerpt(otherExpr)} lacks or holds in another shape: ${details.join('; ')}. An adapter applies to the model it was trained on`,
+    this.report(partialExpr, 'error', 'shape-mismatch', partialTablesMessage(this.excerpt(partialExpr), { other: this.excerpt(otherExpr), count: diff.count, details }),
       [{ span: otherExpr, message: 'the other operand' }]);
     return errorValue;
   }
@@ -445,7 +450,7 @@ class Checker {
       return errorValue;
     }
     if (live.length === 0) {
-      this.report(expr, 'warning', 'invalid-operation', 'the terms cancel out: this is the zero vector');
+      this.report(expr, 'warning', 'invalid-operation', cancelledTermsMessage);
     }
     const sweeps = new Set<number>();
     for (const t of live) {
@@ -657,29 +662,33 @@ class Checker {
   /** Checks a value against a parameter's declared type and range; reports and returns false when wrong. */
   private checkParamType(builtin: Builtin, param: Param, value: Value, expr: Expression): boolean {
     if (value.type === 'error') return false;
-    const wrong = (expected: string, hint = ''): false => {
-      this.report(expr, 'error', 'type-mismatch', `${builtin.name}() expects ${expected} for '${param.name}', but this is ${article(typeName(value))}${hint}`, undefined, this.kindFixes(param, value, expr));
+    const wrong = (): false => {
+      const members = value.type === 'ensemble' ? value.ensemble.members.length : undefined;
+      const facts = { fn: builtin.name, param: param.name, wanted: param.type, given: value.type, givenName: typeName(value), members };
+      const needsParens = !(expr.kind === 'name' || expr.kind === 'call' || expr.kind === 'paren');
+      const fixes = kindFixes({ wanted: param.type, given: value.type, text: this.text(expr), needsParens, base: this.likelyBase()?.name }, expr);
+      this.report(expr, 'error', 'type-mismatch', argumentTypeMessage(facts), undefined, fixes);
       return false;
     };
     switch (param.type) {
       case 'model':
-        if (value.type !== 'model') return wrong('a Model', value.type === 'vector' ? ' (a task Vector): add it to a base model, e.g. base + vector' : ensembleHint(value));
+        if (value.type !== 'model') return wrong();
         return true;
       case 'evaluand':
-        return value.type === 'model' || value.type === 'ensemble' ? true : wrong('a Model or an Ensemble', value.type === 'vector' ? ' (a task Vector): add it to a base model, e.g. base + vector' : '');
+        return value.type === 'model' || value.type === 'ensemble' ? true : wrong();
       case 'mixture':
         if (value.type === 'posterior') return true;
         return this.checkParamType(builtin, { ...param, type: 'numbers' }, value, expr);
       case 'task':
-        return value.type === 'task' ? true : wrong('a task');
+        return value.type === 'task' ? true : wrong();
       case 'vector':
-        if (value.type !== 'vector') return wrong('a task Vector', value.type === 'model' ? ' (a point, not a direction): subtract the base, e.g. finetuned - base' : '');
+        if (value.type !== 'vector') return wrong();
         return true;
       case 'weights':
-        return isWeights(value) ? true : wrong('a Model or a Vector', ensembleHint(value));
+        return isWeights(value) ? true : wrong();
       case 'scalar':
       case 'number': {
-        if (value.type !== 'scalar') return wrong('a number');
+        if (value.type !== 'scalar') return wrong();
         const constant = P.asConstant(value.poly);
         if (constant === undefined) {
           if (param.type === 'number') {
@@ -691,18 +700,18 @@ class Checker {
         return this.checkRange(builtin, param, constant, expr);
       }
       case 'numbers': {
-        if (value.type !== 'list') return wrong('a list of numbers, e.g. [0.3, 0.7]');
+        if (value.type !== 'list') return wrong();
         let ok = true;
         value.items.forEach((item, i) => {
           if (item.type !== 'scalar' || P.asConstant(item.poly) === undefined) {
-            this.report(expr.kind === 'list' ? expr.items[i]! : expr, 'error', 'type-mismatch', `'${param.name}' must hold fixed numbers`);
+            this.report(expr.kind === 'list' ? expr.items[i]! : expr, 'error', 'type-mismatch', fixedNumbersMessage(param.name));
             ok = false;
           }
         });
         return ok;
       }
       case 'string': {
-        if (value.type !== 'string') return wrong('a string');
+        if (value.type !== 'string') return wrong();
         if (param.choices && !param.choices.includes(value.value)) {
           const suggestion = closest(value.value, param.choices);
           this.report(expr, 'error', 'invalid-value', `'${param.name}' must be one of ${param.choices.map((c) => `"${c}"`).join(', ')}`, undefined,
@@ -714,13 +723,13 @@ class Checker {
       case 'strings':
         if (value.type === 'string') return true;
         if (value.type === 'list' && value.items.every((i) => i.type === 'string')) return true;
-        return wrong('a string or a list of strings');
+        return wrong();
       case 'bool':
-        return value.type === 'bool' ? true : wrong('true or false');
+        return value.type === 'bool' ? true : wrong();
       case 'tasks':
         if (value.type === 'task') return true;
         if (value.type === 'list' && value.items.every((i) => i.type === 'task' || i.type === 'error')) return true;
-        return wrong('a task or a list of tasks, e.g. [digits, fashion]');
+        return wrong();
     }
   }
 
@@ -735,21 +744,6 @@ class Checker {
     if (problems.length === 0) return true;
     this.report(expr, 'error', 'invalid-value', `'${param.name}' of ${builtin.name}() must be ${problems.join(' and ')}, but is ${P.formatNumber(x)}`);
     return false;
-  }
-
-  /** Quick fixes for a Model where a Vector is needed (subtract the base) and the reverse (add to the base). */
-  private kindFixes(param: Param, value: Value, expr: Expression): Fix[] | undefined {
-    const base = this.likelyBase();
-    if (!base?.name) return undefined;
-    const text = this.text(expr);
-    const wrapped = expr.kind === 'name' || expr.kind === 'call' || expr.kind === 'paren' ? text : `(${text})`;
-    if (param.type === 'vector' && value.type === 'model' && text !== base.name) {
-      return [{ title: `Use the task vector ${wrapped} - ${base.name}`, edits: [{ span: expr, newText: `${wrapped} - ${base.name}` }], preferred: true }];
-    }
-    if (param.type === 'model' && value.type === 'vector') {
-      return [{ title: `Apply it to the base: ${base.name} + ${wrapped}`, edits: [{ span: expr, newText: `${base.name} + ${wrapped}` }], preferred: true }];
-    }
-    return undefined;
   }
 
   private arg(args: BoundArgs, name: string): Value | undefined {
@@ -780,8 +774,7 @@ class Checker {
       else if (lookup.status === 'error') this.reportCheckpointError(lookup.error, path, absolute, pathArg.expr);
       else header = lookup.header;
       if (header?.loraAdapter) {
-        this.report(call.callee, 'error', 'type-mismatch', `${path} is a PEFT LoRA adapter (adapter_config.json), a change to a model rather than a Model: lora("${path}") gives its ΔW as a Vector to add to the base model it was trained on`, undefined,
-          [{ title: `Use lora("${path}")`, edits: [{ span: call.callee, newText: 'lora' }], preferred: true }]);
+        this.report(call.callee, 'error', 'type-mismatch', adapterAsModelMessage(path), undefined, adapterAsModelFixes(path, call.callee));
         return errorValue;
       }
       const node: Mutable<LoadNode> = {
@@ -901,9 +894,9 @@ class Checker {
         diff = compareTables(thereTable, values[i]!.node.table!);
       }
       if (diff) {
-        const thereText = `in ${this.excerpt(there.expr)}`;
-        this.report(items[i]!.expr, 'error', 'shape-mismatch',
-          `tensor tables differ from ${this.excerpt(there.expr)}: ${diff.count} tensor${diff.count === 1 ? '' : 's'} differ; ${diff.first.map((d) => describeDifference(d, 'here', thereText)).join('; ')}`,
+        const other = this.excerpt(there.expr);
+        const details = diff.first.map((d) => describeDifference(d, 'here', `in ${other}`));
+        this.report(items[i]!.expr, 'error', 'shape-mismatch', alignedTablesMessage({ other, count: diff.count, details }),
           [{ span: there.expr, message: 'compared with this operand' }]);
         return undefined;
       }
@@ -952,7 +945,7 @@ class Checker {
     if (kinds.size > 1) {
       const first = items[0]!.value as WeightsValue;
       const odd = items.find((i) => (i.value as WeightsValue).type !== first.type)!;
-      this.report(odd.expr, 'error', 'type-mismatch', `mean() averages values of one kind: this is a ${typeName(odd.value)} but the first is a ${typeName(first)}`);
+      this.report(odd.expr, 'error', 'type-mismatch', mixedMeanMessage(typeName(odd.value), typeName(first)));
       return errorValue;
     }
     const values = this.alignTables(items);
@@ -985,7 +978,7 @@ class Checker {
     const raw = given.items.map((i) => (i.type === 'scalar' ? (P.asConstant(i.poly) ?? 0) : 0));
     const sum = raw.reduce((a, b) => a + b, 0);
     if (!Number.isFinite(sum)) {
-      this.report(span, 'error', 'non-finite', `these weights sum to ${nonFiniteWords(sum)}: ${finiteAdvice}`);
+      this.report(span, 'error', 'non-finite', weightsSumMessage(sum));
       return undefined;
     }
     if (raw.length !== count) {
@@ -1238,15 +1231,12 @@ class Checker {
         if (t.command === undefined && isTextDataPath(t.data)) this.checkClassifierTask(m, t);
         // A built-in text task's model is its own head: nothing completes it.
         if (!m.node.table || !t.head.table || (t.command === undefined && isTextDataPath(t.data))) continue;
-        const problems: string[] = [];
+        const differences: HeadDifference[] = [];
         for (const [name, spec] of m.node.table) {
-          const headSpec = t.head.table.get(name);
-          if (!headSpec) problems.push(`"${name}" is not in the head model`);
-          else if (headSpec.shape.join() !== spec.shape.join()) problems.push(`"${name}" is [${spec.shape.join(', ')}] here but [${headSpec.shape.join(', ')}] in the head model`);
+          const headShape = t.head.table.get(name)?.shape;
+          if (headShape?.join() !== spec.shape.join()) differences.push({ tensor: name, shape: spec.shape, headShape });
         }
-        if (problems.length > 0) {
-          this.report(m.expr, 'error', 'shape-mismatch', `${m.name} cannot be completed by the head model of task '${t.name}': ${problems.length} tensor${problems.length === 1 ? '' : 's'} differ; ${problems.slice(0, 3).join('; ')}`);
-        }
+        if (differences.length > 0) this.report(m.expr, 'error', 'shape-mismatch', headTablesMessage(m.name, t.name, differences));
       }
       for (const s of m.value.sweeps) this.evaluatedSweeps.add(s);
     }
@@ -1306,19 +1296,10 @@ class Checker {
     for (const cost of this.evaluationCosts) {
       total += cost.count;
       if (total <= limit) continue;
-      const plural = (n: number, word: string): string => `${formatExactCount(n)} ${word}${n === 1 ? '' : 's'}`;
-      const breakdown = `${plural(cost.points, 'sweep point')} x ${plural(cost.tasks, 'task')} on the validation split, plus the chosen points' tests and the references`;
-      const what = total === cost.count
-        ? `this evaluate(...) runs up to ${formatExactCount(cost.count)} evaluations (${breakdown}), more than the limit of ${formatExactCount(limit)}`
-        : `the evaluate(...) statements up to this one run up to ${formatExactCount(total)} evaluations, more than the limit of ${formatExactCount(limit)}; this one runs up to ${formatExactCount(cost.count)} (${breakdown})`;
-      const raise = total <= ceilingMaxEvaluations
-        ? `, or raise the limit with max_evaluations=${total} if the run is meant to take that long`
-        : ` (max_evaluations= allows at most ${formatExactCount(ceilingMaxEvaluations)})`;
       const related = [...cost.sweeps].map((id) => this.sweeps.find((s) => s.id === id)!).sort((a, b) => b.values.length - a.values.length).slice(0, 3)
-        .map((s) => ({ span: { start: this.lines.offset(s.range.start), end: this.lines.offset(s.range.end) }, message: `sweep ${s.name}: ${plural(s.values.length, 'point')}` }));
-      this.report(cost.span, 'error', 'too-many-evaluations',
-        `${what}. Use fewer sweep points (a coarser step, or fewer sweeps per model)${raise}`,
-        related.length > 0 ? related : undefined);
+        .map((s) => ({ span: { start: this.lines.offset(s.range.start), end: this.lines.offset(s.range.end) }, message: sweepPointsNote(s.name, s.values.length) }));
+      const facts = { count: cost.count, total, points: cost.points, tasks: cost.tasks, limit, ceiling: ceilingMaxEvaluations };
+      this.report(cost.span, 'error', 'too-many-evaluations', tooManyEvaluationsMessage(facts), related.length > 0 ? related : undefined);
       return;
     }
   }
@@ -1328,7 +1309,7 @@ class Checker {
     const pathArg = args.values.get('path')!;
     if (value.partial) {
       // The engine takes dtypes, format and topology from a loaded model (the anchor); a partial Vector has none.
-      this.report(args.values.get('value')!.expr, 'error', 'type-mismatch', 'this Vector holds only the tensors a LoRA adapter changes, and no loaded model to take dtypes and format from: save it added to the base model it was trained on: save(base + lora(...), ...)');
+      this.report(args.values.get('value')!.expr, 'error', 'type-mismatch', partialSaveMessage);
       return nothing;
     }
     const path = resolve(this.folder, (pathArg.value as { value: string }).value);
@@ -1468,7 +1449,7 @@ class Checker {
 // ---- pure helpers -----------------------------------------------------------------------
 
 /** The methods whose value depends on a statistic of their input (a top-k threshold, norms), for messages: "magnitude_prune, ties or slerp". */
-const statisticsMethods = ((names: readonly string[]) => `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`)(methods.filter((m) => m.statistics).map((m) => m.name));
+const statisticsMethods = methods.filter((m) => m.statistics).map((m) => m.name);
 
 function unreachable(name: never): never {
   throw new Error(`no checker for built-in ${String(name)}`);
@@ -1487,30 +1468,6 @@ function nodeName(node: WeightNode, fallback?: string): string {
   if (n.name) return `'${n.name}'`;
   if (n.op === 'load') return `'${n.path.replace(/^.*\//, '')}'`;
   return fallback ? `'${fallback}'` : 'a model';
-}
-
-const finiteAdvice = 'numbers in a recipe must stay within about ±1.8e308 (64-bit floats); use smaller coefficients';
-
-function nonFiniteWords(x: number): string {
-  return Number.isNaN(x) ? 'NaN (not a number, e.g. Infinity - Infinity)' : x > 0 ? 'Infinity' : '-Infinity';
-}
-
-function kindPhrase(v: Value): string {
-  if (v.type === 'model') return 'a Model';
-  if (v.type === 'vector') return 'a Vector';
-  if (v.type === 'combo') return 'a combination of models';
-  return article(typeName(v));
-}
-
-function article(word: string): string {
-  return /^[AEIOU]/.test(word) ? `an ${word}` : `a ${word}`;
-}
-
-/** Why an Ensemble is not what a parameter takes, for its type-mismatch message. */
-function ensembleHint(v: Value): string {
-  if (v.type !== 'ensemble') return '';
-  const k = v.ensemble.members.length;
-  return ` (${k} models evaluated together, ${k} forward passes per token, with no weights of its own): save or combine its models, or mean(...) of them for one Model`;
 }
 
 /** A posterior's weights as coefficients: its coordinates, and one minus their sum for the last model. */

@@ -1,12 +1,11 @@
 // The checker on real checkpoint headers: each row is a recipe and exactly the
-// diagnostics it must produce: annotated under the lines they point at (the type system's
-// rows, test/helpers/annotated-recipes.ts), or as line:column severity code with message
-// fragments that any diagnostic may contain (the others, still to convert).
+// diagnostics it must produce, annotated under the lines they point at, each with a
+// fragment of its message and some with their quick fixes (test/helpers/annotated-recipes.ts).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as P from '../../../server/src/language/poly.ts';
 import { analysisDiagnostics, assertAnnotatedDiagnostics, recipe } from '../../helpers/annotated-recipes.ts';
-import { analyzeIn, assertCheckRow, assertTypes, recipeWorkspace, type CheckRow, type RecipeWorkspace } from '../../helpers/recipe-workspace.ts';
+import { analyzeIn, assertTypes, recipeWorkspace, type RecipeWorkspace } from '../../helpers/recipe-workspace.ts';
 
 let ws: RecipeWorkspace;
 before(() => { ws = recipeWorkspace(); });
@@ -22,8 +21,23 @@ interface AnnotatedRow {
   readonly types?: Readonly<Record<string, string>>;
 }
 
-// The type system: weight sums, Models against Vectors, operations, bases, shapes.
-const annotatedRows: AnnotatedRow[] = [
+/** Lines `v<from> = dare(v<from - 1>, ...)` to `v<to> = ...`: a chain of weight operations through names. */
+function dareChain(from: number, to: number): string {
+  return Array.from({ length: to - from + 1 }, (_, i) => `v${from + i} = dare(v${from + i - 1}, p=0.1, seed=${from + i - 1})`).join('\n');
+}
+
+/** Lines `v<from> = magnitude_prune(v<from - 1>)` to `v<to> = ...`: statistics of statistics. */
+function pruneChain(from: number, to: number): string {
+  return Array.from({ length: to - from + 1 }, (_, i) => `v${from + i} = magnitude_prune(v${from + i - 1})`).join('\n');
+}
+
+/** Ten sweeps of 11 points each, l0 to l9, and their sum. */
+const tenSweeps = Array.from({ length: 10 }, (_, i) => `l${i} = sweep(0, 1, 0.1)`).join('\n');
+const tenSweepsSum = Array.from({ length: 10 }, (_, i) => `l${i}`).join(' + ');
+
+// The type system (weight sums, Models against Vectors, operations, bases, shapes), then
+// names, calls, files, folding and the limits.
+const rows: AnnotatedRow[] = [
   {
     name: 'task arithmetic: negation, addition, scaling',
     recipe: recipe`
@@ -37,6 +51,7 @@ const annotatedRows: AnnotatedRow[] = [
     recipe: recipe`
       ${header}m = base + load("sci.safetensors")
       #   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ error[model-weight-sum]: the model weights sum to 2 ('base': 1, 'sci.safetensors': 1)
+      #   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ fix: Average them: mean(base, load("sci.safetensors"))
       save(m, "o.safetensors")
     `,
   },
@@ -59,6 +74,7 @@ const annotatedRows: AnnotatedRow[] = [
       b = load("toxic.safetensors")
       x = 0.5*a + 0.6*b
       #   ^^^^^^^^^^^^^ error[model-weight-sum]: sum to 1.1
+      #   ^^^^^^^^^^^^^ fix: Divide by 1.1 so the weights sum to 1
       save(x, "x.safetensors")
     `,
   },
@@ -89,6 +105,7 @@ const annotatedRows: AnnotatedRow[] = [
     recipe: recipe`
       ${header}t = ties(load("sci.safetensors"), toxic)
       #        ^^^^^^^^^^^^^^^^^^^^^^^ error[type-mismatch]: but this is a Model (a point, not a direction): subtract the base
+      #        ^^^^^^^^^^^^^^^^^^^^^^^ fix: Use the task vector load("sci.safetensors") - base
       evaluate(sci, targets=[])
       #        ^^^ error[type-mismatch]: but this is a Vector (a task Vector): add it to a base model
       s = save(base, "s.safetensors")
@@ -163,120 +180,224 @@ const annotatedRows: AnnotatedRow[] = [
     `,
     types: { lam: 'Sweep', e: 'Model', soup: 'Model' },
   },
+  {
+    name: 'selection narrows tables so different heads can be excluded',
+    recipe: recipe`
+      a = exclude(load("base.safetensors"), "dense2/*")
+      b = load("sci.safetensors", exclude="dense2/*")
+      v = b - a
+      w = select(v, "*bias", "nothing*")
+      #                      ^^^^^^^^^^ warning[empty-selection]: pattern "nothing*" matches no tensor of 'v'
+      save(w, "w.safetensors")
+    `,
+    types: { v: 'Vector', w: 'Vector' },
+  },
+  {
+    name: 'a selection that keeps nothing is an error',
+    recipe: recipe`
+      a = select(load("base.safetensors"), "zzz")
+      #                                    ^^^^^ warning[empty-selection]: pattern "zzz" matches no tensor
+      #                                    ^^^^^ error[empty-selection]: this selection keeps none of the 4 tensors of 'base.safetensors'
+      save(a, "a.safetensors")
+    `,
+  },
+  {
+    name: 'missing and broken files are reported on the path string',
+    recipe: recipe`
+      a = load("nope.safetensors")
+      #        ^^^^^^^^^^^^^^^^^^ error[file-not-found]: checkpoint not found: nope.safetensors
+      b = load("broken.safetensors")
+      #        ^^^^^^^^^^^^^^^^^^^^ error[bad-checkpoint]: shape [2] x F32 needs 8 [span-mismatch]
+      c = load("data.safetensors")
+      #        ^^^^^^^^^^^^^^^^^^ info[non-float-tensors]: 2 integer/bool tensors (validation/y (I32), test/y (I32)) are not combined
+    `,
+  },
+  {
+    name: 'names: undefined with a suggestion, use before definition, duplicates, shadowing a built-in',
+    recipe: recipe`
+      ${header}e = base + sci + toxci
+      #                ^^^^^ error[undefined-name]: 'toxci' is not defined; did you mean 'toxic'?
+      #                ^^^^^ fix: Change to 'toxic'
+      f = g
+      #   ^ error[use-before-definition]: 'g' is used before its definition on line 9
+      g = 1
+      base = 2
+      #^^^ error[duplicate-binding]: 'base' is already defined on line 1
+      mean = 3
+      #^^^ warning[builtin-shadowed]: 'mean' hides the built-in function mean()
+    `,
+  },
+  {
+    name: 'calls: unknown function, unknown and duplicate keywords, missing and extra arguments, bad choices and ranges',
+    recipe: recipe`
+      ${header}a = tie(sci, toxic)
+      #   ^^^ error[unknown-function]: did you mean 'ties'?
+      #   ^^^ fix: Change to 'ties'
+      b = ties(sci, toxic, densty=0.2)
+      #                    ^^^^^^ error[unknown-argument]: did you mean 'density'?
+      #                    ^^^^^^ fix: Change to 'density'
+      c = dare(sci, p=1)
+      #               ^ error[invalid-value]: 'p' of dare() must be < 1, but is 1
+      d = load()
+      #   ^^^^^^ error[argument-count]: load() needs 'path'
+      e = slerp(base, base, 0.5, 3)
+      #                          ^ error[argument-count]: takes 3 positional arguments (a, b, t)
+      save(base, "o.safetensors", dtype="f8")
+      #                                 ^^^^ error[invalid-value]: 'dtype' must be one of "f32", "f16", "bf16"
+      f = dare(sci, p=0.5, p=0.6)
+      #                    ^^^^^ error[duplicate-argument]: 'p' is given twice
+    `,
+  },
+  {
+    name: 'an evaluation chooses the sweep; tasks check their data and heads',
+    recipe: recipe`
+      ${header}lam = sweep()
+      e = base - lam*toxic
+      t1 = task("data.safetensors", head=load("toxic.safetensors"))
+      t2 = task("nodata.safetensors", head=base)
+      #         ^^^^^^^^^^^^^^^^^^^^ error[missing-evaluation-data]: lacks the tensors validation/x, validation/y, test/x, test/y
+      t3 = task("gone.safetensors", head=base)
+      #         ^^^^^^^^^^^^^^^^^^ error[file-not-found]: data file not found: gone.safetensors
+      evaluate(e, targets=[t1], controls=[t2, t3], objective="forget")
+      save(e, "e.safetensors")
+    `,
+    types: { t1: 'Task' },
+  },
+  {
+    name: 'scalars fold: division by zero, division by a sweep',
+    recipe: recipe`
+      ${header}k = 1/(2 - 2)
+      #     ^^^^^^^ error[division-by-zero]: division by zero
+      lam = sweep()
+      x = base + sci/lam
+      #              ^^^ error[sweep-nonlinear]: cannot divide by a sweep value
+    `,
+  },
+  {
+    name: 'an output must not overwrite an input',
+    recipe: recipe`
+      ${header}save(base + sci, "sci.safetensors")
+      #                ^^^^^^^^^^^^^^^^^ error[output-is-input]: an input of the recipe (loaded at line 2): saving would replace it
+      save(base + sci, "out.safetensors")
+      save(base, "out.safetensors")
+      #          ^^^^^^^^^^^^^^^^^ error[output-is-input]: another save(...) writes the same path
+    `,
+  },
+  {
+    name: 'folding that overflows or leaves the numbers is an error naming the value and the expression',
+    recipe: recipe`
+      ${header}a = 1e308*1e308
+      #   ^^^^^^^^^^^ error[non-finite]: '1e308*1e308' folds to Infinity
+      b = base + 1e400*sci
+      #          ^^^^^ error[non-finite]: 1e400 is beyond the largest number
+      c = base + sci/1e-320
+      #          ^^^^^^^^^^ error[non-finite]: 'sci/1e-320' scales weights by Infinity
+      d = 2*(1e308*10 - 1)
+      #      ^^^^^^^^ error[non-finite]: '1e308*10' folds to Infinity
+      lam = sweep(0, 1e300, 1e299)
+      e = base + 1e10*lam*sci
+      #          ^^^^^^^^ error[non-finite]: '1e10*lam' reaches Infinity at some sweep point
+    `,
+  },
+  {
+    name: 'coefficients that multiply along a chain of bindings past the largest number, and weights that sum to Infinity',
+    recipe: recipe`
+      ${header}v1 = 1e100*sci
+      v2 = 1e100*v1
+      v3 = 1e100*v2
+      v4 = 1e100*v3
+      #    ^^^^^^^^ error[non-finite]: '1e100*v3' scales the weights it is built from by Infinity
+      m = mean(base, base, weights=[1e308, 1e308])
+      #                            ^^^^^^^^^^^^^^ error[non-finite]: these weights sum to Infinity
+    `,
+  },
+  {
+    name: 'integer arguments are safe integers (exact as 64-bit floats)',
+    recipe: recipe`
+      ${header}d = dare(sci, seed=1e20)
+      #                  ^^^^ error[invalid-value]: 'seed' of dare() must be at most 9007199254740991 (2^53 - 1
+      r = random_like(sci, seed=1.5)
+      #                         ^^^ error[invalid-value]: 'seed' of random_like() must be a whole number, but is 1.5
+      ok = dare(sci, seed=9007199254740991)
+      save(base + ok, "o.safetensors")
+    `,
+  },
+  {
+    name: 'a sweep grid over the evaluation limit is an error with the count, on the evaluate(...)',
+    recipe: recipe`
+      ${header}a = sweep(0, 1, 0.01)
+      b = sweep(0, 1, 0.01)
+      m = base + a*sci + b*toxic
+      t = task("data.safetensors", head=base)
+      evaluate(m, targets=[t])
+      #^^^^^^^^^^^^^^^^^^^^^^^ error[too-many-evaluations]: this evaluate(...) runs up to 10,206 evaluations (10,201 sweep points x 1 task on the validation split, plus the chosen points' tests and the references), more than the limit of 10,000. Use fewer sweep points (a coarser step, or fewer sweeps per model), or raise the limit with max_evaluations=10206
+    `,
+  },
+  {
+    name: 'max_evaluations= raises the limit for the run, up to its ceiling',
+    recipe: recipe`
+      ${header}a = sweep(0, 1, 0.01)
+      b = sweep(0, 1, 0.01)
+      m = base + a*sci + b*toxic
+      t = task("data.safetensors", head=base)
+      evaluate(m, targets=[t], max_evaluations=20000)
+      evaluate(base + a*sci, targets=[t], max_evaluations=2000000)
+      #                                                   ^^^^^^^ error[invalid-value]: 'max_evaluations' of evaluate() must be <= 100000, but is 2000000
+    `,
+  },
+  {
+    name: 'the limit counts every evaluate(...) of the run; ten sweeps summed into one model are 25,937,424,601 points',
+    recipe: recipe`
+      ${header}t = task("data.safetensors", head=base)
+      ${tenSweeps}
+      m = base + (${tenSweepsSum})*sci
+      evaluate(base + l0*sci, targets=[t])
+      evaluate(m, targets=[t])
+      #^^^^^^^^^^^^^^^^^^^^^^^ error[too-many-evaluations]: the evaluate(...) statements up to this one run up to 25,937,424,622 evaluations, more than the limit of 10,000; this one runs up to 25,937,424,606 (25,937,424,601 sweep points x 1 task on the validation split, plus the chosen points' tests and the references). Use fewer sweep points (a coarser step, or fewer sweeps per model) (max_evaluations= allows at most 100,000)
+    `,
+  },
+  {
+    name: 'a chain of weight operations through names deeper than the limit is an error at the binding that exceeds it',
+    recipe: recipe`
+      ${header}v0 = sci
+      ${dareChain(1, 254)}
+      v255 = dare(v254, p=0.1, seed=254)
+      #      ^^^^^^^^^^^^^^^^^^^^^^^^^^^ error[chain-too-deep]: this value is the end of a chain of 257 operations (through names and nested calls), more than the 256 tvr evaluates
+      ${dareChain(256, 300)}
+    `,
+  },
+  {
+    name: 'statistics applied to statistics: each one more pass over the inputs, at most 16 one after another',
+    recipe: recipe`
+      ${header}v0 = sci
+      ${pruneChain(1, 16)}
+      v17 = magnitude_prune(v16)
+      #     ^^^^^^^^^^^^^^^^^^^^ error[chain-too-deep]: this value needs 17 passes over its inputs, one after another, more than the 16 tvr makes
+      ${pruneChain(18, 20)}
+      w = ties(v16, toxic)
+      #   ^^^^^^^^^^^^^^^^ error[chain-too-deep]: this value needs 17 passes over its inputs
+    `,
+  },
+  {
+    name: 'syntax errors do not stop checking the other lines',
+    recipe: recipe`
+      ${header}x = base +
+      #         | error[syntax]: expected an expression but found the end of the line
+      y = base + load("sci.safetensors")
+      #   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ error[model-weight-sum]: the model weights sum to 2
+      #   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ fix: Average them: mean(base, load("sci.safetensors"))
+      save(y, "y.safetensors")
+    `,
+  },
 ];
 
-for (const row of annotatedRows) {
+for (const row of rows) {
   test(row.name, async () => {
     const analysis = await analyzeIn(ws, row.recipe);
     assertAnnotatedDiagnostics(row.recipe, analysisDiagnostics(analysis));
     assertTypes(analysis, row.types ?? {});
   });
 }
-
-const rows: CheckRow[] = [
-  {
-    name: 'selection narrows tables so different heads can be excluded',
-    recipe: 'a = exclude(load("base.safetensors"), "dense2/*")\nb = load("sci.safetensors", exclude="dense2/*")\nv = b - a\nw = select(v, "*bias", "nothing*")\nsave(w, "w.safetensors")\n',
-    diagnostics: ['4:24 warning empty-selection'],
-    messages: ['pattern "nothing*" matches no tensor'],
-    types: { v: 'Vector', w: 'Vector' },
-  },
-  {
-    name: 'a selection that keeps nothing is an error',
-    recipe: 'a = select(load("base.safetensors"), "zzz")\nsave(a, "a.safetensors")\n',
-    diagnostics: ['1:38 warning empty-selection', '1:38 error empty-selection'],
-  },
-  {
-    name: 'missing and broken files are reported on the path string',
-    recipe: 'a = load("nope.safetensors")\nb = load("broken.safetensors")\nc = load("data.safetensors")\n',
-    diagnostics: ['1:10 error file-not-found', '2:10 error bad-checkpoint', '3:10 info non-float-tensors'],
-    messages: ['checkpoint not found: nope.safetensors', 'shape [2] x F32 needs 8 [span-mismatch]', '2 integer/bool tensors (validation/y (I32), test/y (I32)) are not combined'],
-  },
-  {
-    name: 'names: undefined with a suggestion, use before definition, duplicates, shadowing a built-in',
-    recipe: `${header}e = base + sci + toxci\nf = g\ng = 1\nbase = 2\nmean = 3\n`,
-    diagnostics: ['4:18 error undefined-name', '5:5 error use-before-definition', '7:1 error duplicate-binding', '8:1 warning builtin-shadowed'],
-    messages: ["'toxci' is not defined; did you mean 'toxic'?", "'g' is used before its definition on line 6", "'base' is already defined on line 1"],
-  },
-  {
-    name: 'calls: unknown function, unknown and duplicate keywords, missing and extra arguments, bad choices and ranges',
-    recipe: `${header}a = tie(sci, toxic)\nb = ties(sci, toxic, densty=0.2)\nc = dare(sci, p=1)\nd = load()\ne = slerp(base, base, 0.5, 3)\nsave(base, "o.safetensors", dtype="f8")\nf = dare(sci, p=0.5, p=0.6)\n`,
-    diagnostics: ['4:5 error unknown-function', '5:22 error unknown-argument', '6:17 error invalid-value', '7:5 error argument-count', '8:28 error argument-count', '9:35 error invalid-value', '10:22 error duplicate-argument'],
-    messages: ["did you mean 'ties'?", "did you mean 'density'?", "'p' of dare() must be < 1, but is 1", 'load() needs', 'takes 3 positional arguments', 'must be one of "f32", "f16", "bf16"', "'p' is given twice"],
-  },
-  {
-    name: 'an evaluation chooses the sweep; tasks check their data and heads',
-    recipe: `${header}lam = sweep()\ne = base - lam*toxic\nt1 = task("data.safetensors", head=load("toxic.safetensors"))\nt2 = task("nodata.safetensors", head=base)\nt3 = task("gone.safetensors", head=base)\nevaluate(e, targets=[t1], controls=[t2, t3], objective="forget")\nsave(e, "e.safetensors")\n`,
-    diagnostics: ['7:11 error missing-evaluation-data', '8:11 error file-not-found'],
-    messages: ['lacks the tensors validation/x, validation/y, test/x, test/y', 'data file not found'],
-    types: { t1: 'Task' },
-  },
-  {
-    name: 'scalars fold: division by zero, division by a sweep',
-    recipe: `${header}k = 1/(2 - 2)\nlam = sweep()\nx = base + sci/lam\n`,
-    diagnostics: ['4:7 error division-by-zero', '6:16 error sweep-nonlinear'],
-  },
-  {
-    name: 'an output must not overwrite an input',
-    recipe: `${header}save(base + sci, "sci.safetensors")\nsave(base + sci, "out.safetensors")\nsave(base, "out.safetensors")\n`,
-    diagnostics: ['4:18 error output-is-input', '6:12 error output-is-input'],
-  },
-  {
-    name: 'folding that overflows or leaves the numbers is an error naming the value and the expression',
-    recipe: `${header}a = 1e308*1e308\nb = base + 1e400*sci\nc = base + sci/1e-320\nd = 2*(1e308*10 - 1)\nlam = sweep(0, 1e300, 1e299)\ne = base + 1e10*lam*sci\n`,
-    diagnostics: ['4:5 error non-finite', '5:12 error non-finite', '6:12 error non-finite', '7:8 error non-finite', '9:12 error non-finite'],
-    messages: ["'1e308*1e308' folds to Infinity", '1e400 is beyond the largest number', "'sci/1e-320' scales weights by Infinity", "'1e308*10' folds to Infinity", "'1e10*lam' reaches Infinity at some sweep point"],
-  },
-  {
-    name: 'coefficients that multiply along a chain of bindings past the largest number, and weights that sum to Infinity',
-    recipe: `${header}v1 = 1e100*sci\nv2 = 1e100*v1\nv3 = 1e100*v2\nv4 = 1e100*v3\nm = mean(base, base, weights=[1e308, 1e308])\n`,
-    diagnostics: ['7:6 error non-finite', '8:30 error non-finite'],
-    messages: ["'1e100*v3' scales the weights it is built from by Infinity", 'these weights sum to Infinity'],
-  },
-  {
-    name: 'integer arguments are safe integers (exact as 64-bit floats)',
-    recipe: `${header}d = dare(sci, seed=1e20)\nr = random_like(sci, seed=1.5)\nok = dare(sci, seed=9007199254740991)\nsave(base + ok, "o.safetensors")\n`,
-    diagnostics: ['4:20 error invalid-value', '5:27 error invalid-value'],
-    messages: ["'seed' of dare() must be at most 9007199254740991 (2^53 - 1", "'seed' of random_like() must be a whole number, but is 1.5"],
-  },
-  {
-    name: 'a sweep grid over the evaluation limit is an error with the count, on the evaluate(...)',
-    recipe: `${header}a = sweep(0, 1, 0.01)\nb = sweep(0, 1, 0.01)\nm = base + a*sci + b*toxic\nt = task("data.safetensors", head=base)\nevaluate(m, targets=[t])\n`,
-    diagnostics: ['8:1 error too-many-evaluations'],
-    messages: ['this evaluate(...) runs up to 10,206 evaluations (10,201 sweep points x 1 task on the validation split, plus the chosen points\' tests and the references), more than the limit of 10,000. Use fewer sweep points (a coarser step, or fewer sweeps per model), or raise the limit with max_evaluations=10206'],
-  },
-  {
-    name: 'max_evaluations= raises the limit for the run, up to its ceiling',
-    recipe: `${header}a = sweep(0, 1, 0.01)\nb = sweep(0, 1, 0.01)\nm = base + a*sci + b*toxic\nt = task("data.safetensors", head=base)\nevaluate(m, targets=[t], max_evaluations=20000)\nevaluate(base + a*sci, targets=[t], max_evaluations=2000000)\n`,
-    diagnostics: ['9:53 error invalid-value'],
-    messages: ["'max_evaluations' of evaluate() must be <= 100000, but is 2000000"],
-  },
-  {
-    name: 'the limit counts every evaluate(...) of the run; ten sweeps summed into one model are 25,937,424,601 points',
-    recipe: `${header}t = task("data.safetensors", head=base)\n${Array.from({ length: 10 }, (_, i) => `l${i} = sweep(0, 1, 0.1)`).join('\n')}\nm = base + (${Array.from({ length: 10 }, (_, i) => `l${i}`).join(' + ')})*sci\nevaluate(base + l0*sci, targets=[t])\nevaluate(m, targets=[t])\n`,
-    diagnostics: ['17:1 error too-many-evaluations'],
-    messages: ['the evaluate(...) statements up to this one run up to 25,937,424,622 evaluations, more than the limit of 10,000; this one runs up to 25,937,424,606 (25,937,424,601 sweep points x 1 task', '(max_evaluations= allows at most 100,000)'],
-  },
-  {
-    name: 'a chain of weight operations through names deeper than the limit is an error at the binding that exceeds it',
-    recipe: `${header}v0 = sci\n${Array.from({ length: 300 }, (_, i) => `v${i + 1} = dare(v${i}, p=0.1, seed=${i})`).join('\n')}\n`,
-    diagnostics: ['259:8 error chain-too-deep'],
-    messages: ['this value is the end of a chain of 257 operations (through names and nested calls), more than the 256 tvr evaluates'],
-  },
-  {
-    name: 'statistics applied to statistics: each one more pass over the inputs, at most 16 one after another',
-    recipe: `${header}v0 = sci\n${Array.from({ length: 20 }, (_, i) => `v${i + 1} = magnitude_prune(v${i})`).join('\n')}\nw = ties(v16, toxic)\n`,
-    diagnostics: ['21:7 error chain-too-deep', '25:5 error chain-too-deep'],
-    messages: ['this value needs 17 passes over its inputs, one after another, more than the 16 tvr makes', 'this value needs 17 passes over its inputs'],
-  },
-  {
-    name: 'syntax errors do not stop checking the other lines',
-    recipe: `${header}x = base +\ny = base + load("sci.safetensors")\nsave(y, "y.safetensors")\n`,
-    diagnostics: ['4:11 error syntax', '5:5 error model-weight-sum'],
-  },
-];
-
-for (const row of rows) test(row.name, () => assertCheckRow(ws, row));
 
 test('unused bindings are hints with a removal fix', async () => {
   const analysis = await analyzeIn(ws, `${header}save(base + sci, "o.safetensors")\n`);
