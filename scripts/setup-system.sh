@@ -5,10 +5,14 @@
 #   python3-numpy     an independent safetensors reader in the tests, and a benchmark peer
 #   python3-sklearn   sklearn's 8x8 handwritten digits, a data source of the examples
 #   dataset-fashion-mnist     Fashion-MNIST, a data source of the examples
+#   dict-foldoc, dict-jargon, dict-devil, bible-kjv, fortunes
+#                     real English text by domain (computing dictionary, Jargon File, The Devil's
+#                     Dictionary, King James Bible, quotations): the language-model examples' corpora
 # Optional (benchmarks only): TVR_WITH_TORCH=1 also installs python3-torch.
 set -euo pipefail
 
-packages=(chromium fonts-liberation libkrb5-dev pkg-config python3-numpy python3-sklearn dataset-fashion-mnist)
+packages=(chromium fonts-liberation libkrb5-dev pkg-config python3-numpy python3-sklearn dataset-fashion-mnist
+  dict-foldoc dict-jargon dict-devil bible-kjv fortunes)
 [[ "${TVR_WITH_TORCH:-}" == 1 ]] && packages+=(python3-torch)
 
 missing=()

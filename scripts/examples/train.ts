@@ -4,7 +4,8 @@
 //   2. `examples/models/base`: an MLP encoder pre-trained without labels (an
 //      autoencoder) on a mixture of MNIST, Fashion-MNIST and scikit-learn digits;
 //   3. per task, `examples/models/<task>`: a class-mean head on the base's features
-//      (the "zero-shot" head), then the encoder fine-tuned with that head frozen.
+//      (the "zero-shot" head), then the encoder fine-tuned with that head frozen;
+//   4. the language models, `examples/models/lm-*` (text/train-text.ts).
 //
 // Task vectors are therefore encoder-only, as in the task arithmetic paper; the
 // head in each fine-tuned checkpoint is the one the base is evaluated with too.
@@ -28,6 +29,8 @@ import { seedFrom } from './random.ts';
 import { IMAGE_SIZE } from './sources.ts';
 import type { ImageSet } from './sources.ts';
 import { buildTasks, loadSources } from './tasks.ts';
+import { describeTextTrained, trainTextModels } from './text/train-text.ts';
+import { formatTable } from './text/perplexity.ts';
 import type { Task } from './tasks.ts';
 
 export interface StageConfig {
@@ -248,6 +251,9 @@ async function main(): Promise<void> {
   console.log(`Evaluation data (docs/examples-data.md):\n${describePrepared(prepared)}`);
   const result = await trainModels(tasks, values.models!, { force: values.force! });
   console.log(`Checkpoints (TensorFlow.js LayersModels):\n${describeTrained(result)}`);
+  const text = await trainTextModels(values.models!, values.data!, { force: values.force! });
+  console.log(`Language models (Hugging Face GPT-2 folders):\n${describeTextTrained(text)}`);
+  if (text.table) console.log(`Validation perplexity (docs/examples-text.md):\n${formatTable(text.table, text.models)}`);
   const cpu = process.cpuUsage(cpuStart);
   console.log(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s (CPU: ${(cpu.user / 1e6).toFixed(1)} s user, ${(cpu.system / 1e6).toFixed(1)} s system).`);
 }

@@ -151,7 +151,8 @@ function locate(vector: VectorBinding, groups: readonly StatsGroup[], source: St
   const coefficients = new Float64Array(lookup.gram.size);
   const shift = lookup.gram.includesReference ? 0 : 1;
   for (const [load, c] of vector.coefficients) {
-    const index = lookup.gram.paths.indexOf(load.path);
+    // By the group's own paths: the Gram's are resolved (a model folder's is its model.safetensors).
+    const index = group.paths.indexOf(load.path);
     if (index > 0) coefficients[index - shift] = c;
   }
 

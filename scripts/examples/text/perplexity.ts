@@ -1,0 +1,122 @@
+// Every language model's validation perplexity on every domain, measured by tvr's own
+// evaluator (the one `tvr run` uses for task(..., metric="perplexity")), and the report
+// docs/examples-text.md that shows it.
+import { writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { readTextData } from '../../../server/src/checkpoints/text-data.ts';
+import type { MaterializedTensor } from '../../../server/src/engine/materialize.ts';
+import { loadTextModel } from '../../../server/src/engine/evaluation/text-models.ts';
+import { CausalLm } from '../../../server/src/engine/evaluation/text-lm.ts';
+import { tfRuntimeFor } from '../../../server/src/engine/evaluation/tfjs-runtime.ts';
+import { repositoryRoot } from '../paths.ts';
+import type { Corpus } from './corpora.ts';
+import { readGpt2Tensors } from './hf-folder.ts';
+import type { TextTrainingConfig, TrainedLanguageModel } from './train-text.ts';
+
+/** Validation perplexity: model name -> domain -> perplexity. */
+export type PerplexityTable = ReadonlyMap<string, ReadonlyMap<string, number>>;
+
+export async function perplexityTable(models: readonly TrainedLanguageModel[], dataFiles: readonly { readonly domain: string; readonly path: string }[]): Promise<PerplexityTable> {
+  const runtime = await tfRuntimeFor('tfjs-wasm');
+  const data = await Promise.all(dataFiles.map(async (f) => ({ ...f, documents: (await readTextData(f.path)).documents.filter((d) => d.split === 'validation') })));
+  const table = new Map<string, Map<string, number>>();
+  for (const m of models) {
+    const model = await loadTextModel(runtime, m.dir, m.name);
+    if (!(model instanceof CausalLm)) throw new Error(`${m.dir} is not a causal language model`);
+    const weights = new Map<string, MaterializedTensor>((await readGpt2Tensors(m.dir)).map((t) => [t.name, { ...t, dtype: 'F32' }]));
+    const row = new Map<string, number>();
+    for (const d of data) row.set(d.domain, (await model.evaluate(weights, model.tokenize(d.documents, d.path))).perplexity!);
+    table.set(m.name, row);
+  }
+  return table;
+}
+
+const fixed = (v: number): string => v.toFixed(1);
+
+/** The table as Markdown: a row per model, a column per domain, the expert's own domain in bold. */
+export function formatTable(table: PerplexityTable, models?: readonly TrainedLanguageModel[]): string {
+  const domains = [...table.values().next().value!.keys()];
+  const lines = [`| model | ${domains.join(' | ')} |`, `| --- | ${domains.map(() => '---:').join(' | ')} |`];
+  for (const [name, row] of table) {
+    const own = models?.find((m) => m.name === name)?.domain ?? name.replace(/^lm-/, '');
+    lines.push(`| ${name} | ${domains.map((d) => (d === own ? `**${fixed(row.get(d)!)}**` : fixed(row.get(d)!))).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+function geometricMean(values: readonly number[]): number {
+  return Math.exp(values.reduce((s, v) => s + Math.log(v), 0) / values.length);
+}
+
+/** Per expert: its domain's perplexity against the seed's, and the geometric mean over the other domains. */
+export function formatAdaptation(table: PerplexityTable, models: readonly TrainedLanguageModel[], seedName: string): string {
+  const seed = table.get(seedName)!;
+  const lines = ['| expert | in-domain: seed -> expert | other domains (geometric mean): seed -> expert |', '| --- | ---: | ---: |'];
+  for (const m of models) {
+    if (!m.domain) continue;
+    const row = table.get(m.name)!;
+    const others = [...row.keys()].filter((d) => d !== m.domain);
+    const pair = (a: number, b: number) => `${fixed(a)} -> ${fixed(b)} (${b < a ? '' : '+'}${(((b - a) / a) * 100).toFixed(0)}%)`;
+    lines.push(`| ${m.name} | ${pair(seed.get(m.domain)!, row.get(m.domain)!)} | ${pair(geometricMean(others.map((d) => seed.get(d)!)), geometricMean(others.map((d) => row.get(d)!)))} |`);
+  }
+  return lines.join('\n');
+}
+
+export interface ReportContext {
+  readonly config: TextTrainingConfig;
+  readonly corpora: readonly Corpus[];
+  readonly dataFiles: readonly { readonly domain: string; readonly path: string; readonly validation: number; readonly test: number }[];
+  readonly models: readonly TrainedLanguageModel[];
+  /** Time spent training (tokenizer, models) and measuring, in seconds. */
+  readonly seconds: number;
+}
+
+export function writePerplexityReport(path: string, table: PerplexityTable, context: ReportContext): void {
+  const { config, corpora, dataFiles, models, seconds } = context;
+  const seedName = models.find((m) => !m.domain)!.name;
+  const corpusRows = corpora.map((c) => {
+    const file = dataFiles.find((f) => f.domain === c.domain.name)!;
+    return `| ${c.domain.name} | ${c.domain.description} | \`${c.domain.debianPackage}\` | ${c.splits.train.length} / ${c.splits.validation.length} / ${c.splits.test.length} | ${file.validation} / ${file.test} |`;
+  });
+  const m = config.model;
+  const text = `# The language-model examples: corpora, models and their perplexity
+
+Generated by \`scripts/examples/text/train-text.ts\` (part of \`npm run examples:train\`) when it
+trains; do not edit by hand. Sources and licences: [examples/data-licences.md](../examples/data-licences.md).
+
+## Corpora
+
+Each domain's documents come from a Debian package; a document is a dictionary entry, a
+group of verses or a fortune. Its split is fixed by the SHA-256 of its text (80% train,
+10% validation, 10% test), so it never depends on the order or on the other documents.
+Evaluation files (\`${relative(repositoryRoot, dataFiles[0]!.path).replace(/[^/]+$/, '<domain>.jsonl')}\`) hold the first validation
+and test documents in hash order, up to ${config.evaluationCharacters.toLocaleString('en')} characters a split, so a recipe's sweep stays fast.
+
+| domain | text | Debian package | documents train / validation / test | in the evaluation file: validation / test |
+| --- | --- | --- | ---: | ---: |
+${corpusRows.join('\n')}
+
+## Models
+
+Hugging Face GPT-2 folders (config.json, model.safetensors, tokenizer.json) under \`examples/models/\`,
+trained with TensorFlow.js on the CPU (scripts/examples/text/gpt2-train.ts):
+
+- tokenizer: byte-level BPE of ${config.vocabSize} tokens, merges learnt from ${config.tokenizerCharacters.toLocaleString('en')} training characters of each domain;
+- \`lm-seed\`: ${m.layers} layers, width ${m.hidden}, ${m.heads} heads, MLP ${m.inner}, context ${m.positions}; ${config.pretrain.steps} Adam steps of ${config.pretrain.batchSize} x ${m.positions} tokens
+  on a uniform mixture of the domains' training text (${config.trainCharacters.toLocaleString('en')} characters of each at most);
+- \`lm-<domain>\`: the seed's pre-training continued on that domain alone for ${config.adapt.steps} steps (domain-adaptive pre-training).
+
+Training ${models.filter((x) => x.trained).map((x) => x.name).join(', ')} and measuring the table below took ${seconds.toFixed(0)} s
+(the wasm backend, one thread${models.every((x) => x.trained) ? ', from scratch' : ''}).
+
+## Validation perplexity
+
+Lower is better; each expert's own domain in bold. Measured by tvr's built-in evaluator, as
+\`task("data/text/<domain>.jsonl", metric="perplexity")\` scores it.
+
+${formatTable(table, models)}
+
+${formatAdaptation(table, models, seedName)}
+`;
+  writeFileSync(path, text);
+}
