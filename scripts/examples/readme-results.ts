@@ -9,7 +9,7 @@ import { resultsMarkdown } from '../../server/src/results/markdown.ts';
 import { runRecipe } from '../../server/src/run/run-recipe.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-export const exampleRecipes = ['negation', 'addition', 'analogy', 'merging'] as const;
+export const exampleRecipes = ['negation', 'addition', 'analogy', 'merging', 'domains', 'domain-addition', 'btm'] as const;
 
 /** Replaces the text between a section's markers; throws when the markers are missing. */
 export function replaceSection(readme: string, name: string, body: string): string {

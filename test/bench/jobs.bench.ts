@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runRecipe } from '../../server/src/run/run-recipe.ts';
 import type { RecipeRunOptions } from '../../server/src/run/run-recipe.ts';
-import type { RunResults } from '../../server/src/results/schema.ts';
+import type { Metrics, RunResults } from '../../server/src/results/schema.ts';
 import { makeScenario, writeRecipe, writeSafetensorsModels } from '../unit/run/scenario.ts';
 
 const { values: options } = parseArgs({
@@ -32,9 +32,10 @@ const { values: options } = parseArgs({
 const jobsList = options['jobs-list'].split(',').map(Number);
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** What a serial and a parallel run must agree on. */
+/** What a serial and a parallel run must agree on: the points, chosen points and metrics (not their timings). */
 function outcome(results: RunResults): string {
-  return JSON.stringify(results.evaluations.map((e) => ({ points: e.points.map((p) => [p.point, p.metrics]), chosen: e.chosen.map((c) => [c.point, c.test]) })));
+  const values = (metrics: Readonly<Record<string, Metrics>>) => Object.entries(metrics).map(([task, m]) => [task, m.accuracy, m.loss, m.perplexity, m.examples]);
+  return JSON.stringify(results.evaluations.map((e) => ({ points: e.points.map((p) => [p.point, values(p.metrics)]), chosen: e.chosen.map((c) => [c.point, values(c.test)]) })));
 }
 
 async function timeRuns(label: string, recipe: string, extra: Partial<RecipeRunOptions> = {}, jobs = jobsList): Promise<void> {
