@@ -10,15 +10,13 @@
 //
 // Then every model's validation perplexity on every domain, written to
 // docs/examples-text.md. Up-to-date models (same configuration, same text) are kept.
-//
-//   node scripts/examples/text/train-text.ts [--force] [--models DIR] [--data DIR]
+// `npm run examples:train` (scripts/examples/train.ts) runs it after the image models.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
 import { TEXT_SPLITS } from '../../../server/src/checkpoints/text-data.ts';
 import { useWasmBackend } from '../network.ts';
-import { examplesDir, isMain, repositoryRoot, reportFailure } from '../paths.ts';
+import { repositoryRoot } from '../paths.ts';
 import { createRng, seedFrom } from '../random.ts';
 import type { Rng } from '../random.ts';
 import { DOMAINS, loadCorpus, takeCharacters } from './corpora.ts';
@@ -26,7 +24,7 @@ import type { Corpus } from './corpora.ts';
 import { initialGpt2, trainGpt2 } from './gpt2-train.ts';
 import type { BatchSource, Gpt2Shape, Gpt2Weights } from './gpt2-train.ts';
 import { readGpt2Weights, readTokenizerJson, storedTrainKey, writeGpt2Folder } from './hf-folder.ts';
-import { formatTable, perplexityTable, writePerplexityReport } from './perplexity.ts';
+import { perplexityTable, writePerplexityReport } from './perplexity.ts';
 import type { PerplexityTable } from './perplexity.ts';
 import { createTextProgress } from './progress.ts';
 import type { TextProgress } from './progress.ts';
@@ -225,20 +223,3 @@ export function describeTextTrained(result: TextTrainResult): string {
   for (const m of result.models) lines.push(`  ${relative(repositoryRoot, m.dir).padEnd(40)} ${m.trained ? 'trained' : 'up to date'}`);
   return lines.join('\n');
 }
-
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      force: { type: 'boolean', default: false },
-      models: { type: 'string', default: join(examplesDir, 'models') },
-      data: { type: 'string', default: join(examplesDir, 'data') },
-    },
-  });
-  const started = performance.now();
-  const result = await trainTextModels(values.models!, values.data!, { force: values.force! });
-  console.log(`Language models (Hugging Face GPT-2 folders):\n${describeTextTrained(result)}`);
-  if (result.table) console.log(`Validation perplexity (docs/examples-text.md):\n${formatTable(result.table, result.models)}`);
-  console.log(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
-}
-
-if (isMain(import.meta.url)) main().catch(reportFailure);

@@ -143,13 +143,7 @@ export class ModelEvaluator {
       for (const task of tasks) {
         if (this.#options.signal?.aborted) throw evaluationCancelled();
         const key = await this.#key(modelKey, task, split, modelFolder);
-        let metrics = this.#memo.get(key);
-        if (!metrics) {
-          metrics = this.#measure(key, node, at, modelKey, task, split, files, modelFolder);
-          this.#memo.set(key, metrics);
-          metrics.catch(() => this.#memo.delete(key));
-        }
-        const measured = await metrics;
+        const measured = await this.#once(key, () => this.#measure(key, node, at, modelKey, task, split, files, modelFolder));
         out.set(task, measured);
         onTask?.(task, measured);
       }
@@ -157,6 +151,17 @@ export class ModelEvaluator {
     } finally {
       await Promise.all(files.temporaries.map(removeTemporary));
     }
+  }
+
+  /** The metrics under `key`, measured once a run: evaluations running at once share one measurement; a failed one is not kept. */
+  #once(key: string, measure: () => Promise<Metrics>): Promise<Metrics> {
+    let metrics = this.#memo.get(key);
+    if (!metrics) {
+      metrics = measure();
+      this.#memo.set(key, metrics);
+      metrics.catch(() => this.#memo.delete(key));
+    }
+    return metrics;
   }
 
   /** Metrics from the results cache, or measured by the task's evaluator (and cached). */
@@ -179,17 +184,11 @@ export class ModelEvaluator {
     for (const task of tasks) {
       if (this.#options.signal?.aborted) throw evaluationCancelled();
       const key = await this.#mixtureKey('ensemble', ensemble.members, task, { split, weights });
-      let metrics = this.#memo.get(key);
-      if (!metrics) {
-        metrics = this.#cached(key, { model: ensemble.name, task: task.name, split }, async () => {
-          const logProbs = await this.#membersLogProbs(ensemble.members, task, split, Infinity);
-          const mixed = failingAs('data', `task '${task.name}', ${split} split, ensemble ${ensemble.name}`, () => mixtureMetrics(logProbs, weights));
-          return { loss: mixed.loss, perplexity: mixed.perplexity, examples: logProbs[0]!.length };
-        });
-        this.#memo.set(key, metrics);
-        metrics.catch(() => this.#memo.delete(key));
-      }
-      const measured = await metrics;
+      const measured = await this.#once(key, () => this.#cached(key, { model: ensemble.name, task: task.name, split }, async () => {
+        const logProbs = await this.#membersLogProbs(ensemble.members, task, split, Infinity);
+        const mixed = failingAs('data', `task '${task.name}', ${split} split, ensemble ${ensemble.name}`, () => mixtureMetrics(logProbs, weights));
+        return { loss: mixed.loss, perplexity: mixed.perplexity, examples: logProbs[0]!.length };
+      }));
       out.set(task, measured);
       onTask?.(task, measured);
     }

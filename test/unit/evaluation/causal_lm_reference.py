@@ -27,48 +27,45 @@ def read_safetensors(path):
     return out
 
 
-def score(logits, context, documents):
-    """Token-weighted loss and next-token accuracy with the usual sliding window
-    (stride half the context; each window scores only the tokens after the last one scored)."""
+def scored_rows(logits, context, ids):
+    """(t, logits predicting token t) for every token after the first, with the usual sliding
+    window (stride half the context; each window scores only the tokens after the last one scored)."""
     stride = context // 2
+    previous_end = 0
+    for begin in range(0, len(ids), stride):
+        end = min(begin + context, len(ids))
+        new = end - max(previous_end, begin + 1)
+        z = logits(ids[begin:end])
+        for t in range(end - new, end):
+            yield t, z[t - 1 - begin]
+        previous_end = end
+        if end == len(ids):
+            break
+
+
+def log_softmax_at(row, index):
+    m = row.max()
+    return row[index] - m - math.log(np.exp(row - m).sum())
+
+
+def score(logits, context, documents):
+    """Token-weighted loss and next-token accuracy."""
     nll, correct, scored = 0.0, 0, 0
     for ids in documents:
-        previous_end = 0
-        for begin in range(0, len(ids), stride):
-            end = min(begin + context, len(ids))
-            new = end - max(previous_end, begin + 1)
-            z = logits(ids[begin:end])
-            for t in range(end - new, end):
-                row = z[t - 1 - begin]
-                m = row.max()
-                nll += m + math.log(np.exp(row - m).sum()) - row[ids[t]]
-                correct += int(np.argmax(row) == ids[t])
-                scored += 1
-            previous_end = end
-            if end == len(ids):
-                break
+        for t, row in scored_rows(logits, context, ids):
+            nll -= log_softmax_at(row, ids[t])
+            correct += int(np.argmax(row) == ids[t])
+            scored += 1
     return {"loss": nll / scored, "accuracy": correct / scored, "scored": scored}
 
 
 def token_logprobs(logits, context, documents):
-    """Per document, log p(token t | tokens before t) for every token after the first,
-    with the same sliding windows as score()."""
-    stride = context // 2
+    """Per document, log p(token t | tokens before t) for every token after the first."""
     out = []
     for ids in documents:
         values = [0.0] * max(0, len(ids) - 1)
-        previous_end = 0
-        for begin in range(0, len(ids), stride):
-            end = min(begin + context, len(ids))
-            new = end - max(previous_end, begin + 1)
-            z = logits(ids[begin:end])
-            for t in range(end - new, end):
-                row = z[t - 1 - begin]
-                m = row.max()
-                values[t - 1] = row[ids[t]] - m - math.log(np.exp(row - m).sum())
-            previous_end = end
-            if end == len(ids):
-                break
+        for t, row in scored_rows(logits, context, ids):
+            values[t - 1] = log_softmax_at(row, ids[t])
         out.append(values)
     return out
 
