@@ -57,7 +57,7 @@ export function describeBinding(analysis: Analysis, binding: Binding, env: Descr
     const { members, weights } = value.ensemble;
     const k = members.length;
     lines.push(m.lines([
-      `Models: ${members.map((n) => n.name ?? 'a model').join(', ')}`,
+      `Models: ${members.map((n) => memberLabel(analysis, n, m)).join(', ')}`,
       `Weights: ${Array.isArray(weights) ? weights.map((w) => P.formatNumber(w)).join(', ') : `the posterior ${(weights as PosteriorValue).name}, estimated when the recipe runs`}`,
       `Cost: ${k} forward passes per token (each model reads the text; their next-token probabilities are mixed)`,
       'Evaluated on causal LM text tasks by perplexity or loss; it has no weights of its own, so it is never saved or combined: mean(...) of its models is one Model.',
@@ -65,7 +65,7 @@ export function describeBinding(analysis: Analysis, binding: Binding, env: Descr
   } else if (value.type === 'posterior') {
     const p = value.posterior;
     lines.push(m.lines([
-      `Models: ${p.members.map((n) => n.name ?? 'a model').join(', ')}`,
+      `Models: ${p.members.map((n) => memberLabel(analysis, n, m)).join(', ')}`,
       `Estimated on: the first ${p.documents} validation document${p.documents === 1 ? '' : 's'} of task ${p.task.name}, by Bayes' rule (uniform prior times each model's likelihood of the document), averaged over the documents${p.topk !== undefined ? `; the ${p.topk} largest kept and renormalised` : ''}`,
       `Costs ${p.members.length} forward passes over those documents, once per run (cached across runs); the weights are in the results.`,
     ]));
@@ -73,6 +73,13 @@ export function describeBinding(analysis: Analysis, binding: Binding, env: Descr
     lines.push(m.code(JSON.stringify(value.value)));
   }
   return lines.join('\n\n');
+}
+
+/** A member of an ensemble or a posterior: its name, or the expression it is written as (as code: it may hold `*`). */
+function memberLabel(analysis: Analysis, node: WeightNode, m: Markup): string {
+  if (node.name) return node.name;
+  const text = analysis.text.slice(analysis.lines.offset(node.range.start), analysis.lines.offset(node.range.end)).replace(/\s+/g, ' ');
+  return m.code(text.length > 40 ? `${text.slice(0, 37)}...` : text);
 }
 
 function posteriorOf(analysis: Analysis, id: number): PosteriorValue | undefined {
