@@ -10,18 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import { readResultsFile } from '../../server/src/results/file.ts';
 import type { RunResults } from '../../server/src/results/schema.ts';
 import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
+import { comparableResults } from '../helpers/run-results.ts';
 import { root, runTvr } from '../helpers/tvr-cli.ts';
 import { makeScenario, MULTI_RECIPE, writeRecipe, writeSafetensorsModels } from '../unit/run/scenario.ts';
-
-/** A results file without what may differ between equal runs: timings, dates, notes, its own path. */
-function comparable(results: RunResults): unknown {
-  const strip = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(strip);
-    if (value === null || typeof value !== 'object') return value;
-    return Object.fromEntries(Object.entries(value).filter(([k]) => !['seconds', 'startedAt', 'finishedAt', 'notes', 'counts', 'recipe', 'path'].includes(k)).map(([k, v]) => [k, strip(v)]));
-  };
-  return strip(results);
-}
 
 /**
  * An external evaluator: marks itself running, records how many evaluators are running,
@@ -88,7 +79,7 @@ describe('tvr run --jobs (built CLI)', () => {
     }
     assert.equal(atOnce[1], 1, 'one evaluator at a time without --jobs');
     assert.ok(atOnce[4]! >= 2 && atOnce[4]! <= 4, `--jobs 4 ran ${atOnce[4]} evaluators at once`);
-    assert.deepEqual(comparable(results[4]!), comparable(results[1]!));
+    assert.deepEqual(comparableResults(results[4]!, 'recipe', 'path'), comparableResults(results[1]!, 'recipe', 'path'));
     // Points are listed in evaluation order (coarse to fine), as the serial run lists them.
     assert.deepEqual(results[4]!.evaluations[0]!.points.map((p) => p.point.lam), [0, 1, 0.5, 0.25, 0.75, 0.125, 0.375, 0.625, 0.875]);
   });
@@ -97,7 +88,7 @@ describe('tvr run --jobs (built CLI)', () => {
     const recipe = writeRecipe(dir, 'multi.tvr', MULTI_RECIPE);
     const serial = await run(recipe, 1, 'builtin-1');
     const parallel = await run(recipe, 3, 'builtin-3');
-    assert.deepEqual(comparable(parallel), comparable(serial));
+    assert.deepEqual(comparableResults(parallel, 'recipe', 'path'), comparableResults(serial, 'recipe', 'path'));
     const held = /at most (\d+) models? held in memory at once/.exec(parallel.notes.join('\n'));
     assert.ok(held, parallel.notes.join('\n'));
     assert.ok(Number(held[1]) >= 1 && Number(held[1]) <= 3, held[0]);

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { RunResults } from '../../server/src/results/schema.ts';
-import { sharedDirForTests, slurmForTests } from '../helpers/slurm.ts';
+import { comparableResults } from '../helpers/run-results.ts';
+import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
+import { slurmForTests } from '../helpers/slurm.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const tvr = join(root, 'bin/tvr');
@@ -20,19 +22,14 @@ if (!existsSync(join(root, 'examples/models/base/model.json'))) {
 
 const slurm = await slurmForTests('examples on Slurm');
 const out = mkdtempSync(join(tmpdir(), 'tvr-parallel-'));
-const shared = sharedDirForTests();
+const shared = fixtureDir();
 after(() => { rmSync(out, { recursive: true, force: true }); shared.cleanup(); });
 
 function run(name: string, ...options: string[]): unknown {
   execFileSync(tvr, ['run', recipe, '--no-cache', '--out', join(out, name), ...options], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
   const results = JSON.parse(readFileSync(join(out, name, 'analogy.results.json'), 'utf8')) as RunResults;
   assert.equal(results.status, 'done');
-  const strip = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(strip);
-    if (value === null || typeof value !== 'object') return value;
-    return Object.fromEntries(Object.entries(value).filter(([k]) => !['seconds', 'startedAt', 'finishedAt', 'notes', 'counts', 'evaluationBackend'].includes(k)).map(([k, v]) => [k, strip(v)]));
-  };
-  return strip(results);
+  return comparableResults(results, 'evaluationBackend');
 }
 
 const serial = run('serial');

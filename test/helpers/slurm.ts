@@ -2,9 +2,6 @@
 // (scripts/setup-slurm.sh), so there a missing cluster fails the suite; on a developer
 // machine without Slurm the suite is skipped, loudly.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 export interface SlurmForTests {
@@ -35,10 +32,4 @@ async function whyNoCluster(): Promise<string | undefined> {
   }
   const words = states.split(/\s+/).filter(Boolean);
   return words.some((state) => USABLE_NODE.test(state)) ? undefined : `no node takes jobs (sinfo: ${words.join(', ') || 'no nodes'})`;
-}
-
-/** A fresh directory for job files (one node: the local disk is shared), and its removal. */
-export function sharedDirForTests(): { readonly dir: string; readonly cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), 'tvr-slurm-'));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { readResultsFile } from '../../server/src/results/file.ts';
-import type { RunResults } from '../../server/src/results/schema.ts';
 import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
-import { sharedDirForTests, slurmForTests } from '../helpers/slurm.ts';
+import { comparableResults } from '../helpers/run-results.ts';
+import { slurmForTests } from '../helpers/slurm.ts';
 import { root, runTvr } from '../helpers/tvr-cli.ts';
 import { makeScenario, writeRecipe, writeSafetensorsModels } from '../unit/run/scenario.ts';
 
@@ -28,16 +28,6 @@ task_a = task("data/a.safetensors", head=a)
 task_b = task("data/b.safetensors", head=b)
 evaluate(multi, targets=[task_a, task_b], objective="add")
 `;
-
-/** Results without what differs between equal runs (timings, dates, notes) and the evaluator's whereabouts. */
-function comparable(results: RunResults): unknown {
-  const strip = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(strip);
-    if (value === null || typeof value !== 'object') return value;
-    return Object.fromEntries(Object.entries(value).filter(([k]) => !['seconds', 'startedAt', 'finishedAt', 'notes', 'counts', 'recipe', 'evaluationBackend'].includes(k)).map(([k, v]) => [k, strip(v)]));
-  };
-  return strip(results);
-}
 
 /** What squeue lists, sampled until stopped: the job ids of each sample. */
 function watchQueue(): { readonly stop: () => Promise<readonly (readonly string[])[]> } {
@@ -63,7 +53,7 @@ function jobIds(stdout: string): string[] {
 
 describe('tvr run --executor slurm (built CLI, real Slurm)', { skip: slurm.skip }, () => {
   const { dir, cleanup } = fixtureDir();
-  const shared = sharedDirForTests();
+  const shared = fixtureDir();
   before(() => {
     if (slurm.reason) assert.fail(`CI needs a Slurm cluster (scripts/setup-slurm.sh): ${slurm.reason}`);
     assert.ok(existsSync(join(root, 'dist/tvr.mjs')), 'dist/tvr.mjs is missing: build first (node scripts/build.ts)');
@@ -82,7 +72,7 @@ describe('tvr run --executor slurm (built CLI, real Slurm)', { skip: slurm.skip 
     const submitted = jobIds(cluster.stdout);
     const expected = await readResultsFile(join(dir, 'serial/sweep.results.json'));
     const found = await readResultsFile(join(dir, 'cluster/sweep.results.json'));
-    assert.deepEqual(comparable(found), comparable(expected));
+    assert.deepEqual(comparableResults(found, 'recipe', 'evaluationBackend'), comparableResults(expected, 'recipe', 'evaluationBackend'));
     assert.equal(found.evaluationBackend?.name, 'slurm');
     // 4 references x 2 splits (base on both tasks, each fine-tuned model on its own) + 3 points x 2 tasks + 2 tests.
     assert.equal(submitted.length, 16);

@@ -12,7 +12,8 @@ import { promisify } from 'node:util';
 import { after, describe, it, test } from 'node:test';
 import { EvaluationError } from '../../server/src/engine/evaluation/errors.ts';
 import { checkSlurm, runSlurmEvaluator } from '../../server/src/engine/evaluation/slurm.ts';
-import { sharedDirForTests, slurmForTests } from '../helpers/slurm.ts';
+import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
+import { slurmForTests } from '../helpers/slurm.ts';
 
 const slurm = await slurmForTests('Slurm executor suite');
 
@@ -34,7 +35,7 @@ async function waitUntil(what: string, condition: () => Promise<boolean>, timeou
 }
 
 describe('runSlurmEvaluator', { skip: slurm.skip }, () => {
-  const { dir, cleanup } = sharedDirForTests();
+  const { dir, cleanup } = fixtureDir();
   after(cleanup);
   const jobsDir = join(dir, 'jobs');
   // An evaluator: its argv and cwd on stderr (one JSON line), then the metrics on stdout.
@@ -155,7 +156,7 @@ describe('runSlurmEvaluator', { skip: slurm.skip }, () => {
 
 describe('checkSlurm', () => {
   it('reports the version of a cluster that answers', { skip: slurm.skip }, async () => {
-    const { dir, cleanup } = sharedDirForTests();
+    const { dir, cleanup } = fixtureDir();
     try {
       assert.match((await checkSlurm(dir)).version, /\d+\.\d+/);
     } finally {

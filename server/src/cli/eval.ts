@@ -3,13 +3,13 @@
 // stdout. The Slurm executor runs it on a node for every built-in evaluation; by hand it
 // scores any checkpoint on a recipe's task. Exit 0 with metrics, 1 on a failed
 // evaluation, 2 when the recipe cannot be read.
-import { relative, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Split } from '../engine/evaluation/data.ts';
 import type { RunBackendChoice } from '../engine/evaluation/tfjs-runtime.ts';
 import { evaluateCheckpoint } from '../run/evaluate-checkpoint.ts';
-import { RecipeCheckError, RecipeReadError } from '../run/run-recipe.ts';
+import { RecipeReadError } from '../run/run-recipe.ts';
 import { visibleControls } from '../display-text.ts';
-import { renderDiagnostics } from './report.ts';
+import { reportRecipeFailure } from './recipe-failure.ts';
 
 export interface EvalCommandOptions {
   readonly task: string;
@@ -42,13 +42,7 @@ export async function evalCommand(recipe: string, options: EvalCommandOptions): 
     process.stdout.write(`${JSON.stringify(protocol)}\n`);
     return 0;
   } catch (error) {
-    if (error instanceof RecipeCheckError) {
-      const errors = error.analysis.diagnostics.filter((d) => d.severity === 'error');
-      process.stderr.write(renderDiagnostics(relative(process.cwd(), resolve(recipe)) || recipe, error.analysis, errors, process.stderr));
-      process.stderr.write(`tvr: the recipe has errors; nothing was evaluated\n`);
-      return 1;
-    }
-    process.stderr.write(`tvr: ${visibleControls((error as Error).message)}\n`);
+    reportRecipeFailure(error, resolve(recipe), 'nothing was evaluated');
     return error instanceof RecipeReadError ? 2 : 1;
   } finally {
     console.log = log;

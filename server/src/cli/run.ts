@@ -3,16 +3,16 @@
 // stdout and nothing else). Ctrl-C cancels cleanly: no partial outputs, the results
 // file says `cancelled`, exit status 130 (143 for SIGTERM); a second Ctrl-C exits at once.
 // Exit status: 0 done, 1 recipe errors or a failed run, 2 the recipe cannot be read.
-import { relative, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { styleText } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { RunBackendChoice } from '../engine/evaluation/tfjs-runtime.ts';
 import { renderResults } from '../results/table.ts';
 import { parseSlurmArgs, type Executor } from '../run/executor.ts';
-import { errorCode, RecipeCheckError, RecipeReadError, runRecipe } from '../run/run-recipe.ts';
+import { errorCode, RecipeReadError, runRecipe } from '../run/run-recipe.ts';
 import type { RecipeEvent } from '../run/run-recipe.ts';
 import { visibleControls } from '../display-text.ts';
-import { renderDiagnostics } from './report.ts';
+import { reportRecipeFailure } from './recipe-failure.ts';
 
 export interface RunCommandOptions {
   readonly out?: string;
@@ -92,7 +92,7 @@ export async function runCommand(recipe: string, options: RunCommandOptions): Pr
       if (!options.json) process.stderr.write('tvr: run cancelled; no outputs were written\n');
       return SIGNAL_EXIT[stoppedBy];
     }
-    if (!options.json) reportFailure(error, file);
+    if (!options.json) reportRecipeFailure(error, file, 'nothing ran');
     return error instanceof RecipeReadError ? 2 : 1;
   } finally {
     restoreConsole();
@@ -109,19 +109,6 @@ function executorFor(options: RunCommandOptions): Executor | undefined {
   }
   if (options.sharedDir === undefined || options.sharedDir === '') throw new Error('--executor slurm needs --shared-dir DIR: a folder every node of the cluster can read and write (the models evaluated and the jobs\' logs go there)');
   return { kind: 'slurm', sharedDir: resolve(options.sharedDir), slurmArgs: parseSlurmArgs(options.slurmArgs ?? ''), tvr: [process.execPath, ...process.execArgv, process.argv[1]!] };
-}
-
-function reportFailure(error: unknown, file: string): void {
-  if (error instanceof RecipeCheckError) {
-    const display = relative(process.cwd(), file) || file;
-    const errors = error.analysis.diagnostics.filter((d) => d.severity === 'error');
-    process.stderr.write(renderDiagnostics(display, error.analysis, errors, process.stderr));
-    const count = errors.length;
-    process.stderr.write(`tvr: ${count} error${count === 1 ? '' : 's'} in ${display}; nothing ran\n`);
-    return;
-  }
-  const code = errorCode(error);
-  process.stderr.write(`tvr: ${visibleControls(code === 'internal' && error instanceof Error ? (error.stack ?? error.message) : (error as Error).message)}\n`);
 }
 
 interface View {

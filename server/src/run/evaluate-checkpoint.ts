@@ -2,7 +2,6 @@
 // same evaluator `tvr run` uses. It is what a cluster node runs for a built-in task
 // (`tvr eval`, started by the Slurm executor), and a way to score any checkpoint on a
 // recipe's task by hand. Nothing is cached or written.
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { HeaderCache } from '../checkpoints/read-header.ts';
 import { TensorReader } from '../checkpoints/tensor-reader.ts';
@@ -17,7 +16,7 @@ import { inputHeaders, type TaskValue } from '../language/program.ts';
 import type { Metrics } from '../results/schema.ts';
 import { ResultsCache } from './cache.ts';
 import { ModelEvaluator } from './evaluator.ts';
-import { RecipeCheckError, RecipeReadError } from './run-recipe.ts';
+import { readRecipe, RecipeCheckError } from './run-recipe.ts';
 
 export interface CheckpointEvaluation {
   readonly recipe: string;
@@ -34,12 +33,7 @@ export interface CheckpointEvaluation {
 
 export async function evaluateCheckpoint(request: CheckpointEvaluation): Promise<Metrics> {
   const file = resolve(request.recipe);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new RecipeReadError(`cannot read the recipe ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
-  }
+  const text = await readRecipe(file);
   // The model joins the recipe as one more load, so it is read, typed and anchored as the recipe's own models are.
   const name = unusedName(text);
   const headers = new HeaderCache();

@@ -92,6 +92,8 @@ export class ModelEvaluator {
   readonly #tokens = new Map<string, readonly unknown[]>();
   /** Identities of a text task's data file and its model folder's files, taken once a run as those files are read once. */
   readonly #identities = new Map<string, Promise<unknown>>();
+  /** Ensemble members' per-token log-probabilities by (model, folder, data, split, documents): 8 bytes a token, kept for the run. */
+  readonly #logProbs = new Map<string, Promise<Float64Array[]>>();
   /** Models computed into memory: at most one per evaluation running at once (model-slots.ts). */
   readonly #models: ModelSlots<Map<string, MaterializedTensor>>;
   /**
@@ -257,7 +259,15 @@ export class ModelEvaluator {
       }
       lengths = here;
       const modelKey = JSON.stringify(structureAt(member, new Map()));
-      out.push(await this.#withModel(member, new Map(), modelKey, (tensors) => model.tokenLogProbs(tensors, documents, this.#options.signal ? { signal: this.#options.signal } : {})));
+      // Ensembles over the same models (uniform and posterior-weighted) read the same log-probabilities.
+      const key = JSON.stringify([modelKey, folder, task.data, split, limit]);
+      let logProbs = this.#logProbs.get(key);
+      if (!logProbs) {
+        logProbs = this.#withModel(member, new Map(), modelKey, (tensors) => model.tokenLogProbs(tensors, documents, this.#options.signal ? { signal: this.#options.signal } : {}));
+        this.#logProbs.set(key, logProbs);
+        logProbs.catch(() => this.#logProbs.delete(key));
+      }
+      out.push(await logProbs);
     }
     return out;
   }
@@ -267,6 +277,7 @@ export class ModelEvaluator {
     for (const n of networks) if (n.status === 'fulfilled') n.value.dispose();
     this.#networks.clear();
     this.#models.clear();
+    this.#logProbs.clear();
   }
 
   async #key(modelKey: string, task: TaskValue, split: Split, modelFolder: () => string): Promise<string> {

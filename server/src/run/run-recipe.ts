@@ -115,6 +115,15 @@ export class RecipeReadError extends Error {
   }
 }
 
+/** A recipe's text; RecipeReadError when the file cannot be read. */
+export async function readRecipe(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new RecipeReadError(`cannot read the recipe ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+}
+
 /** The code a failure is reported with (`run-error` events, exit codes). */
 export function errorCode(error: unknown): string {
   if (error instanceof RecipeCheckError) return 'check';
@@ -147,12 +156,7 @@ async function run(options: RecipeRunOptions, emit: (event: RecipeEvent) => void
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const file = options.recipe;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new RecipeReadError(`cannot read the recipe ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
-  }
+  const text = await readRecipe(file);
   const headers = new HeaderCache();
   const analysis = await analyzeFile(text, file, headers, { allowOutputsOutside: options.allowOutputsOutside === true });
   if (analysis.diagnostics.some((d) => d.severity === 'error')) throw new RecipeCheckError(analysis);

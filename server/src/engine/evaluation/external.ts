@@ -5,7 +5,7 @@
 // Its stderr goes to the run's log line by line. A non-zero exit, a timeout, or output
 // that does not end with such an object fails the run with a message that says which.
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import { stopAtExit } from '../../exit-cleanup.ts';
 import type { MetricName } from './metrics.ts';
 import { EvaluationError, evaluationCancelled } from './errors.ts';
 
@@ -16,21 +16,6 @@ const STDOUT_TAIL_BYTES = 1 << 20;
 const STDERR_TAIL_CHARS = 2000;
 /** Between SIGTERM and SIGKILL for a command that does not stop. */
 const KILL_GRACE_MS = 3000;
-
-/** Commands still running: stopped if tvr exits without waiting for them (a second Ctrl-C). */
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function track(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const c of running) c.kill('SIGKILL');
-    });
-  }
-  running.add(child);
-  child.once('close', () => running.delete(child));
-}
 
 export interface ExternalMetrics {
   readonly accuracy?: number;
@@ -62,7 +47,8 @@ export async function runExternalEvaluator(options: ExternalRunOptions): Promise
   if (options.signal?.aborted) throw evaluationCancelled();
   const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderrTail: string; timedOut: boolean; cancelled: boolean }>((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, shell: false, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
-    track(child);
+    // Stopped if tvr exits without waiting for it (a second Ctrl-C).
+    child.once('close', stopAtExit(() => child.kill('SIGKILL')));
     const stdout: Buffer[] = [];
     let stdoutBytes = 0;
     let stderrTail = '';
@@ -166,6 +152,7 @@ export function requireMetric(metrics: ExternalMetrics, metric: MetricName, who:
   }
 }
 
-function formatDuration(ms: number): string {
+/** A time limit as messages give it: "10 min", "90 s". */
+export function formatDuration(ms: number): string {
   return ms % 60000 === 0 ? `${ms / 60000} min` : `${ms / 1000} s`;
 }

@@ -17,8 +17,10 @@ import { constants } from 'node:fs';
 import { access, mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { setTimeout as delay } from 'node:timers/promises';
+import { stopAtExit } from '../../exit-cleanup.ts';
 import { EvaluationError, evaluationCancelled } from './errors.ts';
-import { commandText, parseMetricsOutput } from './external.ts';
+import { commandText, formatDuration, parseMetricsOutput } from './external.ts';
 import type { ExternalMetrics } from './external.ts';
 
 /** How often the job's stderr file is read, and its .status file looked for. */
@@ -63,20 +65,6 @@ export interface SlurmRunOptions {
   readonly what: string;
 }
 
-/** Jobs still queued or running: cancelled if tvr exits without waiting for them (a second Ctrl-C). */
-const running = new Set<string>();
-let exitHookInstalled = false;
-
-function track(jobId: string): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      if (running.size > 0) spawnSync('scancel', [...running], { stdio: 'ignore', timeout: COMMAND_TIMEOUT_MS });
-    });
-  }
-  running.add(jobId);
-}
-
 export async function runSlurmEvaluator(options: SlurmRunOptions): Promise<ExternalMetrics> {
   const { argv, what } = options;
   const shown = commandText(argv);
@@ -103,7 +91,8 @@ export async function runSlurmEvaluator(options: SlurmRunOptions): Promise<Exter
     const said = (submitted.stderr.trim() || submitted.stdout.trim()).split('\n').slice(-LOG_TAIL_LINES).join(' | ');
     throw new EvaluationError('external', `${what}: sbatch did not accept the evaluator job \`${shown}\`${submitted.code !== 0 ? ` (exit status ${submitted.code})` : ''}: ${said || 'it printed no job id'}`);
   }
-  track(jobId);
+  // Cancelled if tvr exits without waiting for it (a second Ctrl-C).
+  const forget = stopAtExit(() => spawnSync('scancel', [jobId], { stdio: 'ignore', timeout: COMMAND_TIMEOUT_MS }));
   options.onJob?.(jobId);
 
   const stderr = new LineTail(files.err, options.onStderr);
@@ -111,7 +100,7 @@ export async function runSlurmEvaluator(options: SlurmRunOptions): Promise<Exter
   try {
     end = await waitForJob(jobId, files.status, stderr, options);
   } finally {
-    running.delete(jobId);
+    forget();
   }
   await stderr.poll();
   stderr.flush();
@@ -252,7 +241,8 @@ async function waitForJob(jobId: string, statusFile: string, stderr: LineTail, o
       nextStateQuery = Date.now() + statePollMs;
       statePollMs = Math.min(STATE_POLL_MAX_MS, statePollMs * 1.5);
     }
-    await sleep(LOG_POLL_MS, options.signal);
+    // An abort ends the pause at once; the loop's first check then cancels the job.
+    await delay(LOG_POLL_MS, undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
   }
 }
 
@@ -356,21 +346,4 @@ async function readTail(file: string, bytes: number): Promise<string> {
 
 async function fileExists(file: string): Promise<boolean> {
   return access(file).then(() => true, () => false);
-}
-
-/** Resolves after ms, or at once when signal aborts. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
-function formatDuration(ms: number): string {
-  return ms % 60000 === 0 ? `${ms / 60000} min` : `${ms / 1000} s`;
 }
