@@ -107,6 +107,9 @@ describe('tvr run --jobs (built CLI)', () => {
     const missing = await runTvr(['eval', recipe, '--task', 'nope', '--model', 'models/b/model.json'], dir);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /has no task named 'nope' in an evaluate\(\.\.\.\) statement; its tasks: task_a, task_b/);
+    const noModel = await runTvr(['eval', recipe, '--task', 'task_b', '--model', 'models/none'], dir);
+    assert.equal(noModel.code, 1);
+    assert.match(noModel.stderr, /^tvr: --model models\/none: checkpoint not found: .*models\/none\n$/, 'said of --model, not of a recipe line the file does not have');
   });
 
   it('refuses a Slurm run without a shared folder, and Slurm options without Slurm (exit 2)', async () => {

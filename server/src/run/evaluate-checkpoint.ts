@@ -38,6 +38,9 @@ export async function evaluateCheckpoint(request: CheckpointEvaluation): Promise
   const name = unusedName(text);
   const headers = new HeaderCache();
   const analysis = await analyzeFile(`${text}\n${name} = load(${JSON.stringify(resolve(request.model))})\n`, file, headers);
+  // An error on the added line is about --model, not about the recipe: said as such, not as a line the file does not have.
+  const modelErrors = analysis.diagnostics.filter((d) => d.severity === 'error' && d.span.start > text.length);
+  if (modelErrors.length > 0) throw new EvaluationError('model', `--model ${request.model}: ${modelErrors.map((d) => d.message).join('; ')}`);
   if (analysis.diagnostics.some((d) => d.severity === 'error')) throw new RecipeCheckError(analysis);
   const program = analysis.checked.program;
   const task = findTask(program.evaluations.flatMap((e) => [...e.targets, ...e.controls]), request.task, file);
