@@ -120,5 +120,8 @@ describe('tvr run --jobs (built CLI)', () => {
     const stray = await runTvr(['run', recipe, '--slurm-args', '--time=5'], dir);
     assert.equal(stray.code, 2);
     assert.match(stray.stderr, /--shared-dir and --slurm-args go with --executor slurm/);
+    const unquoted = await runTvr(['run', recipe, '--executor', 'slurm', '--shared-dir', dir, '--slurm-args', "--comment='open"], dir);
+    assert.equal(unquoted.code, 2);
+    assert.match(unquoted.stderr, /--slurm-args "--comment='open": unterminated single quote/);
   });
 });

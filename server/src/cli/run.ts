@@ -108,7 +108,13 @@ function executorFor(options: RunCommandOptions): Executor | undefined {
     return undefined;
   }
   if (options.sharedDir === undefined || options.sharedDir === '') throw new Error('--executor slurm needs --shared-dir DIR: a folder every node of the cluster can read and write (the models evaluated and the jobs\' logs go there)');
-  return { kind: 'slurm', sharedDir: resolve(options.sharedDir), slurmArgs: parseSlurmArgs(options.slurmArgs ?? ''), tvr: [process.execPath, ...process.execArgv, process.argv[1]!] };
+  let slurmArgs: string[];
+  try {
+    slurmArgs = parseSlurmArgs(options.slurmArgs ?? '');
+  } catch (error) {
+    throw new Error(`--slurm-args ${JSON.stringify(options.slurmArgs)}: ${(error as Error).message}`);
+  }
+  return { kind: 'slurm', sharedDir: resolve(options.sharedDir), slurmArgs, tvr: [process.execPath, ...process.execArgv, process.argv[1]!] };
 }
 
 interface View {
