@@ -19,6 +19,7 @@ export function builtinsMarkdown(): string {
         p.choices ? `one of ${p.choices.map((c) => `\`"${c}"\``).join(', ')}` : '',
         p.min !== undefined ? `>= ${p.min}` : '', p.above !== undefined ? `> ${p.above}` : '',
         p.max !== undefined ? `<= ${p.max}` : '', p.below !== undefined ? `< ${p.below}` : '',
+        p.perTensor ? 'per tensor: a gradient `[...]` or `by_tensor(...)`' : '',
       ].filter(Boolean).join(', ');
       return `| \`${paramLabel(p)}\` | ${p.type} | ${constraints} | ${p.doc.replace(/\|/g, '\\|')} |`;
     });

@@ -54,6 +54,23 @@ export const F64X2_SPLAT = simd(20);
 export const F32X4_DEMOTE_ZERO = simd(94);
 /** The low halves of two vectors, side by side (two demoted pairs into one float32 vector). */
 export const LOW_HALVES = simd(13, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+export const I32X4_SPLAT = simd(17);
+export const I32X4_SHL = simd(171);
+export const I32X4_SHR_U = simd(173);
+export const V128_AND = simd(78);
+export const V128_OR = simd(80);
+/** 1 when any bit of the vector is set. */
+export const V128_ANY_TRUE = simd(83);
+/** How a SIMD kernel's buffer holds its elements: float32, or bfloat16 as stored in checkpoint files (converted in the kernel's loop). */
+export type KernelDtype = 'F32' | 'BF16';
+/** Bytes per element of each KernelDtype. */
+export const KERNEL_DTYPE_BYTES: Readonly<Record<KernelDtype, number>> = { F32: 4, BF16: 2 };
+/**
+ * Four bfloat16 at the address on the stack (+ `offset` bytes) as float32 lanes: each
+ * zero-extended to 32 bits (i32x4.load16x4_u) and shifted up 16 bits, exactly what
+ * checkpoints/dtypes.ts's decoding does (NaN payloads included).
+ */
+export const decodeBf16x4 = (offset: number) => [...simd(4, 3, ...uleb(offset)), ...i32Const(16), ...I32X4_SHL];
 /** The ceiling of the engine's shared memory in pages (4 GiB, address space only): modules importing it declare the same. */
 export const MAXIMUM_PAGES = 65536;
 

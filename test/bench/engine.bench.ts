@@ -20,10 +20,13 @@
 // --bf16 runs the bf16 workload instead (issue 17): base + 3 fine-tuned Llama-shaped bf16
 // checkpoints in 3 shards each (model.safetensors.index.json), generated here for each
 // of --bf16-layers (default 2,6 decoder layers; hidden 1024, 2816 MLP, 32000 vocabulary),
-// with task arithmetic (bf16 output) and the norm of ft1 - base (computeGram, as
-// `tvr inspect` and the hover do), against plain reading (`cat` of every input shard),
+// with task arithmetic (bf16 output) and the norm of ft1 - base (computeGram, as the
+// hover does), against plain reading (`cat` of every input shard),
 // plain writing of one output's bytes and numpy (with --peers numpy, the default:
-// memory-mapped shards, decoded to float32 tensor by tensor) in the same run, as ratios. --before DIR also
+// memory-mapped shards, decoded to float32 tensor by tensor) in the same run, as ratios.
+// tvr task arithmetic and the norm also run with TVR_JS_CONVERSION=1 (bf16 decoded and
+// encoded in JavaScript, as before the WebAssembly loops did it), and the norm once more
+// with its workers already running ("warm", as in the language server's hovers). --before DIR also
 // runs DIR/dist/engine.mjs (a build of another tree, e.g. before a change) alternately
 // with this one. --conversion runs the conversion micro-benchmark: encodeFromFloat32 and
 // decodeToFloat32 on 64 Ki elements, --calls times, printing ns/element early and late
@@ -47,6 +50,8 @@ const BF16_MLP = 2816;
 const BF16_KV = 256;
 const BF16_VOCAB = 32000;
 const PYTHON = '/usr/bin/python3';
+/** The environment that makes tvr decode and encode bf16 in JavaScript, as before issue 17 (checkpoints/dtypes.ts). */
+const JS_CONVERSION = { TVR_JS_CONVERSION: '1' };
 const here = dirname(fileURLToPath(import.meta.url));
 
 type Workload = 'ta' | 'ties';
@@ -85,7 +90,7 @@ const { values: options } = parseArgs({
 
 if (options.conversion) {
   await conversionBench();
-} else if (options.child === 'bf16-ta' || options.child === 'bf16-norm') {
+} else if (options.child === 'bf16-ta' || options.child === 'bf16-norm' || options.child === 'bf16-norm-warm') {
   console.log(JSON.stringify(await runBf16Child(options.child)));
 } else if (options.bf16) {
   await bf16Main();
@@ -183,12 +188,14 @@ function shardFiles(dir: string): string[] {
   return ['base', 'ft1', 'ft2', 'ft3'].flatMap((m) => readdirSync(join(dir, m)).filter((f) => f.endsWith('.safetensors')).map((f) => join(dir, m, f)));
 }
 
-async function runBf16Child(what: 'bf16-ta' | 'bf16-norm'): Promise<Measure> {
+/** `bf16-norm-warm`: the norm once before the clock starts, so the statistics workers are running (as in the language server). */
+async function runBf16Child(what: 'bf16-ta' | 'bf16-norm' | 'bf16-norm-warm'): Promise<Measure> {
   const dir = options.dir!;
   const inputs = bf16Inputs(dir);
   // Modules load before the clock starts, as in runEngine.
   const engine = what === 'bf16-ta' ? (await import(pathToFileURL(options.bundle!).href)) as typeof import('../../server/src/engine/index.ts') : undefined;
   const { computeGram } = await import('../../server/src/checkpoints/statistics.ts');
+  if (what === 'bf16-norm-warm') await computeGram([inputs[0]!, inputs[1]!]);
   const started = performance.now();
   const cpu = process.cpuUsage();
   if (engine) {
@@ -235,15 +242,19 @@ async function bf16Main(): Promise<void> {
         add('cat (ft1 + base)', flat(catSeconds(shards.filter((p) => /[/](base|ft1)[/]/.test(p)))));
         add('write one output', flat(writeOnce(dir, oneBytes).write));
         for (const [who, bundle] of builds) add(`${who} task arithmetic`, child(process.execPath, [fileURLToPath(import.meta.url), '--child', 'bf16-ta', '--dir', dir, '--bundle', bundle], [join(dir, 'x')]));
+        add('tvr, JS conversion task arithmetic', child(process.execPath, [fileURLToPath(import.meta.url), '--child', 'bf16-ta', '--dir', dir, '--bundle', builds.at(-1)![1]], [join(dir, 'x')], JS_CONVERSION));
         if (peers.includes('numpy')) add('numpy task arithmetic', child(PYTHON, [join(here, 'peers', 'engine_peers.py'), 'numpy-bf16', 'ta', join(dir, 'out-numpy-ta.safetensors'), ...bf16Inputs(dir), '--lam', String(LAMBDA)], [join(dir, 'x')]));
-        add('tvr norm ||ft1 - base||', child(process.execPath, [fileURLToPath(import.meta.url), '--child', 'bf16-norm', '--dir', dir], [join(dir, 'x')]));
+        for (const [kind, when] of [['bf16-norm', ''], ['bf16-norm-warm', ', warm']] as const) {
+          add(`tvr norm${when}`, child(process.execPath, [fileURLToPath(import.meta.url), '--child', kind, '--dir', dir], [join(dir, 'x')]));
+          add(`tvr, JS conversion norm${when}`, child(process.execPath, [fileURLToPath(import.meta.url), '--child', kind, '--dir', dir], [join(dir, 'x')], JS_CONVERSION));
+        }
       }
       const med = (who: string) => { const ms = [...rows.get(who)!].sort((a, b) => a.seconds - b.seconds); return ms[Math.floor(ms.length / 2)]!; };
-      console.log('  who                          median s   GB/s in   CPU s   peak RSS MB   (runs)');
+      console.log(`  ${'who'.padEnd(36)} median s   GB/s in   CPU s   peak RSS MB   (runs)`);
       for (const [who, ms] of rows) {
         const m = med(who);
         const bytes = who.includes('norm') || who.includes('ft1 + base') ? (2 * inputBytes) / 4 : who.startsWith('write') ? oneBytes : inputBytes;
-        console.log(`  ${who.padEnd(28)} ${m.seconds.toFixed(3).padStart(8)} ${(bytes / 1e9 / m.seconds).toFixed(2).padStart(9)} ${Number.isNaN(m.cpuSeconds) ? '      -' : m.cpuSeconds.toFixed(2).padStart(7)} ${Number.isNaN(m.maxRssBytes) ? '            -' : (m.maxRssBytes / 1e6).toFixed(0).padStart(13)}   (${ms.map((x) => x.seconds.toFixed(2)).join(' ')})`);
+        console.log(`  ${who.padEnd(36)} ${m.seconds.toFixed(3).padStart(8)} ${(bytes / 1e9 / m.seconds).toFixed(2).padStart(9)} ${Number.isNaN(m.cpuSeconds) ? '      -' : m.cpuSeconds.toFixed(2).padStart(7)} ${Number.isNaN(m.maxRssBytes) ? '            -' : (m.maxRssBytes / 1e6).toFixed(0).padStart(13)}   (${ms.map((x) => x.seconds.toFixed(2)).join(' ')})`);
       }
       const floor = med('cat (all inputs)').seconds + med('write one output').seconds;
       for (const [who] of builds) {
@@ -252,8 +263,13 @@ async function bf16Main(): Promise<void> {
       }
       if (rows.has('numpy task arithmetic')) console.log(`  task arithmetic: tvr ${(med('tvr task arithmetic').seconds / med('numpy task arithmetic').seconds).toFixed(2)}x numpy's time, ${(med('tvr task arithmetic').maxRssBytes / med('numpy task arithmetic').maxRssBytes).toFixed(2)}x its peak RSS`);
       const cpuMedian = (who: string) => [...rows.get(who)!].map((m) => m.cpuSeconds).sort((a, b) => a - b)[Math.floor(repeat / 2)]!;
-      if (options.before) console.log(`  task arithmetic, this build / before: wall ${(med('tvr task arithmetic').seconds / med('tvr before task arithmetic').seconds).toFixed(2)}, CPU seconds ${(cpuMedian('tvr task arithmetic') / cpuMedian('tvr before task arithmetic')).toFixed(2)} (medians; CPU time varies far less with other load)`);
-      console.log(`  norm: ${(med('cat (ft1 + base)').seconds / med('tvr norm ||ft1 - base||').seconds).toFixed(2)} of plain reading speed of its two inputs (target >= 0.5)\n`);
+      const ratio = (who: string, than: string) => `wall ${(med(who).seconds / med(than).seconds).toFixed(2)}, CPU seconds ${(cpuMedian(who) / cpuMedian(than)).toFixed(2)}`;
+      if (options.before) console.log(`  task arithmetic, this build / before: ${ratio('tvr task arithmetic', 'tvr before task arithmetic')} (medians; CPU time varies far less with other load)`);
+      console.log(`  bf16 converted in the WebAssembly loops / in JavaScript (TVR_JS_CONVERSION=1): task arithmetic ${ratio('tvr task arithmetic', 'tvr, JS conversion task arithmetic')}; norm ${ratio('tvr norm', 'tvr, JS conversion norm')}; norm, warm ${ratio('tvr norm, warm', 'tvr, JS conversion norm, warm')}`);
+      for (const who of ['tvr norm', 'tvr norm, warm', 'tvr, JS conversion norm', 'tvr, JS conversion norm, warm']) {
+        console.log(`  ${who}: ${(med('cat (ft1 + base)').seconds / med(who).seconds).toFixed(2)} of plain reading speed of its two inputs (target >= 0.5)`);
+      }
+      console.log('');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -428,12 +444,12 @@ function evict(paths: readonly string[]): void {
  * pages are reused before they are reported. Then `sync`, so no run pays for another's
  * dirty pages, and with --cold the inputs are evicted.
  */
-function child(command: string, args: readonly string[], inputs: readonly string[]): Measure {
+function child(command: string, args: readonly string[], inputs: readonly string[], env: Readonly<Record<string, string>> = {}): Measure {
   const dir = dirname(inputs[0]!);
   for (const name of readdirSync(dir)) if (name.startsWith('out-')) rmSync(join(dir, name));
   execFileSync('sync');
   if (options.cold) evict(inputs);
-  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 20, env: { ...process.env, ...env } });
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${result.stderr}`);
   const parsed = JSON.parse(result.stdout.trim().split('\n').pop()!) as { seconds: number; cpuSeconds?: number; cpu_seconds?: number; maxRssBytes?: number; max_rss_bytes?: number };
   return { seconds: parsed.seconds, cpuSeconds: parsed.cpuSeconds ?? parsed.cpu_seconds!, maxRssBytes: parsed.maxRssBytes ?? parsed.max_rss_bytes! };

@@ -55,7 +55,7 @@ describe('completion and signature help over the protocol', () => {
       assert.ok(builtins.includes(name), `${name} offered`);
     }
     const ties = answer.find((i) => i.label === 'ties')!;
-    assert.equal(ties.detail, 'ties(vectors..., density=0.2) -> Vector');
+    assert.equal(ties.detail, 'ties(vectors..., density=0.2, weights?, zero_sum="none", normalize=true, rounding="decimal") -> Vector');
     assert.equal(ties.insertTextFormat, InsertTextFormat.Snippet);
     assert.equal((ties.textEdit as TextEdit).newText, 'ties($0)');
     assert.match((ties.documentation as { value: string }).value, /^TIES merging/);
@@ -74,11 +74,11 @@ describe('completion and signature help over the protocol', () => {
   });
 
   const keywordCases = [
-    { source: `${prelude}x = ties(tau, |`, expected: ['density='] },
+    { source: `${prelude}x = ties(tau, |`, expected: ['density=', 'normalize=', 'rounding=', 'weights=', 'zero_sum='] },
     { source: `${prelude}save(tau, "o.safetensors", |`, expected: ['dtype=', 'overwrite=', 'shard_size='] },
     { source: `${prelude}save(tau, "o.safetensors", dtype="f16", |`, expected: ['overwrite=', 'shard_size='] },
-    { source: `${prelude}x = dare(tau, |`, expected: ['p=', 'seed='] },
-    { source: `${prelude}x = dare(tau, |seed=1)`, expected: ['p='] },
+    { source: `${prelude}x = dare(tau, |`, expected: ['p=', 'rescale=', 'seed='] },
+    { source: `${prelude}x = dare(tau, |seed=1)`, expected: ['p=', 'rescale='] },
   ];
   for (const c of keywordCases) {
     it(`offers the keyword arguments not given yet in ${JSON.stringify(c.source.slice(prelude.length))}`, async () => {
@@ -127,12 +127,12 @@ describe('completion and signature help over the protocol', () => {
   });
 
   const signatureCases: readonly { source: string; label: string; active: number | undefined }[] = [
-    { source: `${prelude}x = ties(tau, nu, density=|`, label: 'ties(vectors..., density=0.2) -> Vector', active: 1 },
-    { source: `${prelude}x = ties(tau, |`, label: 'ties(vectors..., density=0.2) -> Vector', active: 0 },
+    { source: `${prelude}x = ties(tau, nu, density=|`, label: 'ties(vectors..., density=0.2, weights?, zero_sum="none", normalize=true, rounding="decimal") -> Vector', active: 1 },
+    { source: `${prelude}x = ties(tau, |`, label: 'ties(vectors..., density=0.2, weights?, zero_sum="none", normalize=true, rounding="decimal") -> Vector', active: 0 },
     { source: `${prelude}save(|`, label: 'save(value, path, dtype?, shard_size?, overwrite=false) -> nothing', active: 0 },
     { source: `${prelude}save(tau, |`, label: 'save(value, path, dtype?, shard_size?, overwrite=false) -> nothing', active: 1 },
     { source: `${prelude}save(tau, "o.safetensors", overwrite=tr|ue)`, label: 'save(value, path, dtype?, shard_size?, overwrite=false) -> nothing', active: 4 },
-    { source: `${prelude}x = dare(tau, 0.5, |`, label: 'dare(vector, p=0.9, seed=0) -> Vector', active: 2 },
+    { source: `${prelude}x = dare(tau, 0.5, |`, label: 'dare(vector, p=0.9, seed=0, rescale="inverse") -> Vector', active: 2 },
     { source: `${prelude}x = base + 0.5*mean(sci, select(toxic, "enc*"), |)`, label: 'mean(values..., weights?) -> Model for models, Vector for vectors', active: 0 },
     { source: `${prelude}x = base + 0.5*mean(sci, select(toxic, |"enc*"))`, label: 'select(value, patterns...) -> the kind of value', active: 1 },
   ];

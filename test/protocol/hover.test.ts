@@ -1,7 +1,7 @@
 // Hover over the protocol: models (tensors, parameters, dtypes, file size), task vectors
-// (L2 norm, per-tensor norms, cosine similarities) checked against an independent
-// float64 computation from the fixture values, built-ins, and the work-done progress
-// the background norm computation reports.
+// (L2 norm, per-tensor norms, cosine similarities) and LoRA adapters (‖ΔW‖ and per-module
+// norms) checked against an independent float64 computation from the fixture values,
+// built-ins, and the work-done progress the background norm computation reports.
 import assert from 'node:assert/strict';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { CompletionRequest, HoverRequest, type CompletionItem, type Hover, type MarkupContent } from 'vscode-languageserver-protocol/node';
 import { fixtureDir } from '../helpers/checkpoint-fixtures.ts';
+import { deltaW, writeAdapter, type AdapterModule } from '../helpers/lora-fixtures.ts';
 import { LspTestClient, realisticCapabilities } from '../helpers/lsp-client.ts';
 import { parameterCount, referenceCosine, referenceNorm, writeRecipeWorkspace, type Term } from '../helpers/recipe-fixtures.ts';
 import { positionAt, unmark } from '../helpers/text-markers.ts';
@@ -78,6 +79,16 @@ function parseStats(text: string): ShownStats {
   }));
   return { norm: Number(head[1]), parameters: head[2]!, tensors, cosines };
 }
+
+// A LoRA adapter in BF16 with rsLoRA, rank_pattern, alpha_pattern and fan_in_fan_out: its
+// hover norm is checked against ΔW = scale · B·A formed in float64 from the stored factors.
+const loraQ: AdapterModule = { module: 'h.0.attn.c_attn', rank: 4, inputs: 6, outputs: 8 };
+const loraV: AdapterModule = { module: 'h.0.mlp.c_fc', rank: 2, inputs: 6, outputs: 12 };
+const loraFactors = writeAdapter(join(dir, 'adapters/sci'), { r: 4, lora_alpha: 8, use_rslora: true, fan_in_fan_out: true, rank_pattern: { c_fc: 2 }, alpha_pattern: { 'mlp.c_fc': 3 } }, [loraQ, loraV], { seed: 7, dtype: 'BF16' });
+/** Per module (as its base tensor), ‖ΔW‖ with the scales rsLoRA gives: alpha / sqrt(r). */
+const loraReference = ([[loraQ, 8 / Math.sqrt(4)], [loraV, 3 / Math.sqrt(2)]] as const)
+  .map(([module, scale]) => ({ name: `${module.module}.weight`, norm: Math.sqrt(deltaW(loraFactors, module, scale, true).reduce((sum, x) => sum + x * x, 0)), elements: module.inputs * module.outputs }))
+  .sort((a, b) => b.norm - a.norm);
 
 /** Hovers show 4 significant digits: the shown value is the reference rounded to them. */
 function assertShown(shown: number, reference: number, what: string): void {
@@ -181,6 +192,22 @@ describe('hover over the protocol', () => {
       assert.deepEqual(h!.range, { start: { line: 0, character: 0 }, end: { line: 0, character: 5 } });
     });
   }
+
+  it('shows the norm of a LoRA adapter\'s ΔW, computed from its factors, and its largest module', async () => {
+    const { text, offsets } = unmark('s|ci = lora("adapters/sci")\n');
+    const docUri = uri('lora.tvr');
+    await client.openAndDiagnose(docUri, text);
+    const { answer, earlier } = await client.poll('the norm of the adapter', () => hover(docUri, text, offsets[0]!), (h) => /\*\*L2 norm/.test(markdown(h)));
+    for (const before of earlier) assert.match(markdown(before), /L2 norm: being computed \(\d+%\)/);
+    const value = markdown(answer);
+    assert.match(value, /LoRA adapter, 2 modules: rank 2\/4, alpha 3\/8, scale alpha \/ sqrt\(r\) \(rsLoRA\), fan_in_fan_out/);
+    const shown = parseStats(value);
+    assertShown(shown.norm, Math.sqrt(loraReference.reduce((sum, t) => sum + t.norm ** 2, 0)), 'norm of the adapter');
+    assert.equal(shown.parameters, String(loraReference.reduce((sum, t) => sum + t.elements, 0)));
+    assert.deepEqual(shown.tensors.map((t) => t.name), loraReference.map((t) => t.name), 'modules, largest first');
+    shown.tensors.forEach((t, i) => assertShown(t.norm, loraReference[i]!.norm, `norm of ${t.name}`));
+    assert.deepEqual(shown.tensors.map((t) => t.elements), loraReference.map((t) => t.elements));
+  });
 
   it('shows the exact byte size when hovering the path of a loaded checkpoint', async () => {
     const { text, offsets } = unmark('s = load("sharded/mo|del.safetensors.index.json")\nsave(s, "out/s.safetensors")\n');

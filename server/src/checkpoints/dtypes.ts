@@ -33,6 +33,15 @@ if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new Error('tvr checkpoints need a little-endian host');
 }
 
+/**
+ * Tests and benchmarks only: with TVR_JS_CONVERSION=1 in the environment, bfloat16 is
+ * decoded and encoded by the JavaScript functions here even where a WebAssembly kernel
+ * would do it in its loop (as before issue 17), so both ways can be compared.
+ */
+export function jsConversionForced(): boolean {
+  return process.env.TVR_JS_CONVERSION === '1';
+}
+
 let f16Table: Uint32Array | undefined;
 
 /** float32 bit pattern of each of the 65,536 half-precision bit patterns (256 KiB, built once). */

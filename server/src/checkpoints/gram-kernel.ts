@@ -7,9 +7,11 @@
 // included, rounds differences the same way, so results do not depend on the chunking.
 // Two accumulators per sum break the add latency chain; wider unrolling measured
 // slower in V8.
-import { createWasmGramKernel, WASM_STEP } from './gram-wasm.ts';
+import { KERNEL_DTYPE_BYTES } from '../wasm-assembly.ts';
+import { decodeToFloat32 } from './dtypes.ts';
+import { BLOCK, createWasmGramKernel, WASM_STEP } from './gram-wasm.ts';
+import type { OperandDtypes } from './gram-wasm.ts';
 
-const BLOCK = 4096;
 const f32 = Math.fround;
 
 /** Chunk buffers (one per input) and the summation over a range of them. */
@@ -18,30 +20,63 @@ export interface ChunkKernel {
   readonly buffers: readonly Float32Array[];
   /** Adds the contributions of elements [at, at + n) of the buffers to `acc` (see accumulateGram). */
   accumulate(at: number, n: number, acc: Float64Array): void;
+  /** Present where the kernel reads elements as stored (float32 or bfloat16), decoding them itself. */
+  readonly stored?: StoredChunkKernel;
+}
+
+/** The summation over elements as stored in the files: no decoding before it. */
+export interface StoredChunkKernel {
+  /** Where input `input`'s elements [at, at + n) go, as the bytes of `dtype` (in the place of their float32). */
+  target(input: number, at: number, n: number, dtype: OperandDtypes[number]): Uint8Array;
+  /** Like ChunkKernel.accumulate, over the bytes placed by `target` as `dtypes` (of R and M). */
+  accumulate(at: number, n: number, dtypes: OperandDtypes, acc: Float64Array): void;
 }
 
 /**
  * Buffers for `inputs` chunks of `chunkElements` and the fastest kernel for them: the
- * WebAssembly SIMD loop for the common single task-vector norm (the buffers then live
- * in its memory, so reads land where it sums; see gram-wasm.ts on its float32
- * differences), the JavaScript loops otherwise.
+ * WebAssembly SIMD loops for two inputs, the common single task-vector norm (with or
+ * without the reference's own norm, as tvr inspect shows it; the buffers then live in
+ * their memory, so reads land where they sum, bfloat16 included; see gram-wasm.ts on
+ * their float32 differences), the JavaScript loops otherwise.
  */
 export function createChunkKernel(inputs: number, chunkElements: number, includeReference: boolean): ChunkKernel {
   const chunkBytes = Math.ceil((chunkElements * 4) / 16) * 16;
-  const wasm = inputs === 2 && !includeReference ? createWasmGramKernel(Math.ceil((inputs * chunkBytes) / 65536)) : undefined;
+  const wasm = inputs === 2 ? createWasmGramKernel(Math.ceil((inputs * chunkBytes) / 65536)) : undefined;
   const memory = wasm?.memory.buffer ?? new ArrayBuffer(inputs * chunkBytes);
   const buffers = Array.from({ length: inputs }, (_, i) => new Float32Array(memory, i * chunkBytes, chunkElements));
   if (wasm) {
-    const [r, x] = buffers as [Float32Array, Float32Array];
-    return {
-      buffers,
-      accumulate(at, n, acc) {
-        const bulk = n - (n % WASM_STEP);
-        let sum = wasm.sumSquaredDifferences(r.byteOffset + at * 4, x.byteOffset + at * 4, bulk);
-        if (bulk < n) sum += sumSquaredDifferences(r.subarray(at + bulk, at + n), x.subarray(at + bulk, at + n), n - bulk);
-        acc[0] = acc[0]! + sum;
-      },
+    const bytesOf = (input: number, at: number, n: number, dtype: OperandDtypes[number]) => new Uint8Array(memory, buffers[input]!.byteOffset + at * 4, n * KERNEL_DTYPE_BYTES[dtype]);
+    /** Byte address of element `start` of input `input`'s piece at `at`, stored as `dtype`. */
+    const address = (input: number, at: number, start: number, dtype: OperandDtypes[number]) => buffers[input]!.byteOffset + at * 4 + start * KERNEL_DTYPE_BYTES[dtype];
+    // The last elements (fewer than a loop step) as float32 for the JavaScript loop.
+    const tails = [new Float32Array(WASM_STEP), new Float32Array(WASM_STEP)] as const;
+    const stored: StoredChunkKernel = {
+      target: bytesOf,
+      accumulate: includeReference
+        ? (at, n, dtypes, acc) => {
+          // Block by block, as accumulateReferencePair adds: the same sums, bit for bit.
+          let rr = 0, rd = 0, dd = 0;
+          for (let start = 0; start < n; start += BLOCK) {
+            const [rrBlock, rdBlock, ddBlock] = wasm.referencePair(address(0, at, start, dtypes[0]), address(1, at, start, dtypes[1]), Math.min(BLOCK, n - start), dtypes);
+            rr += rrBlock;
+            rd += rdBlock;
+            dd += ddBlock;
+          }
+          acc[0] = acc[0]! + rr;
+          acc[1] = acc[1]! + rd;
+          acc[3] = acc[3]! + dd;
+        }
+        : (at, n, dtypes, acc) => {
+          const bulk = n - (n % WASM_STEP);
+          let sum = wasm.sumSquaredDifferences(address(0, at, 0, dtypes[0]), address(1, at, 0, dtypes[1]), bulk, dtypes);
+          if (bulk < n) {
+            tails.forEach((tail, i) => decodeToFloat32(dtypes[i]!, bytesOf(i, at, n, dtypes[i]!).subarray(bulk * KERNEL_DTYPE_BYTES[dtypes[i]!]), tail));
+            sum += sumSquaredDifferences(tails[0], tails[1], n - bulk);
+          }
+          acc[0] = acc[0]! + sum;
+        },
     };
+    return { buffers, stored, accumulate: (at, n, acc) => stored.accumulate(at, n, ['F32', 'F32'], acc) };
   }
   return {
     buffers,

@@ -2,9 +2,10 @@
 // computing per tensor the Gram matrix of the differences M_i - R from the reference
 // R (optionally with R itself) in float64.
 // Memory is one chunk buffer per input, whatever the file sizes.
-import { DTYPE_BYTES, isFloatDtype } from './dtypes.ts';
+import { DTYPE_BYTES, isFloatDtype, jsConversionForced } from './dtypes.ts';
 import { checkpointError } from './errors.ts';
 import { createChunkKernel, gramSize, symmetrize } from './gram-kernel.ts';
+import type { OperandDtypes } from './gram-wasm.ts';
 import { elementCount, TensorReader } from './tensor-reader.ts';
 import type { CheckpointHeader, Dtype, TensorEntry } from './types.ts';
 
@@ -158,18 +159,26 @@ export function runGramPass(headers: readonly CheckpointHeader[], options: GramP
   const reader = new TensorReader(headers);
   const largest = chunks.reduce((most, chunk) => Math.max(most, chunk.reduce((sum, p) => sum + p.count, 0)), 0);
   const kernel = createChunkKernel(headers.length, Math.max(1, largest), includeReference);
+  const stored = jsConversionForced() ? undefined : kernel.stored;
   let bytesDone = 0;
   try {
     for (const chunk of chunks) {
       if (options.shouldStop?.()) throw options.stopError?.() ?? new Error('statistics pass stopped');
       for (const p of chunk) {
         const entries = float[p.tensor]!;
-        for (let i = 0; i < entries.length; i++) {
-          const buffer = kernel.buffers[i]!;
-          // A piece filling the whole buffer (the common case) needs no view of its own.
-          reader.readFloat32Sync(entries[i]!, p.start, p.at === 0 && p.count === buffer.length ? buffer : buffer.subarray(p.at, p.at + p.count));
+        const dtypes = entries.map((e) => e.dtype);
+        if (stored && isStoredPair(dtypes)) {
+          // The kernel decodes these itself: the file's bytes go straight to where it sums.
+          entries.forEach((entry, i) => reader.readBytesSync(entry, p.start * DTYPE_BYTES[entry.dtype], stored.target(i, p.at, p.count, dtypes[i]!)));
+          stored.accumulate(p.at, p.count, dtypes, grams[p.tensor]!);
+        } else {
+          for (let i = 0; i < entries.length; i++) {
+            const buffer = kernel.buffers[i]!;
+            // A piece filling the whole buffer (the common case) needs no view of its own.
+            reader.readFloat32Sync(entries[i]!, p.start, p.at === 0 && p.count === buffer.length ? buffer : buffer.subarray(p.at, p.at + p.count));
+          }
+          kernel.accumulate(p.at, p.count, grams[p.tensor]!);
         }
-        kernel.accumulate(p.at, p.count, grams[p.tensor]!);
         bytesDone += p.count * bytesPerElement[p.tensor]!;
       }
       options.onProgress?.(bytesDone, bytesTotal);
@@ -192,6 +201,11 @@ export function runGramPass(headers: readonly CheckpointHeader[], options: GramP
     total,
     bytesRead: bytesDone,
   };
+}
+
+/** Two operands that the stored-bytes kernel reads as they are (float32 or bfloat16). */
+function isStoredPair(dtypes: readonly Dtype[]): dtypes is OperandDtypes {
+  return dtypes.length === 2 && dtypes.every((d) => d === 'F32' || d === 'BF16');
 }
 
 /** Adds the results of passes over different parts of the same inputs. */

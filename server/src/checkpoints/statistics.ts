@@ -1,19 +1,22 @@
 // Tensor statistics for hovers and `tvr inspect`: per-tensor Gram matrices of task
 // vectors, computed in worker threads (cancellable, with progress) and cached by the
 // identity of every input file. Norms of any linear task vector and cosines between
-// any two follow from the matrices: ||sum c_i D_i||^2 = c^T G c.
+// any two follow from the matrices: ||sum c_i D_i||^2 = c^T G c. LoRA adapters' norms
+// come from their factors, in the same workers.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { workerUrl } from '../worker-url.ts';
 import { gramTables, mergeGramResults } from './gram-pass.ts';
 import type { GramResult } from './gram-pass.ts';
+import type { LoraNormModule, LoraNorms } from './lora-norm.ts';
 import { readCheckpointHeader } from './read-header.ts';
 import type { HeaderCache } from './read-header.ts';
-import type { StatisticsReply, StatisticsRequest } from './statistics.worker.ts';
+import type { StatisticsReply, StatisticsRequest, StatisticsTask } from './statistics.worker.ts';
 import { CheckpointError } from './types.ts';
 import type { CheckpointErrorCode, CheckpointHeader, Dtype } from './types.ts';
 
 export type { GramResult, TensorGram } from './gram-pass.ts';
+export type { LoraNorms } from './lora-norm.ts';
 
 export interface ComputeGramOptions {
   readonly signal?: AbortSignal;
@@ -81,12 +84,13 @@ function dropWorker(worker: Worker): Promise<unknown> {
   return worker.terminate();
 }
 
-function runWorker(
-  request: Omit<StatisticsRequest, 'cancel'>,
+/** Runs `task` in a worker; `T` is the result of its pass. */
+function runWorker<T>(
+  task: StatisticsTask,
   signal: AbortSignal,
   onProgress: (bytesDone: number, bytesTotal: number) => void,
-): Promise<GramResult> {
-  return new Promise<GramResult>((resolvePromise, rejectPromise) => {
+): Promise<T> {
+  return new Promise<T>((resolvePromise, rejectPromise) => {
     const worker = takeWorker();
     const cancel = new SharedArrayBuffer(4);
     let settled = false;
@@ -102,7 +106,7 @@ function runWorker(
     };
     // The worker sees the flag at its next chunk boundary and answers `cancelled`.
     const onAbort = () => Atomics.store(new Int32Array(cancel), 0, 1);
-    const onMessage = (reply: StatisticsReply) => {
+    const onMessage = (reply: StatisticsReply<T>) => {
       switch (reply.type) {
         case 'progress': onProgress(reply.bytesDone, reply.bytesTotal); break;
         case 'result': finish(true, () => resolvePromise(reply.result)); break;
@@ -115,7 +119,7 @@ function runWorker(
     worker.on('message', onMessage).on('error', onError).on('exit', onExit);
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
-    worker.postMessage({ ...request, cancel } satisfies StatisticsRequest);
+    worker.postMessage({ ...task, cancel } satisfies StatisticsRequest);
   });
 }
 
@@ -155,13 +159,14 @@ export async function computeGram(paths: readonly string[], options: ComputeGram
   signal?.addEventListener('abort', forward, { once: true });
   try {
     const parts = Array.from({ length: count }, (_, index) => {
-      const request = {
+      const task = {
+        pass: 'gram' as const,
         headers,
         includeReference: options.includeReference ?? false,
         part: { index, count },
         ...(options.chunkElements !== undefined ? { chunkElements: options.chunkElements } : {}),
       };
-      return runWorker(request, stop.signal, report(index)).catch((error: unknown) => {
+      return runWorker<GramResult>(task, stop.signal, report(index)).catch((error: unknown) => {
         if (!stop.signal.aborted) stop.abort(error);
         throw error;
       });
@@ -172,6 +177,20 @@ export async function computeGram(paths: readonly string[], options: ComputeGram
   } finally {
     signal?.removeEventListener('abort', forward);
   }
+}
+
+/**
+ * ‖ΔW‖² of each module of a LoRA adapter (`header`: its adapter_model.safetensors's), from
+ * its factors in a worker thread (checkpoints/lora-norm.ts). Rejects with signal.reason
+ * when aborted, and with CheckpointError for an adapter file unreadable or changed.
+ */
+export function computeLoraNorms(
+  header: Pick<CheckpointHeader, 'files'>,
+  modules: readonly LoraNormModule[],
+  options: Pick<ComputeGramOptions, 'signal' | 'onProgress'> = {},
+): Promise<LoraNorms> {
+  const task = { pass: 'lora-norms' as const, files: header.files, modules: modules.map(({ tensor, a, b, scale }) => ({ tensor, a, b, scale })) };
+  return runWorker<LoraNorms>(task, options.signal ?? new AbortController().signal, options.onProgress ?? (() => {}));
 }
 
 interface SharedComputation {

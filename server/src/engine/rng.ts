@@ -9,9 +9,9 @@
 // random directions; it is not cryptographic.
 
 /** Streams keep the draws of different uses of one seed independent. */
-export type RngStream = 'dare' | 'normal-radius' | 'normal-angle';
+export type RngStream = 'dare' | 'normal-radius' | 'normal-angle' | 'della';
 
-const STREAM_SALT: Record<RngStream, number> = { dare: 0x2545f491, 'normal-radius': 0x9e3779b9, 'normal-angle': 0x7f4a7c15 };
+const STREAM_SALT: Record<RngStream, number> = { dare: 0x2545f491, 'normal-radius': 0x9e3779b9, 'normal-angle': 0x7f4a7c15, della: 0x3c6ef372 };
 
 /** Two 32-bit key words for one (seed, tensor, stream). */
 export interface RngKey { readonly k0: number; readonly k1: number }
@@ -56,6 +56,13 @@ export function dareKeepThreshold(p: number): number {
 
 export function dareKeeps(key: RngKey, index: number, keepThreshold: number): boolean {
   return randomBits(key, index) >>> 8 >= keepThreshold;
+}
+
+/** The 24-bit uniform draws (`randomBits >>> 8`, below 2^24) of elements start .. start + count - 1. */
+export function uniformDraws(key: RngKey, start: number, count: number): Uint32Array {
+  const out = new Uint32Array(count);
+  for (let i = 0; i < count; i++) out[i] = bitsAt(key.k0, key.k1, start + i) >>> 8;
+  return out;
 }
 
 /** A standard normal draw by Box-Muller, rounded to float32 (what every backend uses). */

@@ -12,6 +12,7 @@ import type { CheckpointHeader, TensorEntry } from '../checkpoints/types.ts';
 import type { ChunkSource } from './compute.ts';
 import { cancelled, EngineError } from './errors.ts';
 import { loraProducts } from './lora-product.ts';
+import { wholeMatrices } from './whole-matrix.ts';
 import { slotBytes, type CopiedTensor, type InputSlot, type SavePlan, type TensorSlot } from './plan/types.ts';
 
 /** Bytes read ahead per input file for small tensors. */
@@ -38,6 +39,10 @@ export function plannedReadBytes(plan: SavePlan): number {
 
 export function inputError(error: unknown, slot: InputSlot): EngineError {
   if (error instanceof EngineError) return error;
+  if (slot.kind === 'matrix') {
+    const message = error instanceof Error ? error.message : String(error);
+    return new EngineError('input', `${slot.method.op}() at line ${slot.method.range.start.line + 1}, computing a ${slot.rows}x${slot.cols} matrix whole: ${message}`, { range: slot.method.range, cause: error });
+  }
   const message = error instanceof Error ? error.message : String(error);
   const [tensor, file, source, range] = slot.kind === 'tensor'
     ? [slot.entry.name, slot.entry.file, `${slot.load.path} (loaded at line ${slot.load.range.start.line + 1})`, slot.load.range]
@@ -126,6 +131,10 @@ export function fileSource(reader: TensorReader): ChunkSource {
       await product(slot, start, target);
       return;
     }
+    if (slot.kind === 'matrix') {
+      await matrices(slot, start, target);
+      return;
+    }
     const { entry } = slot;
     const dtype = entry.dtype;
     if (!isFloatDtype(dtype)) throw new TypeError(`tensor ${entry.name} is ${dtype}, not a float tensor`);
@@ -150,6 +159,7 @@ export function fileSource(reader: TensorReader): ChunkSource {
     w.queue = task.catch(() => undefined);
     await task;
   };
+  const matrices = wholeMatrices(read);
 
   return {
     async read(slot: InputSlot, start: number, target: Float32Array): Promise<void> {

@@ -18,7 +18,8 @@ export type ParamType =
   | 'string'
   | 'strings' // a string or a list of strings
   | 'bool'
-  | 'tasks'; // a task or a list of tasks
+  | 'tasks' // a task or a list of tasks
+  | 'tensor-rule'; // by_tensor's filters and values: a string, a number, or a list of numbers
 
 export interface Param {
   readonly name: string;
@@ -39,6 +40,8 @@ export interface Param {
   readonly below?: number;
   readonly above?: number;
   readonly choices?: readonly string[];
+  /** A number that may vary by tensor: a gradient over layers (a list) or `by_tensor(...)`. */
+  readonly perTensor?: boolean;
 }
 
 export interface Builtin {
@@ -57,7 +60,7 @@ export interface Builtin {
 const patternsDoc = 'Glob patterns over tensor names: `*` matches any run of characters (including `.` and `/`), `?` one character.';
 
 /** The language's own built-ins, whose type rules are the checker's (merge methods are in server/src/methods/). */
-export type CoreName = 'load' | 'save' | 'mean' | 'select' | 'exclude' | 'sweep' | 'task' | 'evaluate' | 'ensemble' | 'posterior';
+export type CoreName = 'load' | 'save' | 'mean' | 'select' | 'exclude' | 'sweep' | 'task' | 'evaluate' | 'ensemble' | 'posterior' | 'by_tensor';
 
 export interface CoreBuiltin extends Builtin {
   readonly name: CoreName;
@@ -195,6 +198,18 @@ const afterMethods: readonly CoreBuiltin[] = [
     doc: 'For each of the first n validation documents d of the task, P(model_j | d) is proportional to P(d | model_j) P(model_j): a uniform prior times the likelihood of the document\'s tokens under the model. The weights are these posteriors averaged over the documents, as Branch-Train-Merge caches its domain posterior from a few held-out sequences; with topk only the k largest are kept. Estimated when the recipe runs, before the evaluations that use it, and recorded in the results (and shown in the results panel). Give it as weights= to ensemble(...) or mean(...) over the same models in the same order.',
     example: 'w = posterior(legal, medical, code, task=news, n=100, topk=2)',
     reference: 'Branch-Train-Merge (Li et al., 2022), Section 3 (domain posterior)',
+  },
+  {
+    name: 'by_tensor',
+    params: [
+      { name: 'rules', type: 'tensor-rule', variadic: true, doc: 'Pairs of a filter and its value: `"self_attn", [0, 0.5, 1], "mlp", 0.3`. A tensor takes the value of the first filter its name contains; a value is a number or a gradient over layers (a list).' },
+      { name: 'default', type: 'tensor-rule', optional: true, keywordOnly: true, doc: 'The value (a number or a gradient) of tensors no filter matches; the method\'s own default when left out.' },
+    ],
+    returns: 'PerTensor',
+    summary: 'A method argument that varies by tensor name and layer depth (mergekit\'s `filter` lists and gradients).',
+    doc: 'Give it to any number argument a method marks as per-tensor (`density`, `gamma`, `p`, `t`, ...). A filter matches the tensors whose name contains it (`"*"` matches all). A gradient `[v0, v1, ..., vn]` spreads its numbers evenly over the layers: tensor of layer l (0-based) of L sits at t = l / (L - 1) (t = 1 when L = 1) and takes the linear interpolation of the list at t (n t between entries floor(n t) and floor(n t) + 1); a tensor whose name gives no layer index (embeddings, the final norm, the head) sits at t = 0, as in mergekit. The layer index is the number after a `layers`, `layer`, `blocks` or `h` segment of the name; L is the model folder\'s `num_hidden_layers` (or `n_layer`, `num_layers`) where an input is a Hugging Face folder, else 1 + the deepest index among the tensor names. A plain list given to a per-tensor argument is a gradient for every tensor: `ties(a, b, density=[0.2, 0.8])`. Hover on the argument lists the value each group of tensors takes.',
+    example: 'mid = slerp(a, b, t=by_tensor("self_attn", [0, 0.5, 0.3, 0.7, 1], "mlp", [1, 0.5, 0.7, 0.3, 0], default=0.5))',
+    reference: 'mergekit parameter filters and gradients',
   },
 ];
 

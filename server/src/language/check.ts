@@ -35,7 +35,8 @@ import { nodeInputs } from './program.ts';
 import { compareCovered, compareShared, compareTables, describeDifference, isFloat, narrowTable, unionTables, type TableComparison } from './shapes.ts';
 import { compareModels, configuredLoads, mergeSources } from './model-folders.ts';
 import type { Argument, Call, Expression, Span, Statement, SyntaxTree } from './syntax-tree.ts';
-import { errorValue, isWeights, nothing, typeName, type ComboValue, type ListValue, type TaskVal, type Value, type WeightsValue } from './values.ts';
+import type { TensorRule } from './tensor-numbers.ts';
+import { errorValue, isWeights, nothing, typeName, type ComboValue, type ListValue, type PerTensorValue, type TaskVal, type Value, type WeightsValue } from './values.ts';
 
 export type CheckpointLookup =
   | { readonly status: 'ok'; readonly header: CheckpointHeader }
@@ -545,6 +546,7 @@ class Checker {
       case 'evaluate': return this.evaluate(call, args);
       case 'ensemble': return this.ensemble(call, args);
       case 'posterior': return this.posterior(call, args);
+      case 'by_tensor': return this.byTensor(args);
       default: return unreachable(core.name);
     }
   }
@@ -688,6 +690,7 @@ class Checker {
         return isWeights(value) ? true : wrong();
       case 'scalar':
       case 'number': {
+        if (param.perTensor && (value.type === 'list' || value.type === 'per-tensor')) return this.checkPerTensor(builtin, param, value, expr);
         if (value.type !== 'scalar') return wrong();
         const constant = P.asConstant(value.poly);
         if (constant === undefined) {
@@ -730,7 +733,36 @@ class Checker {
         if (value.type === 'task') return true;
         if (value.type === 'list' && value.items.every((i) => i.type === 'task' || i.type === 'error')) return true;
         return wrong();
+      case 'tensor-rule':
+        if (value.type === 'string') return true;
+        if (value.type === 'scalar' || value.type === 'list') return this.gradientOf(param.name, value, expr) !== undefined;
+        return wrong();
     }
+  }
+
+  /** A per-tensor argument's every number against the parameter's range (a gradient or by_tensor's values). */
+  private checkPerTensor(builtin: Builtin, param: Param, value: ListValue | PerTensorValue, expr: Expression): boolean {
+    if (value.type === 'list') {
+      const gradient = this.gradientOf(param.name, value, expr);
+      return gradient !== undefined && gradient.every((x, i) => this.checkRange(builtin, param, x, expr.kind === 'list' ? expr.items[i]! : expr));
+    }
+    return value.rules.every((rule) => rule.values.every((x) => this.checkRange(builtin, param, x, expr)));
+  }
+
+  /** The numbers of a gradient (a list of fixed numbers, or one number), or undefined after reporting why not. */
+  private gradientOf(what: string, value: Value, expr: Expression): number[] | undefined {
+    const items = value.type === 'list' ? value.items : [value];
+    if (items.length === 0) {
+      this.report(expr, 'error', 'invalid-value', `'${what}' is an empty list: a gradient needs at least one number`);
+      return undefined;
+    }
+    const numbers: number[] = [];
+    items.forEach((item, i) => {
+      const constant = item.type === 'scalar' ? P.asConstant(item.poly) : undefined;
+      if (constant === undefined) this.report(expr.kind === 'list' ? expr.items[i]! : expr, 'error', 'type-mismatch', fixedNumbersMessage(what));
+      else numbers.push(constant);
+    });
+    return numbers.length === items.length ? numbers : undefined;
   }
 
   private checkRange(builtin: Builtin, param: Param, x: number, expr: Expression): boolean {
@@ -1033,6 +1065,41 @@ class Checker {
     }
     const line = this.lines.position(call.start).line + 1;
     return { type: 'ensemble', ensemble: { name: this.currentName ?? `ensemble@${line}`, members, weights, range: this.lines.range(call) } };
+  }
+
+  /** by_tensor("filter", value, ..., default=value): filters and values alternate. */
+  private byTensor(args: BoundArgs): Value {
+    const rules: TensorRule[] = [];
+    for (let i = 0; i < args.variadic.length; i += 2) {
+      const filter = args.variadic[i]!;
+      const given = args.variadic[i + 1];
+      if (filter.value.type !== 'string') {
+        this.report(filter.expr, 'error', 'type-mismatch', `by_tensor() takes a filter string, then its value: argument ${i + 1} should be a filter such as "self_attn"`);
+        return errorValue;
+      }
+      if (!given) {
+        this.report(filter.expr, 'error', 'argument-count', `by_tensor() has no value for filter "${filter.value.value}": give a number or a gradient after it`);
+        return errorValue;
+      }
+      if (given.value.type === 'string') {
+        this.report(given.expr, 'error', 'type-mismatch', `by_tensor() takes a value after filter "${filter.value.value}": a number or a list of numbers, not another filter`);
+        return errorValue;
+      }
+      const values = this.gradientOf(`the value of "${filter.value.value}"`, given.value, given.expr);
+      if (!values) return errorValue;
+      rules.push({ filter: filter.value.value, values });
+    }
+    const fallback = args.values.get('default');
+    if (fallback) {
+      if (fallback.value.type === 'string') {
+        this.report(fallback.expr, 'error', 'type-mismatch', 'by_tensor()\'s default is a number or a list of numbers (a gradient), not a filter');
+        return errorValue;
+      }
+      const values = this.gradientOf('default', fallback.value, fallback.expr);
+      if (!values) return errorValue;
+      rules.push({ filter: null, values });
+    }
+    return { type: 'per-tensor', rules };
   }
 
   private posterior(call: Call, args: BoundArgs): Value {

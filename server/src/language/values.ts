@@ -4,6 +4,7 @@
 import type { Poly } from './poly.ts';
 import type { EnsembleValue, PosteriorValue, TaskValue, TensorTable, WeightKind, WeightNode } from './program.ts';
 import type { Span } from './syntax-tree.ts';
+import type { TensorRule } from './tensor-numbers.ts';
 
 export interface WeightsValue {
   readonly type: WeightKind;
@@ -79,7 +80,14 @@ export interface ErrorValue {
   readonly type: 'error';
 }
 
-export type Value = WeightsValue | ComboValue | ScalarValue | StringValue | BoolValue | ListValue | TaskVal | EnsembleVal | PosteriorVal | NothingValue | ErrorValue;
+/** A number given per tensor by name filters: `by_tensor("self_attn", [0, 1], default=0.5)` (see tensor-numbers.ts). */
+export interface PerTensorValue {
+  readonly type: 'per-tensor';
+  /** As written, in order; the default, when given, last with filter null. */
+  readonly rules: readonly TensorRule[];
+}
+
+export type Value = WeightsValue | ComboValue | ScalarValue | StringValue | BoolValue | ListValue | TaskVal | EnsembleVal | PosteriorVal | PerTensorValue | NothingValue | ErrorValue;
 
 export const errorValue: ErrorValue = { type: 'error' };
 export const nothing: NothingValue = { type: 'nothing' };
@@ -96,6 +104,7 @@ export function typeName(v: Value): string {
     case 'task': return 'Task';
     case 'ensemble': return 'Ensemble';
     case 'posterior': return 'Posterior';
+    case 'per-tensor': return 'PerTensor';
     case 'nothing': return 'nothing';
     case 'error': return 'unknown';
   }

@@ -1,7 +1,10 @@
 // mergekit configurations out: a checked recipe whose one saved value mergekit can compute
-// (a weighted sum of models, base + lambda*ties(m_i - base, ...), slerp of two models)
+// (a weighted sum of models, base + lambda*ties(m_i - base, ...), slerp, nuslerp, model_stock,
+// karcher and multislerp of loaded models)
 // becomes a mergekit YAML configuration; every statement it cannot express is reported
 // with its line and column. See docs/mergekit.md.
+import { isVarying } from '../language/tensor-numbers.ts';
+import { toMergekit } from './settings.ts';
 import { relative, sep } from 'node:path';
 import { stringify } from 'yaml';
 import { asConstant } from '../language/poly.ts';
@@ -86,25 +89,41 @@ export function exportMergekit(program: TypedProgram, options: { readonly config
     const ties = flat.others[0]!.node;
     const models = ties.inputs.map((input) => deltaOf(input, base));
     if (models.every((m) => m !== null)) {
+      const weights = ties.weights ?? ties.inputs.map(() => 1);
       config = {
         merge_method: 'ties',
         base_model: path(base),
-        models: models.map((m) => ({ model: path(m!), parameters: { weight: 1, density: ties.density } })),
-        parameters: { normalize: true, lambda: flat.others[0]!.coef },
+        models: models.map((m, i) => ({ model: path(m!), parameters: { weight: weights[i]!, density: toMergekit(ties.density) } })),
+        parameters: { normalize: ties.normalize !== false, lambda: flat.others[0]!.coef },
       };
-      at(ties.range, 'ties: where magnitudes tie at the trim threshold mergekit keeps exactly k by its sort order (tvr keeps every tied element), where the trimmed values sum to exactly 0 mergekit elects + (tvr gives 0), and where density x n falls just below a whole number in float64 mergekit keeps one element fewer');
+      const differences = [
+        ...(ties.zeroSum === undefined ? ['where the trimmed values sum to exactly 0 mergekit elects + (this ties() gives 0: write zero_sum="plus")'] : []),
+        ...(ties.rounding === undefined ? ['where density x n falls just below a whole number in float64 mergekit keeps one element fewer (write rounding="float")'] : []),
+        'where magnitudes tie at the trim threshold mergekit keeps exactly k by its unstable sort order (tvr keeps every tied element)',
+      ];
+      at(ties.range, `ties: ${differences.join('; ')}`);
     }
-  } else if (node.op === 'slerp' && node.a.op === 'load' && node.b.op === 'load') {
+  } else if (node.op === 'model_stock' && node.base.op === 'load' && node.models.every((m) => m.op === 'load')) {
+    config = { merge_method: 'model_stock', base_model: path(node.base), models: (node.models as LoadNode[]).map((m) => ({ model: path(m) })) };
+  } else if (node.op === 'karcher' && node.inputs.every((m) => m.op === 'load')) {
+    config = { merge_method: 'karcher', models: (node.inputs as LoadNode[]).map((m) => ({ model: path(m) })), parameters: { max_iter: node.maxIter, tol: node.tol } };
+  } else if (node.op === 'multislerp' && node.inputs.every((m) => m.op === 'load')) {
+    config = { merge_method: 'multislerp', models: (node.inputs as LoadNode[]).map((m, i) => ({ model: path(m), parameters: { weight: node.weights[i]! } })), parameters: { eps: node.eps } };
+  } else if (node.op === 'nuslerp' && node.a.op === 'load' && node.b.op === 'load') {
     const t = asConstant(node.t);
+    if (t === undefined) at(node.range, 'a sweep coefficient has no mergekit equivalent: mergekit takes numbers');
+    else config = { merge_method: 'nuslerp', models: [{ model: path(node.a), parameters: { weight: 1 - t } }, { model: path(node.b), parameters: { weight: t } }] };
+  } else if (node.op === 'slerp' && node.a.op === 'load' && node.b.op === 'load') {
+    const t = isVarying(node.t) ? toMergekit(node.t) : asConstant(node.t);
     if (t === undefined) at(node.range, 'a sweep coefficient has no mergekit equivalent: mergekit takes numbers');
     else {
       config = { merge_method: 'slerp', base_model: path(node.a), models: [{ model: path(node.a) }, { model: path(node.b) }], parameters: { t } };
-      at(node.range, 'slerp: where either tensor is zero mergekit takes a 90 degree angle (sin(t pi/2) times the other tensor); tvr interpolates linearly there');
+      if (node.zero !== 'angle') at(node.range, 'slerp: where either tensor is zero mergekit takes a 90 degree angle (sin(t pi/2) times the other tensor); this slerp() interpolates linearly there (write zero="angle")');
     }
   }
   if (config === null) {
     if (!reports.some((r) => r.line === node.range.start.line + 1 && r.column === node.range.start.character + 1)) {
-      at(node.range, 'the saved value has no mergekit equivalent (exported: a weighted sum of loaded models, base + lambda*ties(m1 - base, ...), slerp of two loaded models)');
+      at(node.range, 'the saved value has no mergekit equivalent (exported: a weighted sum of loaded models, base + lambda*ties(m1 - base, ...), slerp, nuslerp, model_stock, karcher and multislerp of loaded models)');
     }
     return { yaml: null, reports };
   }

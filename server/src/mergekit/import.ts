@@ -3,6 +3,8 @@
 // with its line and column (never dropped silently). See docs/mergekit.md.
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import { isVarying, numbersOf, type TensorNumber, type TensorRule } from '../language/tensor-numbers.ts';
+import { mapSetting, tvrText } from './settings.ts';
 
 export interface ImportReport {
   readonly line: number;
@@ -29,16 +31,30 @@ export interface ImportOptions {
   readonly configName: string;
 }
 
-const METHODS = ['linear', 'task_arithmetic', 'ties', 'dare_ties', 'dare_linear', 'breadcrumbs', 'breadcrumbs_ties', 'slerp'] as const;
+const METHODS = ['linear', 'task_arithmetic', 'ties', 'dare_ties', 'dare_linear', 'breadcrumbs', 'breadcrumbs_ties', 'della', 'della_linear', 'sce', 'slerp', 'model_stock', 'karcher', 'multislerp', 'nuslerp'] as const;
+/** Methods that take no base model (multislerp and nuslerp use one where given, as the origin of their task vectors). */
+const NO_BASE: readonly MethodName[] = ['linear', 'karcher'];
 type MethodName = (typeof METHODS)[number];
+
+/** The per-model parameters each method reads. */
+const PER_MODEL: Readonly<Record<string, readonly MethodName[]>> = {
+  weight: ['linear', 'task_arithmetic', 'ties', 'dare_ties', 'dare_linear', 'breadcrumbs', 'breadcrumbs_ties', 'della', 'della_linear', 'multislerp', 'nuslerp'],
+  density: ['ties', 'dare_ties', 'dare_linear', 'breadcrumbs', 'breadcrumbs_ties', 'della', 'della_linear'],
+  epsilon: ['della', 'della_linear'],
+  gamma: ['breadcrumbs', 'breadcrumbs_ties'],
+  t: ['slerp'],
+};
 
 const DTYPES: Readonly<Record<string, string>> = { float32: 'f32', bfloat16: 'bf16', float16: 'f16' };
 
 interface ModelEntry {
   readonly path: string;
   readonly node: Node | null;
-  readonly params: Map<string, { value: number; node: Node }>;
+  readonly params: Map<string, { value: TensorNumber; node: Node }>;
 }
+
+/** A parameter's setting: a number, true/false, or per tensor (a gradient or a filter list). */
+type Setting = { value: TensorNumber | boolean; node: Node };
 
 /** Converts a mergekit configuration (YAML text) to a recipe, with a report per key that has no exact equivalent. */
 export function importMergekit(text: string, options: ImportOptions): ImportResult {
@@ -93,9 +109,37 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
   }
   const m = method as MethodName;
 
-  // Scalars of a parameters: mapping; gradients and filter lists are reported (no per-layer parameters yet).
-  const readParams = (map: Node | null, where: string): Map<string, { value: number | boolean; node: Node }> => {
-    const out = new Map<string, { value: number | boolean; node: Node }>();
+  /** A gradient: a list of numbers (or one number), or null after reporting why not. */
+  const gradientOf = (v: Node | null, where: string): number[] | null => {
+    if (isScalar(v) && typeof v.value === 'number') return [v.value];
+    if (isSeq(v) && v.items.length > 0 && v.items.every((item) => isScalar(item) && typeof item.value === 'number')) return v.items.map((item) => (item as { value: number }).value);
+    at(v, where, 'expected a number or a list of numbers (a gradient)');
+    return null;
+  };
+  /** A filter list as per-tensor rules in order; entries after an unfiltered one never apply (in mergekit either) and are left out. */
+  const filterListOf = (v: Node & { items: unknown[] }, where: string): TensorNumber | null => {
+    const rules: TensorRule[] = [];
+    for (const [i, item] of v.items.entries()) {
+      const entry = item as YAMLMap;
+      const filterNode = entry.get('filter', true) as Node | undefined;
+      const filter = filterNode === undefined || filterNode === null ? null : str(filterNode);
+      if (filterNode !== undefined && filterNode !== null && filter === null) { at(filterNode, `${where}[${i}].filter`, 'expected a string'); return null; }
+      for (const pair of entry.items) {
+        const key = String(isScalar(pair.key) ? pair.key.value : pair.key);
+        if (key !== 'filter' && key !== 'value') { at(pair.key as Node, `${where}[${i}].${key}`, 'a filter entry has only filter and value'); return null; }
+      }
+      const values = gradientOf((entry.get('value', true) as Node | undefined) ?? entry, `${where}[${i}].value`);
+      if (values === null) return null;
+      const unfiltered = filter === null || filter === '*';
+      rules.push({ filter: unfiltered ? null : filter, values });
+      if (unfiltered) break;
+    }
+    return { rules };
+  };
+
+  // A parameters: mapping: numbers, true/false, gradients and filter lists.
+  const readParams = (map: Node | null, where: string): Map<string, Setting> => {
+    const out = new Map<string, Setting>();
     if (map === null) return out;
     if (!isMap(map)) {
       at(map, where, 'parameters must be a mapping');
@@ -105,9 +149,13 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
       const name = String(isScalar(pair.key) ? pair.key.value : pair.key);
       const v = pair.value as Node | null;
       if (isScalar(v) && (typeof v.value === 'number' || typeof v.value === 'boolean')) out.set(name, { value: v.value, node: pair.key as Node });
-      else if (isSeq(v) && v.items.every((item) => isMap(item))) at(pair.key as Node, `${where}.${name}`, 'a filter list (values per tensor-name pattern) has no tvr equivalent yet: per-tensor parameters do not exist');
-      else if (isSeq(v)) at(pair.key as Node, `${where}.${name}`, 'a gradient (values interpolated over layers) has no tvr equivalent yet: per-layer parameters do not exist');
-      else at(pair.key as Node, `${where}.${name}`, 'expected a number or true/false');
+      else if (isSeq(v) && v.items.length > 0 && v.items.every((item) => isMap(item))) {
+        const setting = filterListOf(v, `${where}.${name}`);
+        if (setting !== null) out.set(name, { value: setting, node: pair.key as Node });
+      } else if (isSeq(v)) {
+        const values = gradientOf(v, `${where}.${name}`);
+        if (values !== null) out.set(name, { value: { rules: [{ filter: null, values }] }, node: pair.key as Node });
+      } else at(pair.key as Node, `${where}.${name}`, 'expected a number, true/false, a gradient or a filter list');
     }
     return out;
   };
@@ -124,7 +172,7 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
       const where = `models[${i}]`;
       const node = item as Node;
       let path: string | null = null;
-      let params = new Map<string, { value: number | boolean; node: Node }>();
+      let params = new Map<string, Setting>();
       if (isScalar(node) && typeof node.value === 'string') path = node.value;
       else if (isMap(node)) {
         for (const pair of node.items) {
@@ -136,9 +184,9 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
       }
       if (path === null) return at(node, where, 'expected `model: <path>`');
       if (path.includes('+')) return at(node, `${where}.model`, '`model+lora` (a LoRA applied on load) is not imported: write `load(model) + lora(adapter)` by hand after checking the adapter\'s scale');
-      const numeric = new Map<string, { value: number; node: Node }>();
+      const numeric = new Map<string, { value: TensorNumber; node: Node }>();
       for (const [k, v] of params) {
-        if (typeof v.value === 'number') numeric.set(k, v as { value: number; node: Node });
+        if (typeof v.value !== 'boolean') numeric.set(k, { value: v.value, node: v.node });
         else at(v.node, `${where}.parameters.${k}`, 'expected a number');
       }
       models.push({ path, node, params: numeric });
@@ -148,6 +196,7 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
   // Global numeric and boolean parameters, with mergekit's defaults per method.
   const globalNum = (name: string, fallback: number): number => {
     const p = global.get(name);
+    if (p !== undefined && typeof p.value === 'object') at(p.node, `parameters.${name}`, `${name} is one number in tvr: a gradient or filter list has no equivalent`);
     return p !== undefined && typeof p.value === 'number' ? p.value : fallback;
   };
   // int8_mask only changes how mergekit stores its masks, not the numbers.
@@ -160,9 +209,12 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
     return p.value;
   };
   // A per-model parameter falls back to the global one, then to mergekit's default.
-  const perModel = (entry: ModelEntry, name: string, fallback: number | null): number | null => {
+  // A filter list no filter of which matches a tensor leaves mergekit's default there: tvr's by_tensor is given it.
+  const perModel = (entry: ModelEntry, name: string, fallback: number | null): TensorNumber | null => {
     used.add(name);
-    return entry.params.get(name)?.value ?? (typeof global.get(name)?.value === 'number' ? (global.get(name)!.value as number) : fallback);
+    const shared = global.get(name)?.value;
+    const setting = entry.params.get(name)?.value ?? (shared !== undefined && typeof shared !== 'boolean' ? shared : fallback);
+    return fallback !== null && isVarying(setting) && setting.rules.at(-1)?.filter !== null ? { rules: [...setting.rules, { filter: null, values: [fallback] }] } : setting;
   };
 
   const loads: string[] = [];
@@ -171,13 +223,13 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
   const loadOf = (path: string): string => {
     const known = names.get(path);
     if (known !== undefined) return known;
-    const name = path === basePath && m !== 'linear' ? 'base' : `model_${++counter}`;
+    const name = path === basePath && !NO_BASE.includes(m) ? 'base' : `model_${++counter}`;
     names.set(path, name);
     loads.push(`${name} = load(${JSON.stringify(recipePath(path, options))})`);
     return name;
   };
-  if (basePath !== null && m !== 'linear') loadOf(basePath);
-  const others = models.filter((entry) => entry.path !== basePath || m === 'linear');
+  if (basePath !== null && !NO_BASE.includes(m)) loadOf(basePath);
+  const others = models.filter((entry) => entry.path !== basePath || NO_BASE.includes(m));
   const methodKey = keyNode('merge_method') ?? methodNode;
   const differs = (message: string) => at(methodKey, 'merge_method', message);
 
@@ -195,14 +247,22 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
       at(modelsNode, 'models', 'every model needs a `weight` parameter (mergekit requires one)');
       return null;
     }
+    const varying = others.findIndex((_, i) => isVarying(ws[i]));
+    if (varying >= 0) {
+      at(others[varying]!.params.get('weight')?.node ?? global.get('weight')?.node ?? modelsNode, `models[${varying}].parameters.weight`, 'a weight that varies by tensor has no tvr equivalent: a coefficient of + is one number (make the method\'s own arguments vary instead)');
+      return null;
+    }
     return ws as number[];
   };
-  const sameFor = (name: string, fallback: number): number | null => {
+  const sameFor = (name: string, fallback: number): TensorNumber | null => {
     const values = others.map((entry) => perModel(entry, name, fallback)!);
-    if (values.every((v) => v === values[0])) return values[0] ?? fallback;
-    at(modelsNode, `models[].parameters.${name}`, `${name} differs between models (${values.join(', ')}); tvr's ${m === 'ties' || m === 'dare_ties' ? 'ties' : 'breadcrumbs_ties'}() takes one ${name} for all vectors`);
+    if (values.every((v) => JSON.stringify(v) === JSON.stringify(values[0]))) return values[0] ?? fallback;
+    at(modelsNode, `models[].parameters.${name}`, `${name} differs between models (${values.map((v) => tvrText(v, num)).join(', ')}); tvr's ${m === 'ties' || m === 'dare_ties' ? 'ties' : 'breadcrumbs_ties'}() takes one ${name} for all vectors`);
     return null;
   };
+  const written = (v: TensorNumber): string => tvrText(v, num);
+  const below1 = (v: TensorNumber): boolean => numbersOf(v).some((x) => x < 1);
+  const dropOf = (density: TensorNumber): string => written(mapSetting(density, (x) => 1 - x));
 
   switch (m) {
     case 'linear': {
@@ -223,15 +283,15 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
       if (!needBase()) break;
       const ws = weights();
       const normalize = flag('normalize', false);
-      if (m === 'dare_linear') flag('rescale', true);
+      const dareRescale = m === 'dare_linear' && flag('rescale', true) ? 'l1' : 'none';
       const lam = lambda();
       if (ws === null) break;
       const terms = others.map((entry, i) => {
         const d = `${loadOf(entry.path)} - base`;
         const density = m === 'task_arithmetic' ? 1 : perModel(entry, 'density', 1)!;
         const gamma = m === 'breadcrumbs' ? perModel(entry, 'gamma', 0.01)! : 0;
-        const sparse = m === 'breadcrumbs' ? `breadcrumbs(${d}, density=${num(density)}, gamma=${num(gamma)})`
-          : m === 'dare_linear' && density < 1 ? `dare(${d}, p=${num(1 - density)}, seed=${i})`
+        const sparse = m === 'breadcrumbs' ? `breadcrumbs(${d}, density=${written(density)}, gamma=${written(gamma)})`
+          : m === 'dare_linear' && below1(density) ? `dare(${d}, p=${dropOf(density)}, seed=${i}, rescale="${dareRescale}")`
           : `(${d})`;
         return scaled(ws[i]!, sparse);
       }).join(' + ');
@@ -239,7 +299,7 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
       const sum = normalize && total !== 1 && Math.abs(total) >= 1e-8 ? `(${terms}) / ${num(total)}` : `(${terms})`;
       merged = `base + ${scaled(lam, sum)}`;
       if (m === 'breadcrumbs') differs('breadcrumbs: where magnitudes tie at a threshold mergekit keeps exactly k by its sort order (tvr keeps every tied element), and where floor(gamma n) = 0 mergekit zeroes the whole tensor (tvr drops no outliers)');
-      if (m === 'dare_linear' && others.some((entry) => perModel(entry, 'density', 1)! < 1)) differs('dare_linear: mergekit draws masks with torch.bernoulli and, by default, rescales survivors (rescale: true, to the L1 norm in current mergekit); tvr\'s dare uses its own seeded generator and rescales by 1/(1-p): the same distribution, never the same numbers');
+      if (m === 'dare_linear' && others.some((entry) => below1(perModel(entry, 'density', 1)!))) differs('dare_linear: mergekit draws masks with torch.bernoulli; tvr\'s dare draws from its own seeded generator (the same on every machine): the same distribution, never the same numbers');
       break;
     }
     case 'ties':
@@ -248,25 +308,67 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
       if (!needBase()) break;
       const ws = weights();
       const normalize = flag('normalize', m === 'ties');
-      if (m === 'dare_ties') flag('rescale', true);
+      const tiesRescale = m === 'dare_ties' && !flag('rescale', true) ? 'none' : 'l1';
       const lam = lambda();
       const density = sameFor('density', 1);
       const gamma = m === 'breadcrumbs_ties' ? sameFor('gamma', 0.01) : 0;
       const equal = ws !== null && ws.every((w) => w === ws[0]);
-      if (!normalize) {
-        const p = global.get('normalize');
-        at(p?.node ?? methodKey, p ? 'parameters.normalize' : 'merge_method', `${m} with normalize: false sums the weighted deltas that agree with the elected sign; tvr's ${m === 'breadcrumbs_ties' ? 'breadcrumbs_ties' : 'ties'}() takes their mean (set normalize: true in the configuration to import it exactly)`);
+      if (ws !== null && ws.some((w) => !(w > 0))) {
+        at(modelsNode, 'models[].parameters.weight', `weights ${ws.join(', ')}: ${equal && ws[0] === 0 ? 'every weight is 0, so mergekit gives the base model unchanged' : 'tvr takes weights > 0 (a zero or negative weight turns the sign election around)'}; the import does not write that merge`);
+        break;
       }
-      if (normalize && equal && ws![0] === 0) at(modelsNode, 'models[].parameters.weight', 'every weight is 0: mergekit gives the base model unchanged; tvr\'s import does not write that merge');
-      if (normalize && ws !== null && !equal) at(modelsNode, 'models[].parameters.weight', `unequal weights (${ws.join(', ')}): mergekit divides by the summed weights of the agreeing models per element, which tvr cannot express`);
       if (ws === null || density === null || gamma === null) break;
-      const inputs = others.map((entry, i) => (m === 'dare_ties' && density < 1 ? `dare(${loadOf(entry.path)} - base, p=${num(1 - density)}, seed=${i})` : `${loadOf(entry.path)} - base`));
+      const inputs = others.map((entry, i) => (m === 'dare_ties' && below1(density) ? `dare(${loadOf(entry.path)} - base, p=${dropOf(density)}, seed=${i}, rescale="${tiesRescale}")` : `${loadOf(entry.path)} - base`));
+      // mergekit's consensus: weighted deltas, + where they sum to 0, the agreeing ones' weighted mean (or sum without normalize).
+      const consensus = [
+        ...(ws.every((w) => w === 1) ? [] : [`weights=[${ws.map(num).join(', ')}]`]),
+        'zero_sum="plus"',
+        ...(normalize ? [] : ['normalize=false']),
+      ];
       merged = m === 'breadcrumbs_ties'
-        ? `base + ${scaled(lam, `breadcrumbs_ties(${inputs.join(', ')}, density=${num(density)}, gamma=${num(gamma)})`)}`
-        : `base + ${scaled(lam, `ties(${inputs.join(', ')}, density=${num(m === 'dare_ties' ? 1 : density)})`)}`;
-      if (m === 'ties') differs('ties: where magnitudes tie at the trim threshold mergekit keeps exactly k by its sort order (tvr keeps every tied element), and where the trimmed values sum to exactly 0 mergekit elects + (tvr gives 0); and where density x n falls just below a whole number in float64 (0.29 x 100 = 28.999...) mergekit keeps int() of it, one element fewer than tvr; elsewhere the numbers are the same');
-      if (m === 'breadcrumbs_ties') differs('breadcrumbs_ties: where magnitudes tie at a threshold mergekit keeps exactly k by its sort order, where floor(gamma n) = 0 it zeroes the whole tensor, and where the masked values sum to exactly 0 it elects + (tvr gives 0)');
-      if (m === 'dare_ties') differs('dare_ties: mergekit draws masks with torch.bernoulli and, by default, rescales survivors (to the L1 norm in current mergekit); tvr\'s dare uses its own seeded generator and rescales by 1/(1-p): the same distribution, never the same numbers; and a zero sign sum elects + in mergekit, 0 in tvr');
+        ? `base + ${scaled(lam, `breadcrumbs_ties(${[...inputs, `density=${written(density)}`, `gamma=${written(gamma)}`, ...consensus].join(', ')})`)}`
+        : m === 'dare_ties'
+          ? `base + ${scaled(lam, `ties(${[...inputs, 'density=1', ...consensus].join(', ')})`)}`
+          : `base + ${scaled(lam, `ties(${[...inputs, `density=${written(density)}`, ...(below1(density) ? ['rounding="float"'] : []), ...consensus].join(', ')})`)}`;
+      if (m === 'ties' && below1(density)) differs('ties: where magnitudes tie at the trim threshold mergekit keeps exactly k of them in the order of its unstable sort (torch.argsort), which cannot be reproduced; tvr keeps every tied element. Elsewhere the numbers are the same');
+      if (m === 'breadcrumbs_ties') differs('breadcrumbs_ties: where magnitudes tie at a threshold mergekit keeps exactly k by its sort order, and where floor(gamma n) = 0 (a tensor of fewer than 1/gamma elements) it zeroes the whole tensor');
+      if (m === 'dare_ties' && below1(density)) differs('dare_ties: mergekit draws masks with torch.bernoulli; tvr\'s dare draws from its own seeded generator (the same on every machine): the same distribution, never the same numbers');
+      break;
+    }
+    case 'della':
+    case 'della_linear': {
+      if (!needBase()) break;
+      const ws = weights();
+      const normalize = flag('normalize', m === 'della');
+      const rescale = flag('rescale', true);
+      const lam = lambda();
+      if (ws === null) break;
+      if (ws.some((w) => !(w > 0))) { at(modelsNode, 'models[].parameters.weight', `weights ${ws.join(', ')}: tvr takes weights > 0; the import does not write that merge`); break; }
+      // Each model pruned with its own density and epsilon and seed i (della's seed + i), as mergekit prunes each delta.
+      const pruned = others.map((entry, i) => {
+        const density = perModel(entry, 'density', 1)!;
+        const epsilon = perModel(entry, 'epsilon', 0.15)!;
+        return { density, epsilon, text: `della_prune(${loadOf(entry.path)} - base, density=${written(density)}, epsilon=${written(epsilon)}${rescale ? '' : ', rescale=false'}, seed=${i})` };
+      });
+      const varying = pruned.find((p) => isVarying(p.epsilon));
+      if (varying) { at(modelsNode, 'models[].parameters.epsilon', 'an epsilon that varies by tensor has no tvr equivalent: della_prune takes one epsilon'); break; }
+      const total = ws.reduce((a, b) => a + b, 0);
+      if (m === 'della') {
+        const consensus = [...(ws.every((w) => w === 1) ? [] : [`weights=[${ws.map(num).join(', ')}]`]), 'zero_sum="plus"', ...(normalize ? [] : ['normalize=false'])];
+        merged = `base + ${scaled(lam, `ties(${[...pruned.map((p) => p.text), 'density=1', ...consensus].join(', ')})`)}`;
+      } else {
+        const terms = pruned.map((p, i) => scaled(ws[i]!, p.text)).join(' + ');
+        merged = `base + ${scaled(lam, normalize && total !== 1 && Math.abs(total) >= 1e-8 ? `(${terms}) / ${num(total)}` : `(${terms})`)}`;
+      }
+      if (pruned.some((p) => below1(p.density))) differs(`${m}: mergekit draws each element's mask with torch.bernoulli at its rank's keep probability; tvr's della_prune draws from its own seeded generator: the same distribution, never the same numbers`);
+      break;
+    }
+    case 'sce': {
+      if (!needBase()) break;
+      const topk = globalNum('select_topk', 1);
+      used.add('select_topk');
+      merged = `base + sce(${others.map((entry) => `${loadOf(entry.path)} - base`).join(', ')}${topk !== 1 ? `, select_topk=${num(topk)}` : ''})`;
+      if (topk < 1) differs('sce: mergekit keeps exactly int(select_topk m) elements by variance, m the elements of non-zero variance, in the order of its sort where variances tie; tvr keeps floor(select_topk n) of all n and every tied element (the same where no variance is 0 and none tie)');
       break;
     }
     case 'slerp': {
@@ -274,12 +376,51 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
       if (others.length !== 1) { at(modelsNode, 'models', `slerp merges exactly two models, the base and one other (got ${others.length} besides the base)`); break; }
       used.add('t');
       const t = global.get('t') ?? others[0]!.params.get('t');
-      if (t === undefined || typeof t.value !== 'number') {
-        if (t === undefined && !reports.some((r) => r.key.endsWith('.t'))) at(methodKey, 'parameters.t', 'slerp needs a parameter t');
+      if (t === undefined || typeof t.value === 'boolean') {
+        if (t !== undefined) at(t.node, 'parameters.t', 'expected a number, a gradient or a filter list');
+        else if (!reports.some((r) => r.key.endsWith('.t'))) at(methodKey, 'parameters.t', 'slerp needs a parameter t');
         break;
       }
-      merged = `slerp(base, ${loadOf(others[0]!.path)}, t=${num(t.value)})`;
-      differs('slerp: where either tensor is zero mergekit still takes the angle (90 degrees, giving sin(t pi/2) times the other tensor); tvr interpolates linearly there');
+      merged = `slerp(base, ${loadOf(others[0]!.path)}, t=${written(t.value)}, zero="angle")`;
+      break;
+    }
+    case 'model_stock': {
+      if (!needBase()) break;
+      if (flag('filter_wise', false)) at(global.get('filter_wise')!.node, 'parameters.filter_wise', 'filter_wise: true (one angle per row) is not offered: tvr\'s model_stock takes one angle per tensor');
+      if (others.length < 2) { at(modelsNode, 'models', `model_stock needs at least two models besides the base (got ${others.length})`); break; }
+      merged = `model_stock(base, ${others.map((entry) => loadOf(entry.path)).join(', ')})`;
+      break;
+    }
+    case 'karcher': {
+      // mergekit adds a base_model missing from `models` to the inputs, last: it is averaged too.
+      const inputs = [...others.map((entry) => entry.path), ...(basePath !== null && !models.some((entry) => entry.path === basePath) ? [basePath] : [])];
+      if (inputs.length === 0) break;
+      const maxIter = globalNum('max_iter', 10);
+      const tol = globalNum('tol', 1e-5);
+      used.add('max_iter');
+      used.add('tol');
+      merged = `karcher(${inputs.map(loadOf).join(', ')}${maxIter !== 10 ? `, max_iter=${num(maxIter)}` : ''}${tol !== 1e-5 ? `, tol=${num(tol)}` : ''})`;
+      break;
+    }
+    case 'multislerp':
+    case 'nuslerp': {
+      const ws = weights();
+      if (ws === null) break;
+      const inputs = others.map((entry) => (basePath !== null ? `${loadOf(entry.path)} - base` : loadOf(entry.path)));
+      const about = (expr: string) => (basePath !== null ? `base + ${expr}` : expr);
+      if (m === 'multislerp') {
+        if (!flag('normalize_weights', true)) at(global.get('normalize_weights')!.node, 'parameters.normalize_weights', 'normalize_weights: false is not offered: tvr\'s multislerp normalises the weights to sum 1');
+        const eps = globalNum('eps', 1e-8);
+        used.add('eps');
+        merged = about(`multislerp(${inputs.join(', ')}, weights=[${ws.map(num).join(', ')}]${eps !== 1e-8 ? `, eps=${num(eps)}` : ''})`);
+        break;
+      }
+      if (flag('nuslerp_row_wise', false)) at(global.get('nuslerp_row_wise')!.node, 'parameters.nuslerp_row_wise', 'nuslerp_row_wise: true (one angle per column) is not offered: tvr\'s nuslerp flattens each tensor');
+      else if (!flag('nuslerp_flatten', true)) at(global.get('nuslerp_flatten')!.node, 'parameters.nuslerp_flatten', 'nuslerp_flatten: false (one angle per row) is not offered: tvr\'s nuslerp flattens each tensor');
+      if (others.length !== 2) { at(modelsNode, 'models', `nuslerp merges exactly two models besides an optional base (got ${others.length})`); break; }
+      const total = ws[0]! + ws[1]!;
+      const t = Math.abs(total) < 1e-6 ? 0.5 : ws[1]! / total;
+      merged = about(`nuslerp(${inputs.join(', ')}, t=${num(t)})`);
       break;
     }
   }
@@ -288,7 +429,7 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
   for (const [name, p] of global) if (!used.has(name) && !(m === 'slerp' && name === 't')) at(p.node, `parameters.${name}`, `not a parameter tvr imports for ${m}`);
   models.forEach((entry, i) => {
     for (const [name, p] of entry.params) {
-      const known = name === 'weight' ? m !== 'slerp' : name === 'density' ? m !== 'linear' && m !== 'task_arithmetic' && m !== 'slerp' : name === 'gamma' ? m === 'breadcrumbs' || m === 'breadcrumbs_ties' : name === 't' ? m === 'slerp' : false;
+      const known = PER_MODEL[name]?.includes(m) ?? false;
       if (!known) at(p.node, `models[${i}].parameters.${name}`, `not a parameter tvr imports for ${m}`);
     }
   });
@@ -307,7 +448,7 @@ export function importMergekit(text: string, options: ImportOptions): ImportResu
   if (tokNode !== null) {
     const tok = str(tokNode);
     // The saved model takes its configuration and tokenizer files from its anchor: the base, or linear's first model.
-    const anchor = m === 'linear' ? others[0]?.path : basePath;
+    const anchor = NO_BASE.includes(m) || basePath === null ? others[0]?.path : basePath;
     if (!((tok === 'base' && basePath !== null && basePath === anchor) || (tok !== null && tok === anchor))) at(keyNode('tokenizer_source'), 'tokenizer_source', `tvr copies the tokenizer files of the base model (the first model for linear); "${tok ?? '?'}" is not imported`);
   }
 

@@ -4,6 +4,7 @@
 // the band is the top (gamma + density) minus the top gamma, elementwise, so elements tied
 // at either threshold follow one rule (all of a tie at the outlier threshold are dropped,
 // all of a tie at the lower threshold kept).
+import type { TensorNumber } from '../language/tensor-numbers.ts';
 import type { NodeRef } from '../engine/plan/types.ts';
 import type { NodeBase, WeightNode } from '../language/program.ts';
 import { defineMethod, keepCount, requireFraction, type Lowering, type Method } from './method.ts';
@@ -13,17 +14,17 @@ export interface BreadcrumbsNode extends NodeBase {
   readonly kind: 'vector';
   readonly input: WeightNode;
   /** Fraction kept. */
-  readonly density: number;
+  readonly density: TensorNumber;
   /** Fraction of largest magnitudes dropped as outliers. */
-  readonly gamma: number;
+  readonly gamma: TensorNumber;
 }
 
 export const breadcrumbs: Method<BreadcrumbsNode> = defineMethod<BreadcrumbsNode>()({
   name: 'breadcrumbs',
   params: {
     vector: { type: 'vector', doc: 'The task vector to sparsify.' },
-    density: { type: 'number', default: 0.9, above: 0, max: 1, doc: 'Fraction of elements kept, per tensor: those ranked by magnitude just below the outliers.' },
-    gamma: { type: 'number', default: 0.01, min: 0, below: 1, doc: 'Fraction of largest-magnitude elements dropped as outliers, per tensor (mergekit\'s default). Where density + gamma > 1, fewer outliers are dropped so that `density` remains.' },
+    density: { type: 'number', default: 0.9, perTensor: true, above: 0, max: 1, doc: 'Fraction of elements kept, per tensor: those ranked by magnitude just below the outliers.' },
+    gamma: { type: 'number', default: 0.01, perTensor: true, min: 0, below: 1, doc: 'Fraction of largest-magnitude elements dropped as outliers, per tensor (mergekit\'s default). Where density + gamma > 1, fewer outliers are dropped so that `density` remains.' },
   },
   returns: 'Vector',
   summary: 'Model Breadcrumbs: drop the largest-magnitude outliers and the smallest values of each tensor.',
@@ -39,9 +40,11 @@ export const breadcrumbs: Method<BreadcrumbsNode> = defineMethod<BreadcrumbsNode
   structure: (node, key) => ({ op: 'breadcrumbs', density: node.density, gamma: node.gamma, input: key.ref(node.input) }),
   anchors: (node) => [node.input],
   lower(node, b) {
-    requireFraction(b, node, 'density', node.density);
-    requireFraction(b, node, 'gamma', node.gamma);
-    return breadcrumbsBand(b, b.value(node.input), node.density, node.gamma);
+    const density = b.at(node.density, node.range);
+    const gamma = b.at(node.gamma, node.range);
+    requireFraction(b, node, 'density', density);
+    requireFraction(b, node, 'gamma', gamma);
+    return breadcrumbsBand(b, b.value(node.input), density, gamma);
   },
 });
 

@@ -3,6 +3,7 @@
 // model and deep ones near the fine-tuned one. The layer index comes from the tensor's name;
 // the scale of a tensor is a constant of the plan, so each output tensor is one linear node.
 import type { NodeBase, WeightNode } from '../language/program.ts';
+import { layerIndex } from '../language/tensor-numbers.ts';
 import { defineMethod, type Method } from './method.ts';
 
 export interface LinesNode extends NodeBase {
@@ -15,18 +16,6 @@ export interface LinesNode extends NodeBase {
   readonly beta: number;
   /** L: the given `layers`, else 1 + the largest layer index among the input's tensors (0 when none has one). */
   readonly layers: number;
-}
-
-/**
- * A path segment `layers`, `layer`, `blocks` or `h`, then a whole-number segment, then more
- * of the path; segments separated by `.` or `/`. The first such pair in the name wins.
- */
-const LAYER_INDEX = /(?:^|[./])(?:layers|layer|blocks|h)[./](\d+)[./]/;
-
-/** The layer index a tensor name gives (`model.layers.3.mlp.up_proj.weight` -> 3), if any. */
-export function layerIndex(name: string): number | undefined {
-  const match = LAYER_INDEX.exec(name);
-  return match ? Number(match[1]) : undefined;
 }
 
 /** The scale of tensor `name`: alpha + (beta - alpha) l / (L - 1) at layer l; alpha without a layer index or when L <= 1. */

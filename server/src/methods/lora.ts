@@ -19,6 +19,11 @@ export interface LoraNode extends NodeBase {
   readonly modules: ReadonlyMap<string, LoraModule>;
 }
 
+/** (path, size, mtime) of the adapter's files, which determine its factors and configuration: what its results and norms are cached by. */
+export function adapterIdentity(header: CheckpointHeader): [string, number, number][] {
+  return [...header.files, ...(header.loraAdapter?.files ?? [])].map((f) => [f.path, f.size, f.mtimeMs]);
+}
+
 export const lora: Method<LoraNode> = defineMethod<LoraNode>()({
   name: 'lora',
   params: {
@@ -72,8 +77,7 @@ export const lora: Method<LoraNode> = defineMethod<LoraNode>()({
     const product = `lora_B [${m.b.shape.join(', ')}] · lora_A [${m.a.shape.join(', ')}]`;
     return `the ΔW of module ${m.module}: ${m.transposed ? `(${product})^T` : product}`;
   },
-  // The adapter's files (path, size, mtime) determine its factors and configuration.
-  structure: (node) => ({ op: 'lora', files: node.header ? [...node.header.files, ...(node.header.loraAdapter?.files ?? [])].map((f) => [f.path, f.size, f.mtimeMs]) : node.path }),
+  structure: (node) => ({ op: 'lora', files: node.header ? adapterIdentity(node.header) : node.path }),
   anchors: () => [],
   lower(node, b) {
     const m = node.modules.get(b.tensor);

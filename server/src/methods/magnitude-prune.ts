@@ -1,4 +1,5 @@
 // Magnitude pruning of a task vector: keep each tensor's largest-magnitude fraction.
+import type { TensorNumber } from '../language/tensor-numbers.ts';
 import type { NodeBase, WeightNode } from '../language/program.ts';
 import { defineMethod, keepCount, requireFraction, type Method } from './method.ts';
 
@@ -6,14 +7,14 @@ export interface PruneNode extends NodeBase {
   readonly op: 'magnitude_prune';
   readonly kind: 'vector';
   readonly input: WeightNode;
-  readonly density: number;
+  readonly density: TensorNumber;
 }
 
 export const magnitudePrune: Method<PruneNode> = defineMethod<PruneNode>()({
   name: 'magnitude_prune',
   params: {
     vector: { type: 'vector', doc: 'The task vector to prune.' },
-    density: { type: 'number', default: 0.2, above: 0, max: 1, doc: 'Fraction of elements kept, by magnitude, per tensor.' },
+    density: { type: 'number', default: 0.2, perTensor: true, above: 0, max: 1, doc: 'Fraction of elements kept, by magnitude, per tensor.' },
   },
   returns: 'Vector',
   summary: 'Keep the largest-magnitude fraction of each tensor, zero the rest.',
@@ -29,8 +30,9 @@ export const magnitudePrune: Method<PruneNode> = defineMethod<PruneNode>()({
   structure: (node, key) => ({ op: 'prune', density: node.density, input: key.ref(node.input) }),
   anchors: (node) => [node.input],
   lower(node, b) {
-    requireFraction(b, node, 'density', node.density);
+    const density = b.at(node.density, node.range);
+    requireFraction(b, node, 'density', density);
     const arg = b.value(node.input);
-    return arg === null ? null : b.keepLargest(arg, keepCount(node.density, b.elements));
+    return arg === null ? null : b.keepLargest(arg, keepCount(density, b.elements));
   },
 });

@@ -6,12 +6,13 @@
 // A method module imports the engine's types only: the engine's operations reach it
 // through the Lowering it is handed, so the language core still never loads engine code.
 import type { CheckpointHeader } from '../checkpoints/types.ts';
-import type { LoraProductSlot, NodeRef } from '../engine/plan/types.ts';
+import type { LoraProductSlot, MatrixRule, NodeRef } from '../engine/plan/types.ts';
 import type { Builtin, Param } from '../language/builtins.ts';
 import type { DiagnosticCode, Severity } from '../language/diagnostics.ts';
 import * as P from '../language/poly.ts';
 import type { MethodInput, NodeBase, Range, TensorTable, WeightKind, WeightNode } from '../language/program.ts';
 import type { Expression, Span } from '../language/syntax-tree.ts';
+import { simplified, type TensorNumber, type TensorVarying } from '../language/tensor-numbers.ts';
 import type { Value, WeightsValue } from '../language/values.ts';
 
 /**
@@ -40,11 +41,20 @@ interface NumberBounds {
 /** A method's parameter, with its default as the value the method computes with. */
 export type MethodParam =
   | ParamFacts & { readonly type: 'model' | 'vector' | 'weights'; readonly variadic?: boolean }
-  /** A number known at check time. */
-  | ParamFacts & NumberBounds & { readonly type: 'number'; readonly default: number }
-  /** A number that may be a sweep. */
-  | ParamFacts & NumberBounds & { readonly type: 'scalar'; readonly default: number }
-  | ParamFacts & { readonly type: 'string' };
+  /**
+   * A number known at check time; with `perTensor`, it may vary by tensor (a gradient over
+   * layers or by_tensor(...)), and the node keeps it under the parameter's name (hover lists
+   * its values per tensor group from there).
+   */
+  | ParamFacts & NumberBounds & { readonly type: 'number'; readonly default: number; readonly perTensor?: true }
+  /** A number that may be a sweep; with `perTensor`, it may instead vary by tensor. */
+  | ParamFacts & NumberBounds & { readonly type: 'scalar'; readonly default: number; readonly perTensor?: true }
+  | ParamFacts & { readonly type: 'string' }
+  /** A list of fixed numbers (no sweeps); omitted, it is undefined. */
+  | ParamFacts & { readonly type: 'numbers' }
+  | ParamFacts & { readonly type: 'bool'; readonly default: boolean }
+  /** One of a few strings, such as a semantics to follow. */
+  | ParamFacts & { readonly type: 'choice'; readonly choices: readonly string[]; readonly default: string };
 
 export type MethodParams = Readonly<Record<string, MethodParam>>;
 
@@ -54,6 +64,11 @@ export interface WeightsArg {
   readonly value: WeightsValue;
 }
 
+export interface NumbersArg {
+  readonly expr: Expression;
+  readonly value: readonly number[];
+}
+
 export interface StringArg {
   readonly expr: Expression;
   readonly value: string;
@@ -61,9 +76,14 @@ export interface StringArg {
 
 type ArgValue<Q extends MethodParam> =
   Q extends { readonly type: 'model' | 'vector' | 'weights' } ? (Q extends { readonly variadic: true } ? readonly WeightsArg[] : WeightsArg)
+  : Q extends { readonly type: 'number'; readonly perTensor: true } ? TensorNumber
   : Q extends { readonly type: 'number' } ? number
+  : Q extends { readonly type: 'scalar'; readonly perTensor: true } ? P.Poly | TensorVarying
   : Q extends { readonly type: 'scalar' } ? P.Poly
   : Q extends { readonly type: 'string' } ? StringArg
+  : Q extends { readonly type: 'numbers' } ? NumbersArg | undefined
+  : Q extends { readonly type: 'bool' } ? boolean
+  : Q extends { readonly type: 'choice'; readonly choices: readonly (infer C)[] } ? C
   : never;
 
 /** A call's arguments by parameter name, typed, defaults applied. */
@@ -121,10 +141,11 @@ export interface Lowering {
   /** The tensor being built: its name keys random draws, its size turns densities into counts. */
   readonly tensor: string;
   readonly elements: number;
+  readonly shape: readonly number[];
   /** A child's value for this tensor. */
   value(child: WeightNode): NodeRef | null;
-  /** A coefficient at the run's sweep point. */
-  at(coefficient: P.Poly, range: Range): number;
+  /** A coefficient at the run's sweep point, or a per-tensor argument's number for this tensor. */
+  at(coefficient: P.Poly | TensorNumber, range: Range): number;
   /** sum coef * arg, with zero terms dropped and a single unit term returned as it is. */
   linear(terms: readonly { readonly coef: number; readonly arg: NodeRef | null }[]): NodeRef | null;
   /**
@@ -136,15 +157,60 @@ export interface Lowering {
   disjointMean(args: readonly NodeRef[]): NodeRef;
   /** Each element kept with probability 1 - p by a counter-based draw keyed by (seed, tensor, element), survivors times 1/(1-p). */
   dropAndRescale(arg: NodeRef, p: number, seed: number): NodeRef;
-  /** mergekit's SLERP of two tensors at t, from their norms and dot product. */
-  slerp(a: NodeRef, b: NodeRef, t: number): NodeRef;
+  /** mergekit's SLERP of two tensors at t, from their norms and dot product (a zero tensor: linear, or at a right angle with `zeroAngle`). */
+  slerp(a: NodeRef, b: NodeRef, t: number, options?: { readonly zeroAngle?: boolean }): NodeRef;
   /** A standard normal direction (keyed by seed and tensor) scaled to the L2 norm of `norm`. */
   randomLike(norm: NodeRef, seed: number): NodeRef;
+  /**
+   * sum c_i * terms[i], where c = rule(G) is computed after a pass from the Gram matrix G of
+   * `args` (G[i][j] = args[i] . args[j], float64 sums over the tensor; a null arg's row is
+   * 0): c holds a coefficient per term. An `error` from the rule stops the run with it,
+   * naming the node's line and the tensor. Null terms are dropped; all null gives null.
+   */
+  gramCombination(node: WeightNode, args: readonly (NodeRef | null)[], terms: readonly (NodeRef | null)[], rule: (gram: number[][]) => GramCoefficients): NodeRef | null;
+  /**
+   * arg where at least `min` of the pairs vote for the element, else 0: a pair votes where
+   * |a| > scale * |b| (the product rounded to float32, as torch computes it); null is 0.
+   */
+  voteMask(arg: NodeRef | null, pairs: readonly { readonly a: NodeRef | null; readonly b: NodeRef | null }[], scale: number, min: number): NodeRef | null;
+  /**
+   * mergekit's sign consensus and weighted mean: each element's sign is + where the sum of
+   * `args` is >= 0 (else -), and the result is sum w_i arg_i over the args of that sign divided
+   * by max(the sum of their w_i, floor), with w = weigh(G), G the Gram matrix of `args` (as in
+   * gramCombination, a weight per arg). Null args (zero) never have the sign; all null gives null.
+   */
+  electedMean(node: WeightNode, args: readonly (NodeRef | null)[], weigh: (gram: number[][]) => GramCoefficients, floor: number): NodeRef | null;
+  /**
+   * mergekit's generalized task arithmetic consensus over `args` weighted by `weights` (> 0):
+   * each element's sign is that of sum w_i arg_i (+ where it is 0 unless `strict`, which elects
+   * none there), and the result is the sum of the w_i arg_i of that sign, divided by their summed
+   * w_i when `normalize`. Null args (zero) never have the sign; all null gives null.
+   */
+  signConsensus(args: readonly (NodeRef | null)[], weights: readonly number[], options: { readonly normalize: boolean; readonly strict: boolean }): NodeRef | null;
+  /** Each element's population variance over `args` (null args are zeros, counted); null when all are. */
+  variance(args: readonly (NodeRef | null)[]): NodeRef | null;
   /** A LoRA module's ΔW = scale · B·A for this tensor (transposed where the base stores [in, out]), computed chunk by chunk from the factors. */
   loraProduct(factors: LoraFactorsOf, adapter: { readonly path: string; readonly range: Range }): NodeRef;
+  /**
+   * A 2-D tensor (or the tensor as `options.shape`) computed whole by `rule` from the values
+   * of `args` (null: zero), for methods that decompose matrices or rank within rows. Each
+   * argument must be a linear combination of the inputs (task vectors such as ft - base, LoRA
+   * adapters), which are read whole in float64; null when every argument is zero. The rule's
+   * random draws are keyed by `options.seed` and the tensor.
+   */
+  wholeMatrix(node: WeightNode, args: readonly (NodeRef | null)[], rule: MatrixRule, options?: WholeMatrixOptions): NodeRef | null;
   /** Ends planning with an error at the node's line. */
   fail(node: WeightNode, message: string): never;
 }
+
+/** The rows and columns a whole-matrix rule sees (a 1-D tensor as one row), and the seed of its draws (0 unless given). */
+export interface WholeMatrixOptions {
+  readonly shape?: readonly [number, number];
+  readonly seed?: number;
+}
+
+/** What a Gram rule gives: a coefficient per term, or why the tensor has no value. */
+export type GramCoefficients = readonly number[] | { readonly error: string };
 
 /** Everything about one method, as its module writes it. */
 export interface MethodSpec<N extends NodeBase & { readonly op: string }, Q extends MethodParams> {
@@ -182,7 +248,7 @@ export interface MethodSpec<N extends NodeBase & { readonly op: string }, Q exte
   /** Its step of a results-cache key: everything its value depends on besides its children's steps. */
   structure(node: N, key: StructureKey): Json;
   /** Where the anchor of an output tensor is looked for below it, best first. */
-  anchors(node: N, at: (coefficient: P.Poly, range: Range) => number): readonly WeightNode[];
+  anchors(node: N, at: (coefficient: P.Poly | TensorNumber, range: Range) => number): readonly WeightNode[];
   lower(node: N, b: Lowering): NodeRef | null;
 }
 
@@ -210,11 +276,15 @@ export function defineMethod<N extends NodeBase & { readonly op: string }>() {
 function builtinOf(spec: Pick<MethodSpec<NodeBase & { readonly op: string }, MethodParams>, 'name' | 'params' | 'returns' | 'summary' | 'doc' | 'example' | 'reference'>): Builtin {
   const params = Object.entries(spec.params).map(([name, p]): Param => ({
     name,
-    type: p.type,
+    type: p.type === 'choice' ? 'string' : p.type,
+    ...(p.type === 'choice' ? { choices: p.choices, default: JSON.stringify(p.default), keywordOnly: true } : {}),
     doc: p.doc,
     ...(p.keywordOnly ? { keywordOnly: true } : {}),
     ...('variadic' in p && p.variadic ? { variadic: true } : {}),
-    ...('default' in p ? { default: String(p.default), ...numberBounds(p) } : {}),
+    ...(p.type === 'number' || p.type === 'scalar' ? { default: String(p.default), ...numberBounds(p) } : {}),
+    ...(p.type === 'bool' ? { default: String(p.default) } : {}),
+    ...('perTensor' in p && p.perTensor ? { perTensor: true } : {}),
+    ...(p.type === 'numbers' ? { optional: true } : {}),
   }));
   return {
     name: spec.name,
@@ -247,17 +317,40 @@ function typedArguments<Q extends MethodParams>(params: Q, bound: BoundArguments
         typed[name] = param.variadic ? bound.variadic : given;
         break;
       case 'number':
-        typed[name] = given?.value.type === 'scalar' ? (P.asConstant(given.value.poly) ?? param.default) : param.default;
+        typed[name] = given?.value.type === 'scalar' ? (P.asConstant(given.value.poly) ?? param.default) : perTensorValue(given?.value, param.default) ?? param.default;
         break;
       case 'scalar':
-        typed[name] = given?.value.type === 'scalar' ? given.value.poly : P.constant(param.default);
+        typed[name] = given?.value.type === 'scalar' ? given.value.poly : perTensorValue(given?.value, param.default) ?? P.constant(param.default);
         break;
       case 'string':
         typed[name] = given?.value.type === 'string' ? { expr: given.expr, value: given.value.value } : undefined;
         break;
+      case 'bool':
+        typed[name] = given?.value.type === 'bool' ? given.value.value : param.default;
+        break;
+      case 'choice':
+        typed[name] = given?.value.type === 'string' ? given.value.value : param.default;
+        break;
+      case 'numbers':
+        typed[name] = given?.value.type === 'list'
+          ? { expr: given.expr, value: given.value.items.map((item) => (item.type === 'scalar' ? (P.asConstant(item.poly) ?? Number.NaN) : Number.NaN)) }
+          : undefined;
+        break;
     }
   }
   return typed as MethodArgs<Q>;
+}
+
+/**
+ * A per-tensor argument as a method computes with it: a gradient (a list) for every tensor,
+ * or by_tensor's rules ending in an unfiltered rule (the parameter's default when none was given).
+ */
+function perTensorValue(value: Value | undefined, fallback: number): TensorNumber | undefined {
+  const constant = (item: Value): number => (item.type === 'scalar' ? (P.asConstant(item.poly) ?? Number.NaN) : Number.NaN);
+  if (value?.type === 'list') return simplified({ rules: [{ filter: null, values: value.items.map(constant) }] });
+  if (value?.type !== 'per-tensor') return undefined;
+  const last = value.rules.at(-1);
+  return simplified({ rules: last?.filter === null ? value.rules : [...value.rules, { filter: null, values: [fallback] }] });
 }
 
 /** k of a density over n elements: floor(density * n), robust to decimal densities (0.29 * 100 is 28.999...). */

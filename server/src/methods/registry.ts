@@ -5,14 +5,27 @@
 import type { NodeBase } from '../language/program.ts';
 import { breadcrumbs } from './breadcrumbs.ts';
 import { breadcrumbsTies } from './breadcrumbs-ties.ts';
+import { consensus } from './consensus.ts';
 import { dare } from './dare.ts';
+import { della } from './della.ts';
+import { dellaLinear } from './della-linear.ts';
+import { dellaPrune } from './della-prune.ts';
+import { isoC } from './iso-c.ts';
+import { isoCts } from './iso-cts.ts';
+import { karcher } from './karcher.ts';
 import { lines } from './lines.ts';
 import { lora } from './lora.ts';
 import { magnitudePrune } from './magnitude-prune.ts';
 import type { Method } from './method.ts';
+import { modelStock } from './model-stock.ts';
+import { multislerp } from './multislerp.ts';
+import { nuslerp } from './nuslerp.ts';
 import { randomLike } from './random-like.ts';
+import { sce } from './sce.ts';
 import { slerp } from './slerp.ts';
+import { tall } from './tall.ts';
 import { ties } from './ties.ts';
+import { tsv } from './tsv.ts';
 
 const table = {
   ties,
@@ -24,6 +37,19 @@ const table = {
   breadcrumbs_ties: breadcrumbsTies,
   lines,
   lora,
+  model_stock: modelStock,
+  karcher,
+  multislerp,
+  nuslerp,
+  tall,
+  consensus,
+  sce,
+  tsv,
+  iso_c: isoC,
+  iso_cts: isoCts,
+  della_prune: dellaPrune,
+  della,
+  della_linear: dellaLinear,
 };
 
 type NodeOf<M> = M extends Method<infer N> ? N : never;

@@ -47,6 +47,40 @@ test('TIES agreement: mean of the non-zero arguments with the sign of their sum'
   }), { numRuns: 300 });
 });
 
+test('vote keeps arg where at least min pairs have |a| > fround(scale |b|) (a pair without b: |a| > 0)', () => {
+  fc.assert(fc.property(fc.integer({ min: 1, max: 40 }).chain((n) => fc.tuple(column(n), column(n), column(n), fc.constantFrom(0, 0.5, 1, 2), fc.integer({ min: 0, max: 3 }))), ([a, b, c, scale, min]) => {
+    const nodes: Op[] = [{ op: 'input', slot: 0 }, { op: 'input', slot: 1 }, { op: 'input', slot: 2 }, { op: 'vote', arg: 2, pairs: [{ a: 0, b: 1 }, { a: 1, b: 0 }, { a: 2 }], scale: 0, min: 1 }];
+    const got = run(nodes, [a, b, c], [scale, min]);
+    return got.every((g, i) => {
+      const votes = [Math.abs(a[i]!) > Math.fround(scale * Math.abs(b[i]!)), Math.abs(b[i]!) > Math.fround(scale * Math.abs(a[i]!)), c[i] !== 0].filter(Boolean).length;
+      return same(g, votes >= min ? c[i]! : 0);
+    });
+  }), { numRuns: 300 });
+});
+
+test('variance: the population variance of the args and of the zeros counted beside them', () => {
+  fc.assert(fc.property(fc.integer({ min: 1, max: 40 }).chain((n) => fc.tuple(column(n, finite32), column(n, finite32), fc.integer({ min: 2, max: 4 }))), ([a, b, count]) => {
+    const got = run([{ op: 'input', slot: 0 }, { op: 'input', slot: 1 }, { op: 'variance', args: [0, 1], count: 0 }], [a, b], [count]);
+    return got.every((g, i) => {
+      const values = [a[i]!, b[i]!, ...new Array<number>(count - 2).fill(0)];
+      const mean = values.reduce((x, y) => x + y, 0) / count;
+      return same(g, Math.fround(values.reduce((x, y) => x + (y - mean) ** 2, 0) / count));
+    });
+  }), { numRuns: 300 });
+});
+
+test('elect: the weighted mean of the args with the sign of their sum (+ for a zero sum), the divisor at least floor', () => {
+  fc.assert(fc.property(fc.integer({ min: 1, max: 40 }).chain((n) => fc.tuple(column(n, finite32), column(n, finite32), fc.constantFrom(0, 0.25, 1), fc.constantFrom(1e-6, 0.5))), ([a, b, wb, floor]) => {
+    const got = run([{ op: 'input', slot: 0 }, { op: 'input', slot: 1 }, { op: 'elect', args: [0, 1], weights: [0, 1], floor: 2 }], [a, b], [0.75, wb, floor]);
+    return got.every((g, i) => {
+      const sign = a[i]! + b[i]! >= 0 ? 1 : -1;
+      const terms = [[a[i]!, 0.75], [b[i]!, wb]].filter(([x]) => Math.sign(x!) === sign);
+      const sum = terms.reduce((s, [x, w]) => s + x! * w!, 0);
+      return same(g, Math.fround(sum / Math.max(terms.reduce((s, [, w]) => s + w!, 0), floor)));
+    });
+  }), { numRuns: 300 });
+});
+
 test('DARE keeps the elements the counter-based draw keeps, rescaled by 1/(1-p)', () => {
   const key = rngKey(99, 'w', 'dare');
   for (const p of [0.1, 0.5, 0.9]) {

@@ -102,8 +102,11 @@ test('WebAssembly kernels give the JavaScript loops bits, for random programs, r
   assert.ok(wasmElements > 0, 'WebAssembly ran');
 });
 
-test('kernels with random draws are left to the JavaScript loop', () => {
+test('kernels with random draws, votes, variances or elected means are left to the JavaScript loop', () => {
   const input: Op = { op: 'input', slot: 0 };
+  assert.equal(wasmKernelBytes({ nodes: [input, { op: 'vote', arg: 0, pairs: [{ a: 0 }], scale: 0, min: 1 }], output: 1, reductions: [] }), undefined);
+  assert.equal(wasmKernelBytes({ nodes: [input, { op: 'variance', args: [0], count: 0 }], output: 1, reductions: [] }), undefined);
+  assert.equal(wasmKernelBytes({ nodes: [input, { op: 'elect', args: [0], weights: [0], floor: 1 }], output: 1, reductions: [] }), undefined);
   assert.equal(wasmKernelBytes({ nodes: [input, { op: 'dare', arg: 0, keep: 0, scale: 1, key: 2 }], output: 1, reductions: [] }), undefined);
   assert.equal(wasmKernelBytes({ nodes: [{ op: 'noise', key: 0 }], output: 0, reductions: [] }), undefined);
   assert.ok(wasmKernelBytes({ nodes: [input, { op: 'trim', arg: 0, threshold: 0 }], output: 1, reductions: [{ kind: 'hist-top', node: 1 }] }));

@@ -228,6 +228,48 @@ const rows: AnnotatedRow[] = [
     `,
   },
   {
+    name: 'per-tensor arguments: a gradient (a list) or by_tensor(...) where a method marks a number per-tensor; each number in range; anywhere else a type error',
+    recipe: recipe`
+      ${header}a = ties(sci, toxic, density=[0.2, 0.8])
+      b = slerp(base, base + sci, t=by_tensor("self_attn", [0, 1], "mlp", 0.3, default=0.5))
+      c = ties(sci, toxic, density=[0.2, 1.5])
+      #                                  ^^^ error[invalid-value]: 'density' of ties() must be <= 1, but is 1.5
+      d = dare(sci, p=by_tensor("mlp", 0.5, default=1))
+      #               ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ error[invalid-value]: 'p' of dare() must be < 1, but is 1
+      e = dare(sci, p=0.5, seed=[1, 2])
+      #                         ^^^^^^ error[type-mismatch]: 'seed'
+      f = ties(sci, toxic, density=[])
+      #                            ^^ error[invalid-value]: 'density' is an empty list
+      g = by_tensor("mlp")
+      #             ^^^^^ error[argument-count]: by_tensor() has no value for filter "mlp"
+      h = by_tensor(0.3, "mlp")
+      #             ^^^ error[type-mismatch]: argument 1 should be a filter such as "self_attn"
+      i = by_tensor("mlp", "attn")
+      #                    ^^^^^^ error[type-mismatch]: a number or a list of numbers, not another filter
+      lam = sweep(0, 1, 0.5)
+      j = ties(sci, toxic, density=[0.2, lam])
+      #                                  ^^^ error[type-mismatch]: 'density'
+      save(base + a + 0*b, "o.safetensors")
+    `,
+    types: { a: 'Vector', b: 'Model', g: 'unknown' },
+  },
+  {
+    name: 'ties with mergekit\'s choices: one weight per vector, each > 0; zero_sum and rounding take their choices; normalize a bool',
+    recipe: recipe`
+      ${header}a = ties(sci, toxic, weights=[0.3, 0.7], zero_sum="plus", normalize=false, rounding="float")
+      b = ties(sci, toxic, weights=[1])
+      #                            ^^^ error[invalid-value]: weights has 1 number for 2 vectors
+      c = ties(sci, toxic, weights=[1, 0])
+      #                            ^^^^^^ error[invalid-value]: weights must all be > 0
+      d = ties(sci, toxic, zero_sum="plu")
+      #                             ^^^^^ error[invalid-value]: 'zero_sum' must be one of "none", "plus"
+      #                             ^^^^^ fix: Change to "plus"
+      e = ties(sci, toxic, normalize=1)
+      #                              ^ error[type-mismatch]: 'normalize'
+      save(base + a, "o.safetensors")
+    `,
+  },
+  {
     name: 'calls: unknown function, unknown and duplicate keywords, missing and extra arguments, bad choices and ranges',
     recipe: recipe`
       ${header}a = tie(sci, toxic)
@@ -246,6 +288,34 @@ const rows: AnnotatedRow[] = [
       #                                 ^^^^ error[invalid-value]: 'dtype' must be one of "f32", "f16", "bf16"
       f = dare(sci, p=0.5, p=0.6)
       #                    ^^^^^ error[duplicate-argument]: 'p' is given twice
+    `,
+  },
+  {
+    name: 'merge methods of several inputs: counts, list lengths and kinds',
+    recipe: recipe`
+      ${header}ft = load("sci.safetensors")
+      a = model_stock(base, ft)
+      #                     ^^ error[argument-count]: model_stock() needs at least two fine-tuned models besides the base
+      b = multislerp(sci, toxic, weights=[1, 2, 3])
+      #                                  ^^^^^^^^^ error[invalid-value]: multislerp() takes a weight per input: it was given 3 weights for 2 inputs
+      c = multislerp(sci, toxic, weights=[1, -1])
+      #                                  ^^^^^^^ error[invalid-value]: the weights of multislerp() sum to 0
+      d = karcher(ft, sci)
+      #               ^^^ error[type-mismatch]: karcher() averages values of one kind: the first is a Model but this is a Vector
+      e = tall(sci, toxic)
+      #        ^^^ warning[invalid-value]: this task vector is not one of the vectors merged
+    `,
+  },
+  {
+    name: 'DELLA: density ± epsilon in (0, 1) for every density strictly between 0 and 1 (said at the first vector)',
+    recipe: recipe`
+      ${header}a = della_prune(sci, density=0.1)
+      #               ^^^ error[invalid-value]: della_prune(): density - epsilon must lie strictly between 0 and 1 (the keep probabilities run from density - epsilon to density + epsilon), but density 0.1 - epsilon 0.15 = -0.05 is not above 0
+      b = della(sci, toxic, density=[0.5, 0.9], epsilon=0.1)
+      #         ^^^ error[invalid-value]: della(): density + epsilon must lie strictly between 0 and 1
+      c = della_linear(sci, toxic, epsilon=0.5)
+      #                                    ^^^ error[invalid-value]: 'epsilon' of della_linear() must be < 0.5, but is 0.5
+      d = della(sci, toxic, density=1, epsilon=0.3) + della_prune(sci, density=0) + della_linear(sci, toxic, density=0.2)
     `,
   },
   {

@@ -95,7 +95,7 @@ test('signature help marks the active parameter by position and by keyword', asy
   ({ analysis, offset } = await at(`${header}m = dare(sci, seed=|`));
   help = signatureHelp(analysis, offset)!;
   assert.equal(help.parameters[help.activeParameter!]!.label, 'seed=0');
-  assert.match(help.label, /^dare\(vector, p=0.9, seed=0\) -> Vector$/);
+  assert.match(help.label, /^dare\(vector, p=0.9, seed=0, rescale="inverse"\) -> Vector$/);
 });
 
 test('definition, references and rename follow bindings', async () => {

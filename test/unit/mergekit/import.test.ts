@@ -98,13 +98,13 @@ parameters:
     recipe: `base = load("base.safetensors")
 model_1 = load("a.safetensors")
 model_2 = load("b.safetensors")
-merged = base + 1.5*ties(model_1 - base, model_2 - base, density=0.5)
+merged = base + 1.5*ties(model_1 - base, model_2 - base, density=0.5, rounding="float", zero_sum="plus")
 save(merged, "merged.safetensors")`,
     reports: ['10:1 merge_method'],
-    messages: { 0: /mergekit elects \+ \(tvr gives 0\)/ },
+    messages: { 0: /unstable sort \(torch\.argsort\), which cannot be reproduced/ },
   },
   {
-    name: 'ties: unequal weights, normalize: false, densities per model differ, a gradient, unknown keys',
+    name: 'ties: densities per model differ (a gradient and a number), unknown keys; unequal weights and normalize: false are carried over',
     yaml: `models:
   - model: a.safetensors
     parameters:
@@ -124,11 +124,11 @@ tokenizer_source: union
 chat_template: chatml
 `,
     recipe: null,
-    reports: ['2:3 models[].parameters.density', '4:7 models[0].parameters.density', '13:3 parameters.normalize', '14:3 parameters.rescale', '15:1 dtype', '16:1 tokenizer_source', '17:1 chat_template'],
-    messages: { 0: /density differs between models \(1, 0\.4\)/, 1: /per-layer parameters do not exist/, 2: /sums the weighted deltas/, 4: /computes in bfloat16/ },
+    reports: ['2:3 models[].parameters.density', '14:3 parameters.rescale', '15:1 dtype', '16:1 tokenizer_source', '17:1 chat_template'],
+    messages: { 0: /density differs between models \(\[0\.2, 0\.8\], 0\.4\)/, 2: /computes in bfloat16/ },
   },
   {
-    name: 'ties with unequal weights (normalize on): a weighted mean over the agreeing models, not expressible',
+    name: 'ties with unequal weights (normalize on): the weighted mean over the agreeing models, exactly (density 1: no trimming, nothing to report)',
     yaml: `models:
   - model: a.safetensors
     parameters: {weight: 0.3}
@@ -140,13 +140,12 @@ base_model: base.safetensors
     recipe: `base = load("base.safetensors")
 model_1 = load("a.safetensors")
 model_2 = load("b.safetensors")
-merged = base + ties(model_1 - base, model_2 - base, density=1)
+merged = base + ties(model_1 - base, model_2 - base, density=1, weights=[0.3, 0.7], zero_sum="plus")
 save(merged, "merged.safetensors")`,
-    reports: ['2:3 models[].parameters.weight', '6:1 merge_method'],
-    messages: { 0: /unequal weights \(0\.3, 0\.7\)/ },
+    reports: [],
   },
   {
-    name: 'dare_ties: normalize off by default (sum, not mean) and random masks are reported',
+    name: 'dare_ties: normalize off by default (the sum, carried over); random masks are reported',
     yaml: `models:
   - model: a.safetensors
     parameters: {weight: 1, density: 0.3}
@@ -158,10 +157,10 @@ base_model: base.safetensors
     recipe: `base = load("base.safetensors")
 model_1 = load("a.safetensors")
 model_2 = load("b.safetensors")
-merged = base + ties(dare(model_1 - base, p=0.7, seed=0), dare(model_2 - base, p=0.7, seed=1), density=1)
+merged = base + ties(dare(model_1 - base, p=0.7, seed=0, rescale="l1"), dare(model_2 - base, p=0.7, seed=1, rescale="l1"), density=1, zero_sum="plus", normalize=false)
 save(merged, "merged.safetensors")`,
-    reports: ['6:1 merge_method', '6:1 merge_method'],
-    messages: { 0: /sums the weighted deltas/, 1: /torch\.bernoulli/ },
+    reports: ['6:1 merge_method'],
+    messages: { 0: /torch\.bernoulli/ },
   },
   {
     name: 'breadcrumbs: per-model density and gamma; the sum of the masked deltas',
@@ -195,13 +194,13 @@ dtype: float32
 `,
     recipe: `base = load("models/base")
 model_1 = load("models/chat")
-merged = slerp(base, model_1, t=0.25)
+merged = slerp(base, model_1, t=0.25, zero="angle")
 save(merged, "merged", dtype="f32")`,
-    reports: ['1:1 slices', '2:1 merge_method'],
-    messages: { 0: /slices/, 1: /zero/ },
+    reports: ['1:1 slices'],
+    messages: { 0: /slices/ },
   },
   {
-    name: 'slerp with a gradient and a filter list for t: nothing to write',
+    name: 'slerp with a filter list of gradients for t (the common mergekit slerp): by_tensor, entries after the unfiltered one never apply',
     yaml: `merge_method: slerp
 base_model: a
 models:
@@ -211,22 +210,239 @@ parameters:
   t:
     - filter: self_attn
       value: [0, 0.5, 0.3, 0.7, 1]
+    - filter: mlp
+      value: [1, 0.5, 0.7, 0.3, 0]
     - value: 0.5
+    - filter: never
+      value: 0.9
+`,
+    recipe: `base = load("a")
+model_1 = load("b")
+merged = slerp(base, model_1, t=by_tensor("self_attn", [0, 0.5, 0.3, 0.7, 1], "mlp", [1, 0.5, 0.7, 0.3, 0], default=0.5), zero="angle")
+save(merged, "merged")`,
+    reports: [],
+  },
+  {
+    name: 'ties with a gradient density shared by the models and a filter list without a default',
+    yaml: `merge_method: ties
+base_model: base.safetensors
+models:
+  - model: a.safetensors
+    parameters: {weight: 1}
+  - model: b.safetensors
+    parameters: {weight: 1}
+parameters:
+  density:
+    - filter: "*"
+      value: [0.2, 0.8]
+  lambda: 0.5
+`,
+    recipe: `base = load("base.safetensors")
+model_1 = load("a.safetensors")
+model_2 = load("b.safetensors")
+merged = base + 0.5*ties(model_1 - base, model_2 - base, density=[0.2, 0.8], rounding="float", zero_sum="plus")
+save(merged, "merged.safetensors")`,
+    reports: ['1:1 merge_method'],
+  },
+  {
+    name: 'dare_linear with a per-tensor density: the drop probability is 1 - density filter by filter; tensors no filter matches keep mergekit\'s default density 1',
+    yaml: `merge_method: dare_linear
+base_model: base.safetensors
+models:
+  - model: a.safetensors
+    parameters:
+      weight: 1
+      density:
+        - filter: mlp
+          value: [0.2, 0.6]
+parameters: {normalize: false}
+`,
+    recipe: `base = load("base.safetensors")
+model_1 = load("a.safetensors")
+merged = base + (dare(model_1 - base, p=by_tensor("mlp", [0.8, 0.4], default=0), seed=0, rescale="l1"))
+save(merged, "merged.safetensors")`,
+    reports: ['1:1 merge_method'],
+    messages: { 0: /torch\.bernoulli/ },
+  },
+  {
+    name: 'a weight that varies by tensor, a malformed filter entry: reported',
+    yaml: `merge_method: task_arithmetic
+base_model: base.safetensors
+models:
+  - model: a.safetensors
+    parameters:
+      weight: [0.2, 0.8]
+  - model: b.safetensors
+    parameters:
+      weight: 1
+      density:
+        - filter: mlp
+          value: fast
 `,
     recipe: null,
-    reports: ['7:3 parameters.t'],
-    messages: { 0: /filter list/ },
+    reports: ['6:7 models[0].parameters.weight', '12:18 models[1].parameters.density[0].value'],
+    messages: { 0: /varies by tensor has no tvr equivalent/, 1: /a list of numbers/ },
+  },
+  {
+    name: 'model_stock: the base and the fine-tuned models; filter_wise is reported',
+    yaml: `merge_method: model_stock
+base_model: base.safetensors
+models:
+  - model: a.safetensors
+  - model: b.safetensors
+  - model: c.safetensors
+parameters:
+  filter_wise: true
+`,
+    recipe: `base = load("base.safetensors")
+model_1 = load("a.safetensors")
+model_2 = load("b.safetensors")
+model_3 = load("c.safetensors")
+merged = model_stock(base, model_1, model_2, model_3)
+save(merged, "merged.safetensors")`,
+    reports: ['8:3 parameters.filter_wise'],
+    messages: { 0: /one angle per tensor/ },
+  },
+  {
+    name: 'karcher over every listed model and a base_model missing from them (mergekit adds it, last), with its iteration settings',
+    yaml: `merge_method: karcher
+base_model: c.safetensors
+models:
+  - model: a.safetensors
+  - model: b.safetensors
+parameters:
+  max_iter: 20
+  tol: 0.000001
+`,
+    recipe: `model_1 = load("a.safetensors")
+model_2 = load("b.safetensors")
+model_3 = load("c.safetensors")
+merged = karcher(model_1, model_2, model_3, max_iter=20, tol=0.000001)
+save(merged, "merged.safetensors")`,
+    reports: [],
+  },
+  {
+    name: 'multislerp about a base: task vectors with their weights',
+    yaml: `merge_method: multislerp
+base_model: base.safetensors
+models:
+  - model: a.safetensors
+    parameters: {weight: 1}
+  - model: b.safetensors
+    parameters: {weight: 3}
+  - model: c.safetensors
+    parameters: {weight: 2}
+`,
+    recipe: `base = load("base.safetensors")
+model_1 = load("a.safetensors")
+model_2 = load("b.safetensors")
+model_3 = load("c.safetensors")
+merged = base + multislerp(model_1 - base, model_2 - base, model_3 - base, weights=[1, 3, 2])
+save(merged, "merged.safetensors")`,
+    reports: [],
+  },
+  {
+    name: 'nuslerp of two models: t = w_b / (w_a + w_b); row-wise is reported',
+    yaml: `merge_method: nuslerp
+models:
+  - model: a.safetensors
+    parameters: {weight: 1}
+  - model: b.safetensors
+    parameters: {weight: 3}
+parameters:
+  nuslerp_row_wise: true
+`,
+    recipe: `model_1 = load("a.safetensors")
+model_2 = load("b.safetensors")
+merged = nuslerp(model_1, model_2, t=0.75)
+save(merged, "merged.safetensors")`,
+    reports: ['8:3 parameters.nuslerp_row_wise'],
+  },
+  {
+    name: 'della: each delta pruned with its own density and epsilon and seed, then mergekit\'s weighted consensus; random masks reported',
+    yaml: `merge_method: della
+base_model: base.safetensors
+models:
+  - model: a.safetensors
+    parameters: {weight: 1, density: 0.5, epsilon: 0.1}
+  - model: b.safetensors
+    parameters: {weight: 2, density: 0.7}
+parameters:
+  lambda: 0.8
+`,
+    recipe: `base = load("base.safetensors")
+model_1 = load("a.safetensors")
+model_2 = load("b.safetensors")
+merged = base + 0.8*ties(della_prune(model_1 - base, density=0.5, epsilon=0.1, seed=0), della_prune(model_2 - base, density=0.7, epsilon=0.15, seed=1), density=1, weights=[1, 2], zero_sum="plus")
+save(merged, "merged.safetensors")`,
+    reports: ['1:1 merge_method'],
+    messages: { 0: /della: mergekit draws each element's mask with torch\.bernoulli/ },
+  },
+  {
+    name: 'della_linear: the weighted sum of the pruned deltas (normalize off), rescale off carried over',
+    yaml: `merge_method: della_linear
+base_model: base.safetensors
+models:
+  - model: a.safetensors
+    parameters: {weight: 0.5, density: 1}
+  - model: b.safetensors
+    parameters: {weight: 0.25, density: 1}
+parameters:
+  rescale: false
+`,
+    recipe: `base = load("base.safetensors")
+model_1 = load("a.safetensors")
+model_2 = load("b.safetensors")
+merged = base + (0.5*della_prune(model_1 - base, density=1, epsilon=0.15, rescale=false, seed=0) + 0.25*della_prune(model_2 - base, density=1, epsilon=0.15, rescale=false, seed=1))
+save(merged, "merged.safetensors")`,
+    reports: [],
+  },
+  {
+    name: 'sce: the deltas, select_topk carried over; its count of non-zero variances reported',
+    yaml: `merge_method: sce
+base_model: base.safetensors
+models:
+  - model: a.safetensors
+  - model: b.safetensors
+parameters:
+  select_topk: 0.3
+`,
+    recipe: `base = load("base.safetensors")
+model_1 = load("a.safetensors")
+model_2 = load("b.safetensors")
+merged = base + sce(model_1 - base, model_2 - base, select_topk=0.3)
+save(merged, "merged.safetensors")`,
+    reports: ['1:1 merge_method'],
+    messages: { 0: /non-zero variance/ },
+  },
+  {
+    name: 'breadcrumbs_ties: weights, + at a zero sum and the sum (normalize off by default) carried over; tie-break and the empty slice reported',
+    yaml: `merge_method: breadcrumbs_ties
+base_model: base.safetensors
+models:
+  - model: a.safetensors
+    parameters: {weight: 1, density: 0.8, gamma: 0.02}
+  - model: b.safetensors
+    parameters: {weight: 2, density: 0.8, gamma: 0.02}
+`,
+    recipe: `base = load("base.safetensors")
+model_1 = load("a.safetensors")
+model_2 = load("b.safetensors")
+merged = base + breadcrumbs_ties(model_1 - base, model_2 - base, density=0.8, gamma=0.02, weights=[1, 2], zero_sum="plus", normalize=false)
+save(merged, "merged.safetensors")`,
+    reports: ['1:1 merge_method'],
+    messages: { 0: /floor\(gamma n\) = 0/ },
   },
   {
     name: 'a method tvr does not have: reported, nothing written',
     yaml: `models:
   - model: a
-merge_method: della
+merge_method: passthrough
 base_model: b
 `,
     recipe: null,
     reports: ['3:15 merge_method'],
-    messages: { 0: /"della" has no tvr equivalent/ },
+    messages: { 0: /"passthrough" has no tvr equivalent/ },
   },
   {
     name: 'model+lora and unknown per-model keys',

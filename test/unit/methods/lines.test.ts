@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { layerIndex } from '../../../server/src/methods/lines.ts';
+import { layerIndex } from '../../../server/src/language/tensor-numbers.ts';
 import { fixtureDir, makeModel, perturbModel, writeSafetensors } from '../../helpers/checkpoint-fixtures.ts';
 import { worstError } from '../engine/helpers.ts';
 import { analyzeRecipe, runToTensors } from './method-fixtures.ts';

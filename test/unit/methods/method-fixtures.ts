@@ -1,12 +1,34 @@
 // What the merge methods' tests share: a small model's tensor specs, running a recipe that
 // saves out.safetensors (held in memory or streamed in small chunks) and reading the output
-// back in float64, and the breadcrumbs band computed by ranks as the float64 reference.
+// back in float64, the breadcrumbs band computed by ranks as the float64 reference, and
+// float64 vector arithmetic for the references of the Gram-based methods.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { HeaderCache } from '../../../server/src/checkpoints/read-header.ts';
-import { runProgram } from '../../../server/src/engine/index.ts';
+import { runProgram, type BackendName } from '../../../server/src/engine/index.ts';
 import { analyzeFile, type Analysis } from '../../../server/src/language/analysis.ts';
+import { after, before } from 'node:test';
+import { fixtureDir, makeModel, perturbModel, writeSafetensors, type FixtureModel, type FixtureTensorSpec } from '../../helpers/checkpoint-fixtures.ts';
 import { readSafetensorsOutput } from '../engine/helpers.ts';
+
+/**
+ * base.safetensors and ft1.safetensors .. ftN.safetensors (the base perturbed by `scale`,
+ * seeds 2 ..) in a fresh folder, written before the enclosing describe block's tests and
+ * removed after them.
+ */
+export function finetunedModels(count: number, scale: number, specs: readonly FixtureTensorSpec[] = METHOD_SPECS): { readonly dir: string; readonly base: FixtureModel; readonly finetuned: readonly FixtureModel[]; readonly header: string } {
+  const fixture = fixtureDir();
+  const base = makeModel(specs, { seed: 1 });
+  const finetuned = Array.from({ length: count }, (_, i) => perturbModel(base, { seed: i + 2, scale }));
+  before(() => {
+    writeSafetensors(join(fixture.dir, 'base.safetensors'), base);
+    finetuned.forEach((model, i) => writeSafetensors(join(fixture.dir, `ft${i + 1}.safetensors`), model));
+  });
+  after(() => fixture.cleanup());
+  // Recipe lines binding `base` and the task vectors t1 .. tN.
+  const header = ['base = load("base.safetensors")', ...finetuned.map((_, i) => `t${i + 1} = load("ft${i + 1}.safetensors") - base`), ''].join('\n');
+  return { dir: fixture.dir, base, finetuned, header };
+}
 
 /** Two matrices-ish and a vector, sized so chunks of 64 split every tensor. */
 export const METHOD_SPECS = [
@@ -19,11 +41,11 @@ export function analyzeRecipe(dir: string, recipe: string): Promise<Analysis> {
   return analyzeFile(recipe, join(dir, 'recipe.tvr'), new HeaderCache());
 }
 
-/** Checks `recipe` (no errors), runs it, and reads its `out.safetensors` by tensor name. */
-export async function runToTensors(dir: string, recipe: string, chunkElements?: number): Promise<Map<string, Float64Array>> {
+/** Checks `recipe` (no errors), runs it (on the `js` backend unless told), and reads its `out.safetensors` by tensor name. */
+export async function runToTensors(dir: string, recipe: string, chunkElements?: number, backend: BackendName = 'js'): Promise<Map<string, Float64Array>> {
   const analysis = await analyzeRecipe(dir, recipe);
   assert.deepEqual(analysis.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message), []);
-  await runProgram(analysis.checked.program, { backend: 'js', recipeText: recipe, overwrite: true, ...(chunkElements ? { chunkElements } : {}) });
+  await runProgram(analysis.checked.program, { backend, recipeText: recipe, overwrite: true, ...(chunkElements ? { chunkElements } : {}) });
   const { tensors } = readSafetensorsOutput(join(dir, 'out.safetensors'));
   return new Map([...tensors].map(([name, t]) => [name, t.values]));
 }
@@ -37,4 +59,23 @@ export function breadcrumbsByRank(x: Float64Array, density: number, gamma: numbe
   const out = new Float64Array(n);
   for (const i of byMagnitude.slice(outliers, outliers + kept)) out[i] = x[i]!;
   return out;
+}
+
+/** x . y in float64. */
+export function dot(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < x.length; i++) sum += x[i]! * y[i]!;
+  return sum;
+}
+
+/** sum c_i x_i in float64. */
+export function combination(coefficients: readonly number[], xs: readonly ArrayLike<number>[]): Float64Array {
+  const out = new Float64Array(xs[0]!.length);
+  coefficients.forEach((c, k) => { for (let i = 0; i < out.length; i++) out[i]! += c * xs[k]![i]!; });
+  return out;
+}
+
+/** A model of one tensor `w` holding `values`. */
+export function oneTensor(values: readonly number[] | Float64Array): FixtureModel {
+  return { tensors: [{ name: 'w', dtype: 'F32', shape: [values.length], values: Float64Array.from(values) }] };
 }

@@ -88,6 +88,31 @@ function evaluateOp(tf: Tf, op: Op, v: (n: NodeRef) => Tensor, p: (ref: number) 
       fillStandardNormal(p(op.key), p(op.key + 1), p(op.key + 2), p(op.key + 3), job.start, draws);
       return tf.tensor1d(draws, 'float32');
     }
+    case 'vote': {
+      const x = v(op.arg);
+      const scale = tf.scalar(p(op.scale), 'float32');
+      const votes = op.pairs.map(({ a, b }) => tf.cast(tf.greater(tf.abs(v(a)), b === undefined ? tf.scalar(0, 'float32') : tf.mul(tf.abs(v(b)), scale)), 'float32'));
+      const count = votes.reduce((sum, vote) => tf.add(sum, vote));
+      return tf.where(tf.greaterEqual(count, tf.scalar(p(op.min), 'float32')), x, tf.zerosLike(x));
+    }
+    case 'variance': {
+      const count = tf.scalar(p(op.count), 'float32');
+      const mean = tf.div(tf.addN(op.args.map(v)), count);
+      const deviations = tf.addN(op.args.map((a) => tf.square(tf.sub(v(a), mean))));
+      const absent = tf.mul(tf.square(mean), tf.scalar(p(op.count) - op.args.length, 'float32'));
+      return tf.div(tf.add(deviations, absent), count);
+    }
+    case 'elect': {
+      const args = op.args.map(v);
+      const sum = tf.addN(args);
+      // Strict: no sign where the sum is 0 (NaN matches no argument's sign).
+      const elected = op.strict ? tf.where(tf.equal(sum, tf.scalar(0, 'float32')), tf.fill(sum.shape, Number.NaN), tf.sign(sum)) : tf.where(tf.greaterEqual(sum, tf.scalar(0, 'float32')), tf.onesLike(args[0]!), tf.neg(tf.onesLike(args[0]!)));
+      const agree = args.map((a) => tf.cast(tf.equal(tf.sign(a), elected), 'float32'));
+      const weighted = (refs: readonly number[]) => agree.map((g, k) => tf.mul(g, tf.scalar(p(refs[k]!), 'float32')));
+      const weights = weighted(op.weights);
+      const total = tf.addN(args.map((a, k) => tf.mul(weights[k]!, a)));
+      return tf.div(total, tf.maximum(tf.addN(op.divisors ? weighted(op.divisors) : weights), tf.scalar(p(op.floor), 'float32')));
+    }
   }
 }
 

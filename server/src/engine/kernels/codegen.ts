@@ -165,6 +165,30 @@ class Emitter {
       case 'noise':
         this.body.push(`const ${v} = normalAt(${this.param(op.key)}, ${this.param(op.key + 1)}, ${this.param(op.key + 2)}, ${this.param(op.key + 3)}, start + i);`);
         return;
+      case 'vote': {
+        // Comparisons as torch makes them (the scaled magnitude rounded to float32); NaN never votes.
+        const votes = op.pairs.map(({ a, b }) => `(Math.abs(v${a}) > ${b === undefined ? '0' : `Math.fround(${this.param(op.scale)} * Math.abs(v${b}))`} ? 1 : 0)`);
+        this.body.push(`const ${v} = ${votes.join(' + ')} >= ${this.param(op.min)} ? v${op.arg} : 0;`);
+        return;
+      }
+      case 'variance': {
+        // Two-pass form in float64: the mean first, then squared deviations (absent args are zeros).
+        const count = this.param(op.count);
+        this.body.push(`const m${n} = (${op.args.map((a) => `v${a}`).join(' + ')}) / ${count};`);
+        this.body.push(`const ${v} = Math.fround((${op.args.map((a) => `(v${a} - m${n}) * (v${a} - m${n})`).join(' + ')} + (${count} - ${op.args.length}) * m${n} * m${n}) / ${count});`);
+        return;
+      }
+      case 'elect': {
+        // As torch computes it: weight times value for every arg (0 * NaN is NaN there too), the
+        // weight zeroed where the arg's sign is not the elected one (a zero has neither).
+        const sum = `(${op.args.map((a) => `v${a}`).join(' + ')})`;
+        this.body.push(op.strict ? `const s${n} = ${sum}; const e${n} = s${n} > 0 ? 1 : s${n} < 0 ? -1 : NaN;` : `const e${n} = ${sum} >= 0 ? 1 : -1;`);
+        op.args.forEach((a, k) => this.body.push(`const g${n}_${k} = Math.sign(v${a}) === e${n};`));
+        const weights = op.args.map((_, k) => `(g${n}_${k} ? ${this.param(op.weights[k]!)} : 0)`);
+        const divisors = op.divisors ? op.args.map((_, k) => `(g${n}_${k} ? ${this.param(op.divisors![k]!)} : 0)`) : weights;
+        this.body.push(`const ${v} = Math.fround((${op.args.map((a, k) => `${weights[k]} * v${a}`).join(' + ')}) / Math.max(${divisors.join(' + ')}, ${this.param(op.floor)}));`);
+        return;
+      }
     }
   }
 }

@@ -6,39 +6,118 @@
 // one rounding to float32 at the end, so the results are bit-identical.
 // The chunk buffers live in the module's (shared) memory, so reads land where the loop
 // reads and the writer takes the output from where the loop stored it: no copies.
-// Assembled from opcodes (server/src/wasm-assembly.ts), one small module per number of terms.
+// A buffer may also hold bfloat16 or float16, the bytes as stored in the file: the loop
+// decodes them and encodes its results to them (round to nearest even, NaN made quiet)
+// exactly as checkpoints/dtypes.ts does, so such checkpoints are combined without any
+// conversion in JavaScript (issue 17). The loop also says whether any result is not
+// finite once stored, so the caller scans a chunk only when something is to be found.
+// Assembled from opcodes (server/src/wasm-assembly.ts), one small module per number of
+// terms and buffer dtypes.
 import {
-  F32X4_DEMOTE_ZERO, F64, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, F64X2_SPLAT, functionModule, LOW_HALVES, MAXIMUM_PAGES, get, HIGH_TO_LOW, I32, I32_ADD, I32_GE_U, I32_SHL, set, simd,
-  uleb, V128, webAssembly, type WasmMemory,
+  F32X4_DEMOTE_ZERO, F64, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, F64X2_SPLAT, functionModule, LOW_HALVES, MAXIMUM_PAGES, get, HIGH_TO_LOW, I32, I32_ADD, I32_GE_U, I32_SHL,
+  decodeBf16x4, i32Const, I32X4_SHL, I32X4_SHR_U, I32X4_SPLAT, KERNEL_DTYPE_BYTES, set, simd, tee, uleb, V128, V128_AND, V128_ANY_TRUE, V128_OR, webAssembly, type KernelDtype, type WasmMemory,
 } from '../../wasm-assembly.ts';
 import type { Kernel, ParamRef } from '../plan/types.ts';
 
 /** v128.load / v128.store with memarg (alignment hint 2^4, offset 0). */
 const V128_LOAD = simd(0, 4, 0);
 const V128_STORE = simd(11, 4, 0);
+/** The low 8 bytes (four bfloat16) of a vector to memory: v128.store64_lane 0 (alignment hint 2^3). */
+const STORE_LOW_64 = simd(91, 3, 0, 0);
+const I32X4_ADD = simd(174);
+const I32X4_GT_S = simd(59);
+const I32X4_GE_S = simd(63);
+const V128_BITSELECT = simd(82);
+/** Four int32 lanes narrowed to 16 bits (twice: lanes 0-3 and 4-7 of the result); ours are all in 0..0xffff, so nothing saturates. */
+const I16X8_NARROW_U = simd(134);
+const I32X4_LT_S = simd(57);
+const I32X4_LE_S = simd(61);
+const I32X4_SUB = simd(177);
+const F32X4_ADD = simd(228);
+const F32X4_MUL = simd(230);
 
 /** Elements per loop step. */
-const LIN_STEP = 4;
+export const LIN_STEP = 4;
 /** Terms a module is generated for; wider combinations run the JavaScript loop. */
-const MAX_WASM_TERMS = 16;
+export const MAX_WASM_TERMS = 16;
+
+/** How a buffer of this loop holds its elements: float32, or bfloat16 or float16 as stored in checkpoint files. */
+export type LinDtype = KernelDtype | 'F16';
+export const LIN_DTYPE_BYTES: Readonly<Record<LinDtype, number>> = { ...KERNEL_DTYPE_BYTES, F16: 2 };
+
+/** The dtypes of a module's input buffers and of its output buffer. */
+interface LinSpec {
+  readonly inputs: readonly LinDtype[];
+  readonly output: LinDtype;
+}
+
+/** A v128 of four copies of the 32-bit pattern `bits`. */
+const splat32 = (bits: number) => simd(12, ...Array.from({ length: 4 }, () => [bits & 0xff, (bits >>> 8) & 0xff, (bits >>> 16) & 0xff, bits >>> 24]).flat());
+const shl = (bits: number) => [...i32Const(bits), ...I32X4_SHL];
+const shr = (bits: number) => [...i32Const(bits), ...I32X4_SHR_U];
+const and = (mask: number) => [...splat32(mask), ...V128_AND];
 
 /**
- * lin(out, x_0 .. x_{k-1}, n, c_0 .. c_{k-1}): out[i] = fround(sum_j c_j * x_j[i]) for
- * i < n (a multiple of LIN_STEP); out and x_j are byte addresses, 16-byte aligned.
- * Locals: params 0 out, 1..k x_j, k+1 n, k+2..2k+1 c_j; then end (i32), k coefficient
- * splats, the loaded vector, and the float64 sums of its low and high lanes (v128).
+ * Pushes the float32 bits of the four float16 at the address in local `at`, as dtypes.ts's
+ * halfBitsToFloatBits decodes them: the 15 bits below the sign moved up 13 are a float32 of
+ * 2^-112 times the half's value (subnormal halves too), so one exact float32 product by
+ * 2^112 rebiases; infinities and NaN (payload kept) take exponent 255 instead. The four halves
+ * are loaded again for each use (from the L1 cache) instead of holding a local.
+ */
+function decodeF16x4(at: number): number[] {
+  const halves = [...get(at), ...simd(4, 3, 0)]; // i32x4.load16x4_u
+  const shifted = [...halves, ...and(0x7fff), ...shl(13)];
+  return [
+    ...halves, ...and(0x8000), ...shl(16), // sign
+    ...shifted, ...splat32(0x7f800000), ...V128_OR, // infinity, NaN
+    ...shifted, ...splat32(0x77800000), ...F32X4_MUL, // x 2^112
+    ...shifted, ...splat32(0x0f7fffff), ...I32X4_GT_S, ...V128_BITSELECT, // exponent 31: the first
+    ...V128_OR,
+  ];
+}
+
+/**
+ * Stores the four float32 bit patterns in local `value` (`magnitude`: without their signs) at
+ * the address on the stack as float16, as dtypes.ts's floatBitsToHalfBits encodes them: normal
+ * halves by dropping 13 bits rounding to nearest even and rebiasing, subnormal ones (and zero)
+ * as the magnitude rounded to a multiple of 2^-24 by a float32 addition of 0.5 (whose ulp that
+ * is; the same rounding to nearest even), 65520 and up infinite, NaN quiet with its top
+ * payload bits; then the sign.
+ */
+function encodeF16(value: number, magnitude: number): number[] {
+  return [
+    ...get(value), ...shr(16), ...and(0x8000), // sign
+    ...get(magnitude), ...splat32(0xfff), ...I32X4_ADD, ...get(magnitude), ...shr(13), ...and(1), ...I32X4_ADD, ...splat32(0x38000000), ...I32X4_SUB, ...shr(13), // normal
+    ...get(magnitude), ...splat32(0x3f000000), ...F32X4_ADD, ...splat32(0x3f000000), ...I32X4_SUB, // subnormal
+    ...get(magnitude), ...splat32(0x38800000), ...I32X4_GE_S, ...V128_BITSELECT,
+    ...splat32(0x7c00), ...get(magnitude), ...splat32(0x477ff000), ...I32X4_LT_S, ...V128_BITSELECT, // 65520 and up: infinity
+    ...get(magnitude), ...shr(13), ...and(0x3ff), ...splat32(0x7e00), ...V128_OR, ...get(magnitude), ...splat32(0x7f800000), ...I32X4_LE_S, ...V128_BITSELECT, // NaN
+    ...V128_OR, ...tee(value), ...get(value), ...I16X8_NARROW_U, ...STORE_LOW_64,
+  ];
+}
+
+/**
+ * lin(out, x_0 .. x_{k-1}, n, c_0 .. c_{k-1}, limit) -> nonFinite: out[i] = fround(sum_j
+ * c_j * x_j[i]) for i < n (a multiple of LIN_STEP), each buffer read or written as its
+ * dtype in `spec`; out and x_j are byte addresses. Returns 1 when some out[i], as float32
+ * bits without the sign, is >= limit (NaN, or a value that is infinite once stored), else 0.
+ * Locals: params 0 out, 1..k x_j, k+1 n, k+2..2k+1 c_j, 2k+2 limit; then end (i32), k
+ * coefficient splats, the loaded vector, the float64 sums of its low and high lanes, the
+ * float32 result, its magnitude, the non-finite lanes seen, and the splatted constants (v128).
  * Unrolling measured no faster: the loop is bound by its arithmetic, not its overhead.
  */
-function linBody(k: number): number[] {
+function linBody(spec: LinSpec): number[] {
+  const k = spec.inputs.length;
   const out = 0;
   const x = (j: number) => 1 + j;
   const n = k + 1;
   const c = (j: number) => k + 2 + j;
-  const end = 2 * k + 2;
+  const limit = 2 * k + 2;
+  const end = limit + 1;
   const splat = (j: number) => end + 1 + j;
   const loaded = end + 1 + k;
-  const low = loaded + 1;
-  const high = loaded + 2;
+  const low = loaded + 1, high = loaded + 2, value = loaded + 3, magnitude = loaded + 4, seen = loaded + 5;
+  const absMask = loaded + 6, limits = loaded + 7, bias = loaded + 8, quiet = loaded + 9, infinity = loaded + 10, one = loaded + 11;
   // c_j * x_j over two lanes; the first term starts the sum, the others add to it in order.
   const lanes = (j: number, sum: number, upper: boolean) => [
     ...(j === 0 ? [] : get(sum)),
@@ -46,32 +125,70 @@ function linBody(k: number): number[] {
     ...(j === 0 ? [] : F64X2_ADD),
     ...set(sum),
   ];
-  const terms = Array.from({ length: k }, (_, j) => [...get(x(j)), ...V128_LOAD, ...set(loaded), ...lanes(j, low, false), ...lanes(j, high, true)]).flat();
-  const advance = (local: number) => [...get(local), 0x41, 16, ...I32_ADD, ...set(local)];
+  const decode: Record<LinDtype, (at: number) => number[]> = {
+    F32: (at) => [...get(at), ...V128_LOAD],
+    BF16: (at) => [...get(at), ...decodeBf16x4(0)],
+    F16: decodeF16x4,
+  };
+  const load = (j: number) => [...decode[spec.inputs[j]!](x(j)), ...set(loaded)];
+  const terms = Array.from({ length: k }, (_, j) => [...load(j), ...lanes(j, low, false), ...lanes(j, high, true)]).flat();
+  const shiftDown16 = [...i32Const(16), ...I32X4_SHR_U];
+  // float32 bits -> bfloat16 as dtypes.ts encodes: (bits + 0x7fff + lowest kept bit) >>> 16
+  // rounds to nearest even (int32 lanes wrap like its `| 0`); NaN becomes (bits >>> 16) | 0x40.
+  // Its constants are splatted into locals once: 5% faster than v128.const in the loop.
+  const encodeBf16 = [
+    ...get(value), ...shiftDown16, ...get(quiet), ...V128_OR,
+    ...get(value), ...get(bias), ...I32X4_ADD, ...get(value), ...shiftDown16, ...get(one), ...V128_AND, ...I32X4_ADD, ...shiftDown16,
+    ...get(magnitude), ...get(infinity), ...I32X4_GT_S, // NaN lanes
+    ...V128_BITSELECT, ...tee(value), ...get(value), ...I16X8_NARROW_U, ...STORE_LOW_64,
+  ];
+  const encode: Record<LinDtype, number[]> = { F32: [...get(value), ...V128_STORE], BF16: encodeBf16, F16: encodeF16(value, magnitude) };
+  const store = [
+    ...get(low), ...F32X4_DEMOTE_ZERO, ...get(high), ...F32X4_DEMOTE_ZERO, ...LOW_HALVES, ...tee(value),
+    ...get(absMask), ...V128_AND, ...tee(magnitude), ...get(limits), ...I32X4_GE_S, ...get(seen), ...V128_OR, ...set(seen),
+    ...get(out), ...encode[spec.output],
+  ];
+  const advance = (local: number, dtype: LinDtype) => [...get(local), ...i32Const(LIN_STEP * LIN_DTYPE_BYTES[dtype]), ...I32_ADD, ...set(local)];
+  const constant = (local: number, bits: number) => [...i32Const(bits), ...I32X4_SPLAT, ...set(local)];
   const code = [
-    ...get(out), ...get(n), 0x41, 2, ...I32_SHL, ...I32_ADD, ...set(end), // end = out + 4n
+    ...get(out), ...get(n), ...i32Const(Math.log2(LIN_DTYPE_BYTES[spec.output])), ...I32_SHL, ...I32_ADD, ...set(end), // end = out + size * n
     ...Array.from({ length: k }, (_, j) => [...get(c(j)), ...F64X2_SPLAT, ...set(splat(j))]).flat(),
+    ...constant(absMask, 0x7fffffff), ...get(limit), ...I32X4_SPLAT, ...set(limits),
+    ...constant(bias, 0x7fff), ...constant(quiet, 0x40), ...constant(infinity, 0x7f800000), ...constant(one, 1),
     0x02, 0x40, // block
     0x03, 0x40, // loop
     ...get(out), ...get(end), ...I32_GE_U, 0x0d, 1, // out >= end: leave the block
     ...terms,
-    ...get(out), ...get(low), ...F32X4_DEMOTE_ZERO, ...get(high), ...F32X4_DEMOTE_ZERO, ...LOW_HALVES, ...V128_STORE,
-    ...advance(out),
-    ...Array.from({ length: k }, (_, j) => advance(x(j))).flat(),
+    ...store,
+    ...advance(out, spec.output),
+    ...Array.from({ length: k }, (_, j) => advance(x(j), spec.inputs[j]!)).flat(),
     0x0c, 0, // continue the loop
     0x0b, 0x0b,
+    ...get(seen), ...V128_ANY_TRUE,
     0x0b,
   ];
-  const locals = [...uleb(2), 1, I32, ...uleb(k + 3), V128];
+  const locals = [...uleb(2), 1, I32, ...uleb(k + 12), V128];
   return [...locals, ...code];
 }
 
-function moduleBytes(k: number, maximumPages: number): Uint8Array<ArrayBuffer> {
+function moduleBytes(spec: LinSpec, maximumPages: number): Uint8Array<ArrayBuffer> {
+  const k = spec.inputs.length;
   // A shared memory, so worker threads see the same buffers.
   return functionModule({
-    exportName: 'lin', params: [...Array<number>(k + 2).fill(I32), ...Array<number>(k).fill(F64)], results: [], body: linBody(k),
+    exportName: 'lin', params: [...Array<number>(k + 2).fill(I32), ...Array<number>(k).fill(F64), I32], results: [I32], body: linBody(spec),
     memory: { minimum: 1, sharedMaximum: maximumPages },
   });
+}
+
+/** A float32 magnitude as its bit pattern (bit patterns of non-negative floats order like their values). */
+function magnitudeBits(limit: number): number {
+  return new Int32Array(Float32Array.of(Math.abs(limit)).buffer)[0]!;
+}
+
+/** A chunk buffer in the shared memory by its byte address (16-byte aligned), and how it holds its elements. */
+export interface LinBuffer {
+  readonly address: number;
+  readonly dtype: LinDtype;
 }
 
 interface SharedWasmMemory extends WasmMemory {
@@ -94,6 +211,13 @@ export interface LinKernels {
    * when a buffer is not in this memory or there are more than MAX_WASM_TERMS terms.
    */
   run(inputs: readonly Float32Array[], coefs: readonly number[], output: Float32Array, length: number): boolean;
+  /**
+   * output[i] = fround(sum_j coefs[j] * inputs[j][i]) for i < length, a multiple of LIN_STEP,
+   * with at most MAX_WASM_TERMS inputs; each buffer is read or written as its dtype. True
+   * when some result is NaN or has a magnitude >= `limit` (as float32; finite.ts's
+   * overflowLimit of the stored dtype): only then does the chunk need a closer look.
+   */
+  combine(inputs: readonly LinBuffer[], coefs: readonly number[], output: LinBuffer, length: number, limit: number): boolean;
 }
 
 /** The kernels over a fresh shared memory, or undefined where WebAssembly SIMD or shared memory is unavailable. */
@@ -101,19 +225,24 @@ export function createLinKernels(): LinKernels | undefined {
   const wasm = webAssembly();
   if (!wasm) return undefined;
   let memory: SharedWasmMemory;
-  const modules = new Map<number, (...args: number[]) => void>();
-  const instantiate = (k: number) => {
-    let fn = modules.get(k);
+  const modules = new Map<string, (...args: number[]) => number>();
+  const instantiate = (spec: LinSpec) => {
+    const key = `${spec.inputs.join()}>${spec.output}`;
+    let fn = modules.get(key);
     if (!fn) {
-      const instance = new wasm.Instance(new wasm.Module(moduleBytes(k, MAXIMUM_PAGES)), { env: { memory } });
-      fn = instance.exports.lin as (...args: number[]) => void;
-      modules.set(k, fn);
+      const instance = new wasm.Instance(new wasm.Module(moduleBytes(spec, MAXIMUM_PAGES)), { env: { memory } });
+      fn = instance.exports.lin as (...args: number[]) => number;
+      modules.set(key, fn);
     }
     return fn;
   };
+  const combine = (inputs: readonly LinBuffer[], coefs: readonly number[], output: LinBuffer, length: number, limit: number) => {
+    const spec = { inputs: inputs.map((x) => x.dtype), output: output.dtype };
+    return instantiate(spec)(output.address, ...inputs.map((x) => x.address), length, ...coefs, magnitudeBits(limit)) !== 0;
+  };
   try {
     memory = new wasm.Memory({ initial: 1, maximum: MAXIMUM_PAGES, shared: true }) as SharedWasmMemory;
-    instantiate(1);
+    instantiate({ inputs: ['F32'], output: 'F32' });
   } catch {
     return undefined;
   }
@@ -127,6 +256,7 @@ export function createLinKernels(): LinKernels | undefined {
   return {
     memory,
     owns,
+    combine,
     allocate(length) {
       const bytes = sizeOf(length);
       const reused = free.get(bytes)?.pop();
@@ -156,7 +286,8 @@ export function createLinKernels(): LinKernels | undefined {
       const k = inputs.length;
       if (k === 0 || k > MAX_WASM_TERMS || !owns(output) || !inputs.every(owns)) return false;
       const bulk = length - (length % LIN_STEP);
-      instantiate(k)(output.byteOffset, ...inputs.map((x) => x.byteOffset), bulk, ...coefs);
+      const buffer = (x: Float32Array): LinBuffer => ({ address: x.byteOffset, dtype: 'F32' });
+      combine(inputs.map(buffer), coefs, buffer(output), bulk, Infinity);
       // The last few elements: the same arithmetic, in JavaScript.
       for (let i = bulk; i < length; i++) {
         let sum = coefs[0]! * inputs[0]![i]!;

@@ -6,15 +6,17 @@ import { isFloatDtype } from '../../checkpoints/dtypes.ts';
 import type { Dtype, TensorEntry } from '../../checkpoints/types.ts';
 import { evaluate, sweepIds } from '../../language/poly.ts';
 import type { Poly } from '../../language/poly.ts';
+import { layerCountOf } from '../../language/layer-count.ts';
+import { isVarying, valueFor, type TensorNumber } from '../../language/tensor-numbers.ts';
 import { nodeInputs } from '../../language/program.ts';
 import type { LoadNode, Range, SaveStatement, SweepPoint, TypedProgram, WeightNode } from '../../language/program.ts';
-import type { LoraFactorsOf, Lowering } from '../../methods/method.ts';
+import type { GramCoefficients, LoraFactorsOf, Lowering, WholeMatrixOptions } from '../../methods/method.ts';
 import { isMethodNode, methodOf } from '../../methods/registry.ts';
 import { EngineError, lineOf } from '../errors.ts';
 import { dareKeepThreshold, rngKey } from '../rng.ts';
 import { schedulePasses } from './schedule.ts';
 import { postOrder, preOrder } from './walk.ts';
-import { slotKey, type ComputedTensor, type InputSlot, type LoraProductSlot, type NodeRef, type Op, type ParamRef, type SavePlan, type Stat, type TensorPlan } from './types.ts';
+import { slotKey, type ComputedTensor, type InputSlot, type LoraProductSlot, type MatrixRule, type MatrixSlot, type NodeRef, type Op, type ParamRef, type SavePlan, type Stat, type TensorPlan, type TensorSlot, type VotePair } from './types.ts';
 
 const FLOAT_OUTPUTS: readonly Dtype[] = ['F32', 'F16', 'BF16', 'F64'];
 
@@ -71,6 +73,12 @@ function evaluateAt(program: TypedProgram, poly: Poly, point: SweepPoint, range:
 
 type Coefficient = (poly: Poly, range: Range) => number;
 
+/** A coefficient at the sweep point, or a method's per-tensor argument for `tensor` (gradients over the method node's layers). */
+function numberAt(value: Poly | TensorNumber, range: Range, coefficient: Coefficient, tensor: string, node: WeightNode): number {
+  if (typeof value === 'number') return value;
+  return isVarying(value) ? valueFor(value, tensor, layerCountOf(node)) : coefficient(value, range);
+}
+
 /**
  * The anchor model: the model term with the largest coefficient at this sweep point
  * (the first on a tie; a model term before a vector term), followed down to a load.
@@ -78,11 +86,11 @@ type Coefficient = (poly: Poly, range: Range) => number;
  */
 function anchorOf(node: WeightNode, coefficient: Coefficient, tensor: string): LoadNode | undefined {
   // A node searched once and found without the tensor has none on any other path either.
-  return firstLoad(preOrder([node], (n) => anchorCandidates(n, coefficient)), tensor);
+  return firstLoad(preOrder([node], (n) => anchorCandidates(n, coefficient, tensor)), tensor);
 }
 
 /** Where an anchor is looked for below a node, best first. */
-function anchorCandidates(node: WeightNode, coefficient: Coefficient): readonly WeightNode[] {
+function anchorCandidates(node: WeightNode, coefficient: Coefficient, tensor: string): readonly WeightNode[] {
   switch (node.op) {
     case 'load': return [];
     case 'select': return [node.input];
@@ -91,7 +99,7 @@ function anchorCandidates(node: WeightNode, coefficient: Coefficient): readonly 
         .map((term, index) => ({ term, index, weight: coefficient(term.coef, node.range) }))
         .sort((x, y) => Number(y.term.node.kind === 'model') - Number(x.term.node.kind === 'model') || y.weight - x.weight || x.index - y.index)
         .map(({ term }) => term.node);
-    default: return methodOf(node).anchors(node, coefficient);
+    default: return methodOf(node).anchors(node, (value, range) => numberAt(value, range, coefficient, tensor, node));
   }
 }
 
@@ -125,7 +133,7 @@ function seedsOf(root: WeightNode): SavePlan['seeds'] {
 
 function planTensor(save: SaveStatement, name: string, shape: readonly number[], dtype: Dtype, coefficient: Coefficient, chunkElements: number): ComputedTensor {
   const elements = shape.reduce((a, b) => a * b, 1);
-  const builder = new TensorBuilder(name, elements, coefficient);
+  const builder = new TensorBuilder(name, shape, coefficient);
   const out = builder.build(save.node) ?? builder.push({ op: 'lin', terms: [] });
   const { nodes, params, stats, inputs } = builder;
   const resident = elements <= chunkElements;
@@ -146,9 +154,12 @@ class TensorBuilder implements Lowering {
   readonly elements: number;
   private readonly coefficient: Coefficient;
 
-  constructor(name: string, elements: number, coefficient: Coefficient) {
+  readonly shape: readonly number[];
+
+  constructor(name: string, shape: readonly number[], coefficient: Coefficient) {
     this.name = name;
-    this.elements = elements;
+    this.shape = shape;
+    this.elements = shape.reduce((a, b) => a * b, 1);
     this.coefficient = coefficient;
   }
 
@@ -207,8 +218,8 @@ class TensorBuilder implements Lowering {
     return this.built(child);
   }
 
-  at(coefficient: Poly, range: Range): number {
-    return this.coefficient(coefficient, range);
+  at(value: Poly | TensorNumber, range: Range): number {
+    return numberAt(value, range, this.coefficient, this.name, this.lowering!);
   }
 
   fail(node: WeightNode, message: string, entry?: TensorEntry): never {
@@ -226,7 +237,9 @@ class TensorBuilder implements Lowering {
       case 'load': return this.load(node);
       case 'select': return node.untie && isUntiedHead(node, this.name) ? this.buildAs(node.input, node.untie.embedding) : this.built(node.input);
       case 'combine': return this.linear(node.terms.map((t) => ({ coef: this.coefficient(t.coef, node.range), arg: this.built(t.node) })));
-      default: return methodOf(node).lower(node, this);
+      default:
+        this.lowering = node;
+        return methodOf(node).lower(node, this);
     }
   }
 
@@ -263,6 +276,9 @@ class TensorBuilder implements Lowering {
     return this.push({ op: 'lin', terms: kept.map(([arg, coef]) => ({ coef: this.param(coef), arg })) });
   }
 
+  /** The method node being lowered: its per-tensor arguments' gradients run over its layers. */
+  private lowering: WeightNode | undefined;
+
   private readonly statParams = new Set<ParamRef>();
 
   private isConstant(param: ParamRef): boolean {
@@ -297,10 +313,10 @@ class TensorBuilder implements Lowering {
     return this.push({ op: 'dare', arg, keep, scale, key: k0 });
   }
 
-  slerp(a: NodeRef, b: NodeRef, t: number): NodeRef {
+  slerp(a: NodeRef, b: NodeRef, t: number, options: { readonly zeroAngle?: boolean } = {}): NodeRef {
     const s0 = this.statParam();
     const s1 = this.statParam();
-    this.stats.push({ kind: 'slerp', a, b, t, s0, s1 });
+    this.stats.push({ kind: 'slerp', a, b, t, s0, s1, ...(options.zeroAngle ? { zeroAngle: true as const } : {}) });
     return this.push({ op: 'lin', terms: [{ coef: s0, arg: a }, { coef: s1, arg: b }] });
   }
 
@@ -315,6 +331,33 @@ class TensorBuilder implements Lowering {
     return this.push({ op: 'input', slot: index });
   }
 
+  wholeMatrix(node: WeightNode, args: readonly (NodeRef | null)[], rule: MatrixRule, options: WholeMatrixOptions = {}): NodeRef | null {
+    if (args.every((arg) => arg === null)) return null;
+    const [rows, cols] = options.shape ?? (this.shape as [number, number]);
+    const seed = options.seed ?? 0;
+    const vectors = args.map((arg) => (arg === null ? [] : this.termsOverInputs(arg, node)));
+    const key = `matrix\0${node.op}\0${node.id}\0${this.name}\0${seed}\0${JSON.stringify(vectors.map((terms) => terms.map((t) => [slotKey(t.slot), t.coef])))}`;
+    const slot: MatrixSlot = { kind: 'matrix', rows, cols, vectors, rule, tensor: this.name, seed, key, method: { op: node.op, range: node.range } };
+    let index = this.slotByInput.get(key);
+    if (index === undefined) {
+      index = this.inputs.push(slot) - 1;
+      this.slotByInput.set(key, index);
+    }
+    return this.push({ op: 'input', slot: index });
+  }
+
+  /** A value as coef * input terms: an input, or a linear node with constant coefficients over such values. */
+  private termsOverInputs(ref: NodeRef, node: WeightNode): { slot: TensorSlot | LoraProductSlot; coef: number }[] {
+    const op = this.nodes[ref]!;
+    if (op.op === 'input') {
+      const slot = this.inputs[op.slot]!;
+      if (slot.kind !== 'matrix') return [{ slot, coef: 1 }];
+    } else if (op.op === 'lin' && op.terms.every((t) => this.isConstant(t.coef))) {
+      return op.terms.flatMap((t) => this.termsOverInputs(t.arg, node).map((term) => ({ slot: term.slot, coef: term.coef * this.params[t.coef]! })));
+    }
+    this.fail(node, `${node.op}() computes each tensor whole from its task vectors: they must be sums of checkpoints and LoRA adapters (such as ft - base), not the results of other methods (tensor ${this.name})`);
+  }
+
   randomLike(source: NodeRef, seed: number): NodeRef {
     const radius = rngKey(seed, this.name, 'normal-radius');
     const angle = rngKey(seed, this.name, 'normal-angle');
@@ -326,6 +369,72 @@ class TensorBuilder implements Lowering {
     const scale = this.statParam();
     this.stats.push({ kind: 'norm-match', source, noise, scale });
     return this.push({ op: 'lin', terms: [{ coef: scale, arg: noise }] });
+  }
+
+  gramCombination(node: WeightNode, args: readonly (NodeRef | null)[], terms: readonly (NodeRef | null)[], rule: (gram: number[][]) => GramCoefficients): NodeRef | null {
+    const kept = terms.flatMap((arg, i) => (arg === null ? [] : [{ arg, i }]));
+    if (kept.length === 0) return null;
+    const coefficients = this.gramParams(node, args, kept.map(({ i }) => i), rule);
+    return this.push({ op: 'lin', terms: kept.map(({ arg }, j) => ({ coef: coefficients[j]!, arg })) });
+  }
+
+  electedMean(node: WeightNode, args: readonly (NodeRef | null)[], weigh: (gram: number[][]) => GramCoefficients, floor: number): NodeRef | null {
+    // A zero argument has no sign, so it never agrees with the elected one: it is left out.
+    const kept = args.flatMap((arg, i) => (arg === null ? [] : [{ arg, i }]));
+    if (kept.length === 0) return null;
+    const weights = this.gramParams(node, args, kept.map(({ i }) => i), weigh);
+    return this.push({ op: 'elect', args: kept.map(({ arg }) => arg), weights, floor: this.param(floor) });
+  }
+
+  signConsensus(args: readonly (NodeRef | null)[], weights: readonly number[], options: { readonly normalize: boolean; readonly strict: boolean }): NodeRef | null {
+    const kept = args.flatMap((arg, i) => (arg === null ? [] : [{ arg: this.linear([{ coef: weights[i]!, arg }])!, weight: weights[i]! }]));
+    if (kept.length === 0) return null;
+    // The weighted args carry their weights: each counts once in the sum; the weights divide it
+    // (nothing divides it without normalize: divisors 0, floor 1).
+    return this.push({
+      op: 'elect',
+      args: kept.map(({ arg }) => arg),
+      weights: kept.map(() => this.param(1)),
+      divisors: kept.map(({ weight }) => this.param(options.normalize ? weight : 0)),
+      // The smallest weight: any agreeing arg's divisor is at least it, and 0 / it is 0 where none agrees (representable in float32, unlike MIN_VALUE).
+      floor: this.param(options.normalize ? Math.min(...kept.map(({ weight }) => weight)) : 1),
+      ...(options.strict ? { strict: true as const } : {}),
+    });
+  }
+
+  variance(args: readonly (NodeRef | null)[]): NodeRef | null {
+    const present = args.filter((arg): arg is NodeRef => arg !== null);
+    return present.length === 0 ? null : this.push({ op: 'variance', args: present, count: this.param(args.length) });
+  }
+
+  /** Params that `rule` of the Gram matrix of `args` (null rows 0) fills after a pass: its results at `wanted`. */
+  private gramParams(node: WeightNode, args: readonly (NodeRef | null)[], wanted: readonly number[], rule: (gram: number[][]) => GramCoefficients): ParamRef[] {
+    const present = args.flatMap((arg, i) => (arg === null ? [] : [i]));
+    const coefficients = wanted.map(() => this.statParam());
+    const tensor = this.name;
+    this.stats.push({
+      kind: 'gram',
+      nodes: present.map((i) => args[i]!),
+      coefficients,
+      rule: (gram) => {
+        // A null argument is a zero tensor: its row and column of the full matrix are 0.
+        const full = args.map(() => new Array<number>(args.length).fill(0));
+        present.forEach((i, a) => present.forEach((j, b) => { full[i]![j] = gram[a]![b]!; }));
+        const result = rule(full);
+        if ('error' in result) throw new EngineError('plan', `${lineOf(node.range)}: tensor ${tensor}: ${result.error}`, { range: node.range, tensor });
+        return wanted.map((i) => result[i]!);
+      },
+    });
+    return coefficients;
+  }
+
+  voteMask(arg: NodeRef | null, pairs: readonly { readonly a: NodeRef | null; readonly b: NodeRef | null }[], scale: number, min: number): NodeRef | null {
+    if (arg === null) return null;
+    // |0| > anything never holds: a pair whose a is zero never votes.
+    const votes = pairs.flatMap(({ a, b }): VotePair[] => (a === null ? [] : [b === null ? { a } : { a, b }]));
+    if (votes.length < min) return null;
+    if (min <= 0) return arg;
+    return this.push({ op: 'vote', arg, pairs: votes, scale: this.param(scale), min: this.param(min) });
   }
 }
 

@@ -1,6 +1,7 @@
 // Turns the reductions of a finished pass into the params the next passes use:
 // exact top-k thresholds by radix selection over float32 bit patterns, SLERP
-// coefficients, the random baseline's norm-matching scale.
+// coefficients, the random baseline's norm-matching scale, the coefficients a method's
+// rule makes of a Gram matrix.
 import type { ParamRef, Stat, StatStep } from './types.ts';
 
 export const HIST_BINS = 65536;
@@ -65,7 +66,7 @@ export function resolveStep(stat: Stat, step: StatStep['step'], totals: readonly
       return;
     }
     case 'slerp': {
-      const [s0, s1] = slerpCoefficients(totals[0] as number, totals[1] as number, totals[2] as number, stat.t);
+      const [s0, s1] = slerpCoefficients(totals[0] as number, totals[1] as number, totals[2] as number, stat.t, stat.zeroAngle === true);
       params[stat.s0] = s0;
       params[stat.s1] = s1;
       return;
@@ -76,7 +77,22 @@ export function resolveStep(stat: Stat, step: StatStep['step'], totals: readonly
       params[stat.scale] = noise > 0 ? Math.sqrt(source / noise) : 0;
       return;
     }
+    case 'gram': {
+      const coefficients = stat.rule(gramMatrix(stat.nodes.length, totals as readonly number[]));
+      stat.coefficients.forEach((ref, i) => { params[ref] = coefficients[i]!; });
+      return;
+    }
   }
+}
+
+/** The symmetric k x k matrix from its upper triangle, row by row (schedule.ts's gramReductions). */
+function gramMatrix(k: number, upper: readonly number[]): number[][] {
+  const gram = Array.from({ length: k }, () => new Array<number>(k).fill(0));
+  let next = 0;
+  for (let i = 0; i < k; i++) {
+    for (let j = i; j < k; j++) gram[i]![j] = gram[j]![i] = upper[next++]!;
+  }
+  return gram;
 }
 
 /**
@@ -166,16 +182,22 @@ function selectDigits(values: Uint32Array, rank: number, shift: number): number 
   return selectDigits(kept, rank - above, shift - 10);
 }
 
+/** mergekit's SLERP leaves a tensor of norm at most this unnormalised (so a zero tensor sits at a right angle). */
+export const SLERP_NORMALIZE_ABOVE = 1e-8;
+
 /**
  * mergekit-style SLERP on the unnormalised tensors: the angle comes from the normalised
  * directions, the coefficients apply to the tensors themselves; linear interpolation
- * when either tensor is zero or the two are nearly colinear.
+ * when the two are nearly colinear, and when either is zero unless `zeroAngle`: then, as
+ * mergekit, a tensor of norm <= 1e-8 is left unnormalised in the angle (a zero tensor is at
+ * 90 degrees: cos(t pi/2) a + sin(t pi/2) b).
  */
-export function slerpCoefficients(aa: number, bb: number, ab: number, t: number): [number, number] {
+export function slerpCoefficients(aa: number, bb: number, ab: number, t: number, zeroAngle = false): [number, number] {
   const na = Math.sqrt(aa);
   const nb = Math.sqrt(bb);
-  if (na === 0 || nb === 0) return [1 - t, t];
-  const cos = Math.min(1, Math.max(-1, ab / (na * nb)));
+  if (!zeroAngle && (na === 0 || nb === 0)) return [1 - t, t];
+  const unit = (n: number) => (zeroAngle && n <= SLERP_NORMALIZE_ABOVE ? 1 : n);
+  const cos = Math.min(1, Math.max(-1, ab / (unit(na) * unit(nb))));
   if (Math.abs(cos) > SLERP_COLINEAR_COS) return [1 - t, t];
   const theta = Math.acos(cos);
   const sin = Math.sin(theta);

@@ -13,7 +13,8 @@ export function argsOf(op: Op): readonly NodeRef[] {
     case 'input': case 'noise': return [];
     case 'lin': return op.terms.map((t) => t.arg);
     case 'trim': case 'dare': return [op.arg];
-    case 'ties': return op.args;
+    case 'ties': case 'variance': case 'elect': return op.args;
+    case 'vote': return [op.arg, ...op.pairs.flatMap((pair) => (pair.b === undefined ? [pair.a] : [pair.a, pair.b]))];
   }
 }
 
@@ -24,6 +25,9 @@ export function paramsOf(op: Op): readonly ParamRef[] {
     case 'trim': return [op.threshold];
     case 'dare': return [op.keep, op.scale, op.key, op.key + 1];
     case 'noise': return [op.key, op.key + 1, op.key + 2, op.key + 3];
+    case 'vote': return [op.scale, op.min];
+    case 'variance': return [op.count];
+    case 'elect': return [...op.weights, op.floor];
   }
 }
 
@@ -103,6 +107,12 @@ export function schedulePasses(nodes: readonly Op[], stats: readonly Stat[], out
         paramReady.set(stat.scale, pass + 1);
         return;
       }
+      case 'gram': {
+        const pass = Math.max(0, ...stat.nodes.map(readyOf));
+        scheduled.push({ pass, step: { stat: index, step: 'sums' }, reductions: gramReductions(stat.nodes) });
+        for (const c of stat.coefficients) paramReady.set(c, pass + 1);
+        return;
+      }
     }
   });
 
@@ -119,6 +129,11 @@ export function schedulePasses(nodes: readonly Op[], stats: readonly Stat[], out
     passes.push({ kernel, slots: inputSlots(nodes, kernelRoots(kernel)), steps });
   }
   return passes;
+}
+
+/** The upper triangle of the Gram matrix of `nodes`, row by row (resolve.ts reads it back in this order). */
+function gramReductions(nodes: readonly NodeRef[]): Reduction[] {
+  return nodes.flatMap((a, i) => nodes.slice(i).map((b, d): Reduction => (d === 0 ? { kind: 'sumsq', node: a } : { kind: 'dot', a, b })));
 }
 
 function inputSlots(nodes: readonly Op[], roots: readonly NodeRef[]): number[] {

@@ -31,6 +31,7 @@ const expected: Readonly<Record<ParamType, string>> = {
   strings: 'a string or a list of strings',
   bool: 'true or false',
   tasks: 'a task or a list of tasks, e.g. [digits, fashion]',
+  'tensor-rule': 'a filter string, a number, or a list of numbers (a gradient)',
 };
 
 /** How to turn the given value into the wanted one, where there is a common way. */

@@ -200,6 +200,7 @@ function matches(expected: ParamType | undefined, value: Value | undefined): boo
     case 'mixture': return value.type === 'list' || value.type === 'posterior';
     case 'evaluand': return value.type === 'model' || value.type === 'ensemble';
     case 'task': return value.type === 'task';
+    case 'tensor-rule': return value.type === 'string' || value.type === 'scalar' || value.type === 'list';
   }
 }
 
@@ -245,7 +246,7 @@ function typeLabel(type: ParamType): string {
   const labels: Record<ParamType, string> = {
     model: 'Model', vector: 'Vector', weights: 'Model or Vector', scalar: 'number or sweep', number: 'number', numbers: 'list of numbers',
     string: 'string', strings: 'string or list of strings', bool: 'true or false', tasks: 'task or list of tasks',
-    mixture: 'list of numbers or posterior', evaluand: 'Model or Ensemble', task: 'task',
+    mixture: 'list of numbers or posterior', evaluand: 'Model or Ensemble', task: 'task', 'tensor-rule': 'filter, number or gradient',
   };
   return labels[type];
 }

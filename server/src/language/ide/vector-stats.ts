@@ -2,8 +2,10 @@
 // differences (computed elsewhere by streaming the files). A vector that is a linear
 // combination of loaded checkpoints, sum c_i M_i with sum c_i = 0, equals
 // sum c_i (M_i - R) for any reference R in its group, so its norm and its inner
-// products with other vectors follow from <M_i - R, M_j - R> by algebra alone.
-import type { GramResult } from '../../checkpoints/statistics.ts';
+// products with other vectors follow from <M_i - R, M_j - R> by algebra alone. A LoRA
+// adapter's norm comes from its factors (checkpoints/lora-norm.ts), computed elsewhere too.
+import type { GramResult, LoraNorms } from '../../checkpoints/statistics.ts';
+import type { LoraNode } from '../../methods/lora.ts';
 import type { Analysis } from '../analysis.ts';
 import { baseModel } from '../base-model.ts';
 import * as P from '../poly.ts';
@@ -11,15 +13,21 @@ import type { LoadNode, TensorTable, WeightNode } from '../program.ts';
 import type { Binding } from '../names.ts';
 import type { WeightsValue } from '../values.ts';
 
-export type GramLookup =
-  | { readonly status: 'ready'; readonly gram: GramResult }
+/** A background computation not (yet) giving its result. */
+export type PendingLookup =
   | { readonly status: 'computing'; readonly fraction: number }
   | { readonly status: 'failed'; readonly message: string };
 
-/** Where the IDE finds Gram results; the language server backs it with a worker and a cache. */
+export type GramLookup = { readonly status: 'ready'; readonly gram: GramResult } | PendingLookup;
+
+export type LoraNormLookup = { readonly status: 'ready'; readonly norms: LoraNorms } | PendingLookup;
+
+/** Where the IDE finds Gram results and LoRA norms; the language server backs it with workers and caches. */
 export interface StatsSource {
   /** `paths` as returned by `statsGroups` (reference first). Undefined when never requested. */
   lookup(paths: readonly string[]): GramLookup | undefined;
+  /** The norms of the LoRA adapter folder `path` (a LoraNode's), as `loraAdapters` lists them. Undefined when never requested; absent where LoRA norms are not computed. */
+  loraNorms?(path: string): LoraNormLookup | undefined;
 }
 
 export interface StatsGroup {
@@ -108,6 +116,13 @@ export function statsGroups(analysis: Analysis): StatsGroup[] {
   return result;
 }
 
+/** The LoRA adapters whose norms the recipe's hovers show: those bound to a name as they are, one per folder. */
+export function loraAdapters(analysis: Analysis): LoraNode[] {
+  const byPath = new Map<string, LoraNode>();
+  for (const v of vectorBindings(analysis)) if (v.value.node.op === 'lora' && v.value.node.header) byPath.set(v.value.node.path, v.value.node);
+  return [...byPath.values()];
+}
+
 function tableSignature(table: TensorTable | undefined): string {
   return [...(table ?? [])].map(([name, spec]) => `${name}:${spec.shape.join('x')}`).join(',');
 }
@@ -173,21 +188,42 @@ function quadratic(gram: Float64Array, m: number, a: Float64Array, b: Float64Arr
 }
 
 export function vectorStats(vector: VectorBinding, groups: readonly StatsGroup[], source: StatsSource): StatsState<VectorStats> {
+  if (vector.value.node.op === 'lora') return loraStats(vector.value.node, source);
   const located = locate(vector, groups, source);
   if (located.status !== 'ready') return located;
   const { gram, coefficients, tensorNames } = located.value;
-  const tensors: TensorNormEntry[] = [];
-  let total = 0;
-  let parameters = 0;
-  for (const t of gram.tensors) {
-    if (tensorNames && !tensorNames.has(t.name)) continue;
-    const squared = Math.max(0, quadratic(t.gram, gram.size, coefficients, coefficients));
-    total += squared;
-    parameters += t.elements;
-    tensors.push({ name: t.name, norm: Math.sqrt(squared), elements: t.elements });
-  }
+  return {
+    status: 'ready',
+    value: summarize(gram.tensors.filter((t) => !tensorNames || tensorNames.has(t.name)).map((t) => ({
+      name: t.name,
+      squared: Math.max(0, quadratic(t.gram, gram.size, coefficients, coefficients)),
+      elements: t.elements,
+    }))),
+  };
+}
+
+/** A LoRA adapter's ΔW per module, from the norms computed from its factors. */
+function loraStats(node: LoraNode, source: StatsSource): StatsState<VectorStats> {
+  if (!source.loraNorms) return { status: 'unavailable', reason: 'norms of LoRA adapters are computed by the language server' };
+  const lookup = source.loraNorms(node.path);
+  if (!lookup) return { status: 'computing', fraction: 0 };
+  if (lookup.status === 'computing') return lookup;
+  if (lookup.status === 'failed') return { status: 'unavailable', reason: lookup.message };
+  return {
+    status: 'ready',
+    value: summarize(lookup.norms.modules.map((m) => ({ name: m.tensor, squared: m.squaredNorm, elements: m.elements }))),
+  };
+}
+
+/** The norm of a vector from its tensors' squared norms, the tensors largest first. */
+function summarize(squares: readonly { readonly name: string; readonly squared: number; readonly elements: number }[]): VectorStats {
+  const tensors = squares.map((t): TensorNormEntry => ({ name: t.name, norm: Math.sqrt(t.squared), elements: t.elements }));
   tensors.sort((a, b) => b.norm - a.norm);
-  return { status: 'ready', value: { norm: Math.sqrt(total), tensors, parameters } };
+  return {
+    norm: Math.sqrt(squares.reduce((sum, t) => sum + t.squared, 0)),
+    tensors,
+    parameters: squares.reduce((sum, t) => sum + t.elements, 0),
+  };
 }
 
 /** Cosine similarity over the tensors both vectors keep. */
