@@ -20,6 +20,7 @@ import type { Method } from './method.ts';
 import { modelStock } from './model-stock.ts';
 import { multislerp } from './multislerp.ts';
 import { nuslerp } from './nuslerp.ts';
+import { pcb } from './pcb.ts';
 import { randomLike } from './random-like.ts';
 import { sce } from './sce.ts';
 import { slerp } from './slerp.ts';
@@ -45,6 +46,7 @@ const table = {
   consensus,
   sce,
   tsv,
+  pcb,
   iso_c: isoC,
   iso_cts: isoCts,
   della_prune: dellaPrune,
