@@ -734,9 +734,8 @@ class Checker {
         if (value.type === 'list' && value.items.every((i) => i.type === 'task' || i.type === 'error')) return true;
         return wrong();
       case 'tensor-rule':
-        if (value.type === 'string') return true;
-        if (value.type === 'scalar' || value.type === 'list') return this.gradientOf(param.name, value, expr) !== undefined;
-        return wrong();
+        // by_tensor's own rule checks the pairs and their numbers, naming the filter.
+        return value.type === 'string' || value.type === 'scalar' || value.type === 'list' ? true : wrong();
     }
   }
 

@@ -249,6 +249,8 @@ const rows: AnnotatedRow[] = [
       lam = sweep(0, 1, 0.5)
       j = ties(sci, toxic, density=[0.2, lam])
       #                                  ^^^ error[type-mismatch]: 'density'
+      k = by_tensor("mlp", [0.1, lam])
+      #                          ^^^ error[type-mismatch]: 'the value of "mlp"' must hold fixed numbers
       save(base + a + 0*b, "o.safetensors")
     `,
     types: { a: 'Vector', b: 'Model', g: 'unknown' },
