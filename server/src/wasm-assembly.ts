@@ -61,16 +61,48 @@ export const V128_AND = simd(78);
 export const V128_OR = simd(80);
 /** 1 when any bit of the vector is set. */
 export const V128_ANY_TRUE = simd(83);
-/** How a SIMD kernel's buffer holds its elements: float32, or bfloat16 as stored in checkpoint files (converted in the kernel's loop). */
-export type KernelDtype = 'F32' | 'BF16';
+export const I32X4_GT_S = simd(59);
+export const V128_BITSELECT = simd(82);
+export const F32X4_MUL = simd(230);
+/** How a SIMD kernel's buffer holds its elements: float32, or bfloat16 or float16 as stored in checkpoint files (converted in the kernel's loop). */
+export type KernelDtype = 'F32' | 'BF16' | 'F16';
 /** Bytes per element of each KernelDtype. */
-export const KERNEL_DTYPE_BYTES: Readonly<Record<KernelDtype, number>> = { F32: 4, BF16: 2 };
+export const KERNEL_DTYPE_BYTES: Readonly<Record<KernelDtype, number>> = { F32: 4, BF16: 2, F16: 2 };
+/** A v128 of four copies of the 32-bit pattern `bits` (v128.const). */
+export const splat32 = (bits: number) => simd(12, ...Array.from({ length: 4 }, () => [bits & 0xff, (bits >>> 8) & 0xff, (bits >>> 16) & 0xff, bits >>> 24]).flat());
+/** Shifts every int32 lane of the top v128 left by `bits`. */
+export const shl = (bits: number) => [...i32Const(bits), ...I32X4_SHL];
+/** Shifts every int32 lane of the top v128 right (unsigned) by `bits`. */
+export const shr = (bits: number) => [...i32Const(bits), ...I32X4_SHR_U];
+/** Masks every lane of the top v128 with the 32-bit pattern `mask`. */
+export const and = (mask: number) => [...splat32(mask), ...V128_AND];
 /**
  * Four bfloat16 at the address on the stack (+ `offset` bytes) as float32 lanes: each
  * zero-extended to 32 bits (i32x4.load16x4_u) and shifted up 16 bits, exactly what
  * checkpoints/dtypes.ts's decoding does (NaN payloads included).
  */
 export const decodeBf16x4 = (offset: number) => [...simd(4, 3, ...uleb(offset)), ...i32Const(16), ...I32X4_SHL];
+
+/**
+ * Pushes the float32 bits of the float16 in the int32 lanes that `halves` pushes (each
+ * zero-extended to 32 bits), as dtypes.ts's halfBitsToFloatBits decodes them: the 15 bits
+ * below the sign moved up 13 are a float32 of 2^-112 times the half's value (subnormal halves
+ * too), so one exact float32 product by 2^112 rebiases; infinities and NaN (payload kept) take
+ * exponent 255 instead. `halves` runs three times (a load again from the L1 cache instead of
+ * holding a local), so it must push the same lanes each time.
+ */
+export function decodeF16Lanes(halves: readonly number[]): number[] {
+  const shifted = [...halves, ...and(0x7fff), ...shl(13)];
+  return [
+    ...halves, ...and(0x8000), ...shl(16), // sign
+    ...shifted, ...splat32(0x7f800000), ...V128_OR, // infinity, NaN
+    ...shifted, ...splat32(0x77800000), ...F32X4_MUL, // x 2^112
+    ...shifted, ...splat32(0x0f7fffff), ...I32X4_GT_S, ...V128_BITSELECT, // exponent 31: the first
+    ...V128_OR,
+  ];
+}
+/** Pushes the float32 bits of the four float16 at the address in local `at` (+ `offset` bytes): decodeF16Lanes over i32x4.load16x4_u. */
+export const decodeF16x4 = (at: number, offset = 0) => decodeF16Lanes([...get(at), ...simd(4, 3, ...uleb(offset))]);
 /** The ceiling of the engine's shared memory in pages (4 GiB, address space only): modules importing it declare the same. */
 export const MAXIMUM_PAGES = 65536;
 

@@ -20,7 +20,7 @@ export interface ChunkKernel {
   readonly buffers: readonly Float32Array[];
   /** Adds the contributions of elements [at, at + n) of the buffers to `acc` (see accumulateGram). */
   accumulate(at: number, n: number, acc: Float64Array): void;
-  /** Present where the kernel reads elements as stored (float32 or bfloat16), decoding them itself. */
+  /** Present where the kernel reads elements as stored (float32, bfloat16 or float16), decoding them itself. */
   readonly stored?: StoredChunkKernel;
 }
 
@@ -36,7 +36,7 @@ export interface StoredChunkKernel {
  * Buffers for `inputs` chunks of `chunkElements` and the fastest kernel for them: the
  * WebAssembly SIMD loops for two inputs, the common single task-vector norm (with or
  * without the reference's own norm, as tvr inspect shows it; the buffers then live in
- * their memory, so reads land where they sum, bfloat16 included; see gram-wasm.ts on
+ * their memory, so reads land where they sum, bfloat16 and float16 included; see gram-wasm.ts on
  * their float32 differences), the JavaScript loops otherwise.
  */
 export function createChunkKernel(inputs: number, chunkElements: number, includeReference: boolean): ChunkKernel {

@@ -203,9 +203,9 @@ export function runGramPass(headers: readonly CheckpointHeader[], options: GramP
   };
 }
 
-/** Two operands that the stored-bytes kernel reads as they are (float32 or bfloat16). */
+/** Two operands that the stored-bytes kernel reads as they are (float32, bfloat16 or float16). */
 function isStoredPair(dtypes: readonly Dtype[]): dtypes is OperandDtypes {
-  return dtypes.length === 2 && dtypes.every((d) => d === 'F32' || d === 'BF16');
+  return dtypes.length === 2 && dtypes.every((d) => d === 'F32' || d === 'BF16' || d === 'F16');
 }
 
 /** Adds the results of passes over different parts of the same inputs. */

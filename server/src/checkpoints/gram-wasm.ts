@@ -7,14 +7,15 @@
 // close to their base); squares and sums are float64. Measured 1.6x faster than
 // widening both operands to float64 first, and 1.4x faster again with fused
 // multiply-adds (relaxed SIMD), which round once instead of twice.
-// Either operand may be bfloat16 as stored in the file, decoded in the loop (a 16-bit
-// shift, as dtypes.ts decodes), so a bf16 checkpoint's bytes are read straight into the
+// Either operand may be bfloat16 or float16 as stored in the file, decoded in the loop
+// (bf16: a 16-bit shift; f16: wasm-assembly.ts's decodeF16Lanes, the one lin-wasm.ts uses;
+// both as dtypes.ts decodes), so such a checkpoint's bytes are read straight into the
 // module's memory with no conversion in JavaScript (issue 17); the sums are those of the
 // decoded float32, bit for bit.
 // The module is tiny and assembled here from its opcodes (server/src/wasm-assembly.ts),
 // one per pair of operand dtypes.
 import {
-  decodeBf16x4, F64, F64_ADD, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, functionModule, get, HIGH_TO_LOW, I32, I32_ADD, I32_GE_U, I32_SHL,
+  decodeBf16x4, decodeF16Lanes, decodeF16x4, F64, F64_ADD, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, functionModule, get, HIGH_TO_LOW, I32, I32_ADD, I32_GE_U, I32_SHL,
   i32Const, I32X4_SHL, KERNEL_DTYPE_BYTES, set, simd, tee, uleb, V128, webAssembly, type KernelDtype, type WasmMemory,
 } from '../wasm-assembly.ts';
 
@@ -51,10 +52,13 @@ function sumSquaredDifferencesBody(fused: boolean, dtypes: OperandDtypes): numbe
     ? [...tee(scratch), ...get(scratch), ...get(acc), ...F64X2_RELAXED_MADD, ...set(acc)]
     : [...tee(scratch), ...get(scratch), ...F64X2_MUL, ...get(acc), ...F64X2_ADD, ...set(acc)];
   const [rSize, xSize] = dtypes.map((d) => KERNEL_DTYPE_BYTES[d]) as [number, number];
-  // Vector v of an operand: four float32, or four bfloat16 decoded to them.
-  const load = (dtype: KernelDtype, v: number) => (dtype === 'BF16' ? decodeBf16x4(8 * v) : v128Load(16 * v));
+  // Vector v of the operand at the address in local `at`: four float32, or four bfloat16 or float16 decoded to them.
+  const load = (dtype: KernelDtype, at: number, v: number) => {
+    if (dtype === 'F16') return decodeF16x4(at, 8 * v);
+    return [...get(at), ...(dtype === 'BF16' ? decodeBf16x4(8 * v) : v128Load(16 * v))];
+  };
   const vector = (v: number) => [
-    ...get(1), ...load(dtypes[1], v), ...get(0), ...load(dtypes[0], v), ...F32X4_SUB, ...set(difference),
+    ...load(dtypes[1], 1, v), ...load(dtypes[0], 0, v), ...F32X4_SUB, ...set(difference),
     ...get(difference), ...PROMOTE_LOW, ...square(4 + 2 * v),
     ...get(difference), ...get(difference), ...HIGH_TO_LOW, ...PROMOTE_LOW, ...square(5 + 2 * v),
   ];
@@ -89,7 +93,8 @@ const V128_ZERO = simd(12, ...Array<number>(16).fill(0));
 function elementPair(dtype: KernelDtype, at: number, single: boolean): number[] {
   if (dtype === 'F32') return [...get(at), ...simd(single ? 92 : 93, single ? 2 : 3, 0)]; // v128.load32_zero / load64_zero
   const load = single ? [...get(at), ...V128_ZERO, ...simd(85, 1, 0, 0)] : [...get(at), ...simd(92, 2, 0)]; // v128.load16_lane 0 / load32_zero
-  return [...load, ...I32X4_EXTEND_LOW_U16, ...i32Const(16), ...I32X4_SHL];
+  const halves = [...load, ...I32X4_EXTEND_LOW_U16];
+  return dtype === 'F16' ? decodeF16Lanes(halves) : [...halves, ...i32Const(16), ...I32X4_SHL];
 }
 
 /**

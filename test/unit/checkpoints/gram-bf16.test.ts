@@ -1,8 +1,9 @@
-// The norm of a bf16 task vector with bf16 decoded inside the WebAssembly loops (issue 17)
+// The norm of a bf16 or f16 task vector decoded inside the WebAssembly loops (issue 17)
 // against the way before it (decoded in JavaScript, then the float32 loops): the same
-// sums, bit for bit, for every bf16 pattern, at every chunking, with and without the
-// reference's own norm (tvr inspect), for sharded bf16 checkpoints and for a bf16 model
-// against a float32 one; and the reference-pair loop against the JavaScript one.
+// sums, bit for bit, for every bf16 and every f16 pattern, at every chunking, with and
+// without the reference's own norm (tvr inspect), for sharded bf16 and f16 checkpoints,
+// for a bf16 or f16 model against a float32 one and f16 against bf16; and the
+// reference-pair loop against the JavaScript one.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +17,7 @@ import type { CheckpointHeader } from '../../../server/src/checkpoints/types.ts'
 import { fixtureDir, makeModel, perturbModel, seededRandom, writeSafetensors, writeShardedSafetensors } from '../../helpers/checkpoint-fixtures.ts';
 import type { FixtureDtype, FixtureModel } from '../../helpers/checkpoint-fixtures.ts';
 
-describe('bf16 norms decoded in the WebAssembly loop', () => {
+describe('bf16 and f16 norms decoded in the WebAssembly loop', () => {
   let dir: string;
   let cleanup: () => void;
   before(() => ({ dir, cleanup } = fixtureDir()));
@@ -39,35 +40,63 @@ describe('bf16 norms decoded in the WebAssembly loop', () => {
     }
   });
 
-  it('sums every bf16 pattern as the float32 loop sums its decoding, both kernel variants', () => {
-    const n = 65536;
-    const patterns = Uint16Array.from({ length: n }, (_, i) => i);
-    const zeros = new Uint16Array(n);
-    const decoded = new Float32Array(n);
-    decodeToFloat32('BF16', new Uint8Array(patterns.buffer), decoded);
-    for (const fused of [true, false]) {
-      const kernel = createWasmGramKernel(Math.ceil((n * 12) / 65536), fused)!;
-      const memory = new Uint8Array(kernel.memory.buffer);
-      // Laid out: bf16 patterns, bf16 zeros, their float32 decoding, float32 zeros.
-      memory.set(new Uint8Array(patterns.buffer), 0);
-      memory.set(new Uint8Array(zeros.buffer), 2 * n);
-      memory.set(new Uint8Array(decoded.buffer), 4 * n);
-      memory.fill(0, 8 * n, 12 * n);
-      // One loop step at a time, so that a wrong lane shows (a NaN or an infinity only hides its own step).
-      for (let at = 0; at < n; at += WASM_STEP) {
-        for (const [r, dtypes] of [[2 * n + 2 * at, ['BF16', 'BF16']], [8 * n + 4 * at, ['F32', 'BF16']]] as const) {
-          const got = kernel.sumSquaredDifferences(r, 2 * at, WASM_STEP, dtypes);
-          const want = kernel.sumSquaredDifferences(8 * n + 4 * at, 4 * n + 4 * at, WASM_STEP);
-          assert.ok(Object.is(got, want), `fused ${fused}, ${dtypes.join(' - ')}, patterns 0x${at.toString(16)}..: ${got} vs ${want}`);
+  for (const dtype of ['BF16', 'F16'] as const) {
+    it(`sums every ${dtype.toLowerCase()} pattern as the float32 loop sums its decoding, both kernel variants`, () => {
+      // Pattern i alone in loop step i (at lane i mod 16, zeros elsewhere), so that no NaN hides
+      // another pattern's lane (an infinity beside a NaN, say).
+      const patternCount = 65536;
+      const n = patternCount * WASM_STEP;
+      const lane = (i: number) => i % WASM_STEP;
+      const patterns = new Uint16Array(n);
+      for (let i = 0; i < patternCount; i++) patterns[i * WASM_STEP + lane(i)] = i;
+      const zeros = new Uint16Array(n);
+      const decoded = new Float32Array(n);
+      decodeToFloat32(dtype, new Uint8Array(patterns.buffer), decoded);
+      // A float32 reference below the smallest f16 subnormal (2^-24): x - c is exact for every
+      // subnormal and keeps the sign of x in r (x - r), so signs and subnormals show in the sums.
+      const c = 2 ** -30;
+      for (const fused of [true, false]) {
+        const kernel = createWasmGramKernel(Math.ceil((n * 16) / 65536), fused)!;
+        const memory = new Uint8Array(kernel.memory.buffer);
+        // Laid out: the patterns, zeros of the dtype, their float32 decoding, float32 zeros, float32 c.
+        const [stored, storedZeros, float, floatZeros, floatC] = [0, 2 * n, 4 * n, 8 * n, 12 * n];
+        memory.set(new Uint8Array(patterns.buffer), stored);
+        memory.set(new Uint8Array(zeros.buffer), storedZeros);
+        memory.set(new Uint8Array(decoded.buffer), float);
+        memory.fill(0, floatZeros, floatC);
+        new Float32Array(kernel.memory.buffer, floatC, n).fill(c);
+        for (let i = 0; i < patternCount; i++) {
+          const at = i * WASM_STEP;
+          const p = (base: number, size: number) => base + size * at;
+          const what = `fused ${fused}, pattern 0x${i.toString(16)}`;
+          // Up to the pattern: an odd count when it is the reference-pair loop's single last element.
+          const upTo = lane(i) + 1;
+          const cases = [
+            [p(storedZeros, 2), [dtype, dtype], p(floatZeros, 4)],
+            [p(floatZeros, 4), ['F32', dtype], p(floatZeros, 4)],
+            [p(floatC, 4), ['F32', dtype], p(floatC, 4)],
+          ] as const;
+          for (const [r, dtypes, rWant] of cases) {
+            const got = kernel.sumSquaredDifferences(r, p(stored, 2), WASM_STEP, dtypes);
+            const want = kernel.sumSquaredDifferences(rWant, p(float, 4), WASM_STEP);
+            assert.ok(Object.is(got, want), `${what}, ${dtypes.join(' - ')}: ${got} vs ${want}`);
+            const pair = kernel.referencePair(r, p(stored, 2), upTo, dtypes);
+            const pairWant = kernel.referencePair(rWant, p(float, 4), upTo);
+            pair.forEach((v, k) => assert.ok(Object.is(v, pairWant[k]), `${what}, ${dtypes.join(' - ')}, reference pair ${k}: ${v} vs ${pairWant[k]}`));
+          }
+          // And as the reference: r the patterns, x zero or the float32 c.
+          for (const [x, xDtype, xWant] of [[p(storedZeros, 2), dtype, p(floatZeros, 4)], [p(floatC, 4), 'F32', p(floatC, 4)]] as const) {
+            const got = kernel.sumSquaredDifferences(p(stored, 2), x, WASM_STEP, [dtype, xDtype]);
+            const want = kernel.sumSquaredDifferences(p(float, 4), xWant, WASM_STEP);
+            assert.ok(Object.is(got, want), `${what}, as the reference against ${xDtype}: ${got} vs ${want}`);
+            const pair = kernel.referencePair(p(stored, 2), x, upTo, [dtype, xDtype]);
+            const pairWant = kernel.referencePair(p(float, 4), xWant, upTo);
+            pair.forEach((v, k) => assert.ok(Object.is(v, pairWant[k]), `${what}, as the reference against ${xDtype}, reference pair ${k}: ${v} vs ${pairWant[k]}`));
+          }
         }
-        // And as the reference: r the patterns, x zero.
-        assert.ok(Object.is(kernel.sumSquaredDifferences(2 * at, 2 * n + 2 * at, WASM_STEP, ['BF16', 'BF16']), kernel.sumSquaredDifferences(4 * n + 4 * at, 8 * n + 4 * at, WASM_STEP)));
-        const pair = kernel.referencePair(2 * at, 2 * n + 2 * at, WASM_STEP, ['BF16', 'BF16']);
-        const pairWant = kernel.referencePair(4 * n + 4 * at, 8 * n + 4 * at, WASM_STEP);
-        pair.forEach((v, i) => assert.ok(Object.is(v, pairWant[i]), `fused ${fused}, reference pair ${i}, patterns 0x${at.toString(16)}..: ${v} vs ${pairWant[i]}`));
       }
-    }
-  });
+    });
+  }
 
   const specs = (dtype: FixtureDtype) => [
     { name: 'embed', shape: [61, 97], dtype },
@@ -88,11 +117,17 @@ describe('bf16 norms decoded in the WebAssembly loop', () => {
     }
   };
 
-  for (const [name, dtypes] of [['bf16 sharded', ['BF16', 'BF16']], ['bf16 against f32', ['F32', 'BF16']]] as const) {
+  const pairs = [
+    ['bf16 sharded', ['BF16', 'BF16']], ['bf16 against f32', ['F32', 'BF16']],
+    ['f16 sharded', ['F16', 'F16']], ['f16 against f32', ['F32', 'F16']], ['f16 against bf16', ['BF16', 'F16']],
+  ] as const;
+  for (const [name, dtypes] of pairs) {
     it(`${name}: the same norms, tensor by tensor, at every chunking`, async () => {
-      const base = makeModel(specs('BF16'), { seed: 31 });
+      const base = makeModel(specs(dtypes[1]), { seed: 31 });
+      // The first input of a 16-bit dtype is sharded (2 shards with an index).
+      const sharded = dtypes.findIndex((d) => d !== 'F32');
       const models = [base, perturbModel(base, { seed: 32, scale: 0.01 })].map((m, i) => as(m, dtypes[i]!));
-      const paths = models.map((m, i) => (dtypes[i] === 'BF16' && i === 0 ? writeShardedSafetensors(join(dir, `${name}-${i}`), m, { shards: 2 }) : writeSafetensors(join(dir, `${name}-${i}.safetensors`), m)));
+      const paths = models.map((m, i) => (i === sharded ? writeShardedSafetensors(join(dir, `${name}-${i}`), m, { shards: 2 }) : writeSafetensors(join(dir, `${name}-${i}.safetensors`), m)));
       const headers = await Promise.all(paths.map((p) => readCheckpointHeader(p)));
       for (const chunkElements of [1, 7, 100, 1 << 16]) {
         for (const includeReference of [false, true]) {

@@ -15,7 +15,7 @@
 // terms and buffer dtypes.
 import {
   F32X4_DEMOTE_ZERO, F64, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, F64X2_SPLAT, functionModule, LOW_HALVES, MAXIMUM_PAGES, get, HIGH_TO_LOW, I32, I32_ADD, I32_GE_U, I32_SHL,
-  decodeBf16x4, i32Const, I32X4_SHL, I32X4_SHR_U, I32X4_SPLAT, KERNEL_DTYPE_BYTES, set, simd, tee, uleb, V128, V128_AND, V128_ANY_TRUE, V128_OR, webAssembly, type KernelDtype, type WasmMemory,
+  and, decodeBf16x4, decodeF16x4, i32Const, I32X4_GT_S, I32X4_SHR_U, I32X4_SPLAT, KERNEL_DTYPE_BYTES, set, shr, simd, splat32, tee, uleb, V128, V128_AND, V128_ANY_TRUE, V128_BITSELECT, V128_OR, webAssembly, type KernelDtype, type WasmMemory,
 } from '../../wasm-assembly.ts';
 import type { Kernel, ParamRef } from '../plan/types.ts';
 
@@ -25,16 +25,13 @@ const V128_STORE = simd(11, 4, 0);
 /** The low 8 bytes (four bfloat16) of a vector to memory: v128.store64_lane 0 (alignment hint 2^3). */
 const STORE_LOW_64 = simd(91, 3, 0, 0);
 const I32X4_ADD = simd(174);
-const I32X4_GT_S = simd(59);
 const I32X4_GE_S = simd(63);
-const V128_BITSELECT = simd(82);
 /** Four int32 lanes narrowed to 16 bits (twice: lanes 0-3 and 4-7 of the result); ours are all in 0..0xffff, so nothing saturates. */
 const I16X8_NARROW_U = simd(134);
 const I32X4_LT_S = simd(57);
 const I32X4_LE_S = simd(61);
 const I32X4_SUB = simd(177);
 const F32X4_ADD = simd(228);
-const F32X4_MUL = simd(230);
 
 /** Elements per loop step. */
 export const LIN_STEP = 4;
@@ -51,30 +48,6 @@ interface LinSpec {
   readonly output: LinDtype;
 }
 
-/** A v128 of four copies of the 32-bit pattern `bits`. */
-const splat32 = (bits: number) => simd(12, ...Array.from({ length: 4 }, () => [bits & 0xff, (bits >>> 8) & 0xff, (bits >>> 16) & 0xff, bits >>> 24]).flat());
-const shl = (bits: number) => [...i32Const(bits), ...I32X4_SHL];
-const shr = (bits: number) => [...i32Const(bits), ...I32X4_SHR_U];
-const and = (mask: number) => [...splat32(mask), ...V128_AND];
-
-/**
- * Pushes the float32 bits of the four float16 at the address in local `at`, as dtypes.ts's
- * halfBitsToFloatBits decodes them: the 15 bits below the sign moved up 13 are a float32 of
- * 2^-112 times the half's value (subnormal halves too), so one exact float32 product by
- * 2^112 rebiases; infinities and NaN (payload kept) take exponent 255 instead. The four halves
- * are loaded again for each use (from the L1 cache) instead of holding a local.
- */
-function decodeF16x4(at: number): number[] {
-  const halves = [...get(at), ...simd(4, 3, 0)]; // i32x4.load16x4_u
-  const shifted = [...halves, ...and(0x7fff), ...shl(13)];
-  return [
-    ...halves, ...and(0x8000), ...shl(16), // sign
-    ...shifted, ...splat32(0x7f800000), ...V128_OR, // infinity, NaN
-    ...shifted, ...splat32(0x77800000), ...F32X4_MUL, // x 2^112
-    ...shifted, ...splat32(0x0f7fffff), ...I32X4_GT_S, ...V128_BITSELECT, // exponent 31: the first
-    ...V128_OR,
-  ];
-}
 
 /**
  * Stores the four float32 bit patterns in local `value` (`magnitude`: without their signs) at
@@ -128,7 +101,7 @@ function linBody(spec: LinSpec): number[] {
   const decode: Record<LinDtype, (at: number) => number[]> = {
     F32: (at) => [...get(at), ...V128_LOAD],
     BF16: (at) => [...get(at), ...decodeBf16x4(0)],
-    F16: decodeF16x4,
+    F16: (at) => decodeF16x4(at),
   };
   const load = (j: number) => [...decode[spec.inputs[j]!](x(j)), ...set(loaded)];
   const terms = Array.from({ length: k }, (_, j) => [...load(j), ...lanes(j, low, false), ...lanes(j, high, true)]).flat();
