@@ -4,12 +4,10 @@
 // and streamed, on the JS loops, on threads and on tfjs, with a zero task vector and k at and
 // past its bounds.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { BackendName } from '../../../server/src/engine/index.ts';
-import { fixtureDir, writeSafetensors } from '../../helpers/checkpoint-fixtures.ts';
 import { worstError } from '../engine/helpers.ts';
-import { analyzeRecipe, finetunedModels, oneTensor, runToTensors } from './method-fixtures.ts';
+import { analyzeRecipe, finetunedModels, runToTensors, SIGNED_PAIR, SIGNED_PAIR_HEAD, withOneTensorModels } from './method-fixtures.ts';
 
 function masks(taus: readonly Float64Array[], lambda: number): { mtl: Float64Array; masks: boolean[][] } {
   const mtl = taus[0]!.map((_, i) => taus.reduce((s, tau) => s + tau[i]!, 0));
@@ -56,22 +54,15 @@ describe('consensus', () => {
   });
 
   test('a zero task vector claims nothing; lambda 0 gives every task its non-zero elements', async () => {
-    const dir = fixtureDir();
-    try {
-      writeSafetensors(join(dir.dir, 'base.safetensors'), oneTensor([0, 0, 0, 0]));
-      writeSafetensors(join(dir.dir, 'a.safetensors'), oneTensor([1, -2, 0.5, 0]));
-      writeSafetensors(join(dir.dir, 'b.safetensors'), oneTensor([0.25, 3, 0.5, 0]));
-      const head = 'base = load("base.safetensors")\na = load("a.safetensors") - base\nb = load("b.safetensors") - base\nz = base - base\n';
-      const run = async (expression: string) => [...(await runToTensors(dir.dir, `${head}save(${expression}, "out.safetensors")\n`)).get('w')!];
+    await withOneTensorModels(SIGNED_PAIR, async (save) => {
+      const run = async (expression: string) => [...(await save(`${SIGNED_PAIR_HEAD}save(${expression}, "out.safetensors")\n`))];
       // tau_MTL = (1.25, 1, 1, 0). a's mask: |1| > 0.25, |-2| > 3 no, |0.5| > 0.5 no (strict), 0 > 0 no.
       // b's: 0.25 > 1 no, 3 > 2, 0.5 > 0.5 no: k=1 keeps what a or b holds; k=2 nothing (z votes for nothing).
       assert.deepEqual(await run('consensus(a, b, z, k=1)'), [1.25, 1, 0, 0]);
       assert.deepEqual(await run('consensus(a, b, z, k=2)'), [0, 0, 0, 0]);
       // lambda 0: every non-zero element of a task is its own.
       assert.deepEqual(await run('consensus(a, b, z, k=2, lambda=0)'), [1.25, 1, 1, 0]);
-    } finally {
-      dir.cleanup();
-    }
+    });
   });
 
   test('the checker wants Vectors and a whole k >= 0', async () => {

@@ -3,11 +3,9 @@
 // engine iterates on coefficients from the Gram matrix: held in memory and streamed, on
 // Models and on Vectors, with a zero input, colinear inputs and one input.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fixtureDir, writeSafetensors } from '../../helpers/checkpoint-fixtures.ts';
 import { worstError } from '../engine/helpers.ts';
-import { analyzeRecipe, dot, finetunedModels, oneTensor, runToTensors } from './method-fixtures.ts';
+import { analyzeRecipe, dot, finetunedModels, runToTensors, withOneTensorModels } from './method-fixtures.ts';
 
 const norm = (x: Float64Array): number => Math.sqrt(dot(x, x));
 const scaled = (x: Float64Array, s: number): Float64Array => x.map((v) => v * s);
@@ -70,13 +68,8 @@ describe('karcher', () => {
   }
 
   test('a zero input takes no part in the direction but counts in the mean norm; colinear inputs give their common direction', async () => {
-    const dir = fixtureDir();
-    try {
-      writeSafetensors(join(dir.dir, 'zero.safetensors'), oneTensor([0, 0, 0, 0]));
-      writeSafetensors(join(dir.dir, 'a.safetensors'), oneTensor([1, 2, -2, 4]));
-      writeSafetensors(join(dir.dir, 'b.safetensors'), oneTensor([3, 6, -6, 12]));
-      writeSafetensors(join(dir.dir, 'c.safetensors'), oneTensor([4, -1, 0.5, 2]));
-      const run = (names: string) => runToTensors(dir.dir, `save(karcher(${names.split(' ').map((n) => `load("${n}.safetensors")`).join(', ')}), "out.safetensors")\n`);
+    await withOneTensorModels({ zero: [0, 0, 0, 0], a: [1, 2, -2, 4], b: [3, 6, -6, 12], c: [4, -1, 0.5, 2] }, async (save) => {
+      const run = async (names: string) => new Map([['w', await save(`save(karcher(${names.split(' ').map((n) => `load("${n}.safetensors")`).join(', ')}), "out.safetensors")\n`)]]);
       // |a| = 5, |b| = 15, |0| = 0: the direction of a, scaled by (5 + 15 + 0) / 3.
       const colinear = (await run('a b zero')).get('w')!;
       assert.ok(worstError(colinear, [1, 2, -2, 4].map((v) => (v * 20) / 15), 1).error <= 1e-7, `${[...colinear]}`);
@@ -85,9 +78,7 @@ describe('karcher', () => {
       assert.ok(worstError(mixed, karcherReference(inputs), 1).error <= 1e-7, `${[...mixed]}`);
       assert.deepEqual([...(await run('zero zero')).get('w')!], [0, 0, 0, 0]);
       assert.deepEqual([...(await run('c')).get('w')!], [4, -1, 0.5, 2]);
-    } finally {
-      dir.cleanup();
-    }
+    });
   });
 
   test('the checker wants inputs of one kind', async () => {

@@ -30,6 +30,25 @@ export function finetunedModels(count: number, scale: number, specs: readonly Fi
   return { dir: fixture.dir, base, finetuned, header };
 }
 
+/** A zero base and two task vectors whose magnitudes compete element by element (the TALL-mask tests), and the recipe lines binding them and a zero vector `z`. */
+export const SIGNED_PAIR = { base: [0, 0, 0, 0], a: [1, -2, 0.5, 0], b: [0.25, 3, 0.5, 0] } as const;
+export const SIGNED_PAIR_HEAD = 'base = load("base.safetensors")\na = load("a.safetensors") - base\nb = load("b.safetensors") - base\nz = base - base\n';
+
+/**
+ * Models of one tensor `w` (`name` -> its values, written as `name.safetensors`) in a fresh
+ * folder for `body`, which runs recipes that save out.safetensors and gets `w` back; the folder
+ * is removed after.
+ */
+export async function withOneTensorModels(models: Readonly<Record<string, readonly number[]>>, body: (run: (recipe: string) => Promise<Float64Array>) => Promise<void>): Promise<void> {
+  const fixture = fixtureDir();
+  try {
+    for (const [name, values] of Object.entries(models)) writeSafetensors(join(fixture.dir, `${name}.safetensors`), oneTensor(values));
+    await body(async (recipe) => (await runToTensors(fixture.dir, recipe)).get('w')!);
+  } finally {
+    fixture.cleanup();
+  }
+}
+
 /** Two matrices-ish and a vector, sized so chunks of 64 split every tensor. */
 export const METHOD_SPECS = [
   { name: 'encoder/weight', shape: [23, 19] },

@@ -3,11 +3,9 @@
 // streamed, with a sweep of t, a zero tensor (not linear, unlike slerp), exactly colinear
 // tensors (linear) and nearly colinear ones (spherical, unlike slerp).
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fixtureDir, writeSafetensors } from '../../helpers/checkpoint-fixtures.ts';
 import { worstError } from '../engine/helpers.ts';
-import { analyzeRecipe, combination, dot, finetunedModels, oneTensor, runToTensors } from './method-fixtures.ts';
+import { analyzeRecipe, combination, dot, finetunedModels, runToTensors, withOneTensorModels } from './method-fixtures.ts';
 
 function nuslerpReference(a: Float64Array, b: Float64Array, t: number): Float64Array {
   const unitOf = (x: Float64Array) => { const n = Math.max(1e-7, Math.sqrt(dot(x, x))); return x.map((v) => v / n); };
@@ -36,11 +34,9 @@ describe('nuslerp', () => {
   }
 
   test('guards: a zero tensor scales the other by sin(t pi/2); colinear tensors are linear; nearly colinear ones spherical', async () => {
-    const dir = fixtureDir();
-    try {
-      const tensors = { zero: [0, 0, 0, 0], a: [1, 2, -2, 4], twice: [2, 4, -4, 8], near: [1, 2, -2, 4.01] };
-      for (const [name, values] of Object.entries(tensors)) writeSafetensors(join(dir.dir, `${name}.safetensors`), oneTensor(values));
-      const run = async (a: string, b: string, t: number) => (await runToTensors(dir.dir, `save(nuslerp(load("${a}.safetensors"), load("${b}.safetensors"), t=${t}), "out.safetensors")\n`)).get('w')!;
+    const tensors = { zero: [0, 0, 0, 0], a: [1, 2, -2, 4], twice: [2, 4, -4, 8], near: [1, 2, -2, 4.01] };
+    await withOneTensorModels(tensors, async (save) => {
+      const run = (a: string, b: string, t: number) => save(`save(nuslerp(load("${a}.safetensors"), load("${b}.safetensors"), t=${t}), "out.safetensors")\n`);
       const zero = await run('zero', 'a', 0.3);
       assert.ok(worstError(zero, tensors.a.map((v) => v * Math.sin(0.3 * Math.PI / 2)), 1).error <= 1e-7, `${[...zero]}`);
       assert.deepEqual([...(await run('a', 'twice', 0.5))], [1.5, 3, -3, 6]);
@@ -49,9 +45,7 @@ describe('nuslerp', () => {
       const want = nuslerpReference(Float64Array.from(tensors.a), Float64Array.from(tensors.near), 0.5);
       assert.ok(worstError(near, want, 1).error <= 1e-7, `${[...near]} against ${[...want]}`);
       assert.notDeepEqual([...near], [...combination([0.5, 0.5], [Float64Array.from(tensors.a), Float64Array.from(tensors.near)])].map(Math.fround));
-    } finally {
-      dir.cleanup();
-    }
+    });
   });
 
   test('t may be a sweep; the checker wants a and b of one kind and t in [0, 1]', async () => {

@@ -3,12 +3,10 @@
 // |tau_MTL - tau_t|}, the result m_t tau_MTL. Held in memory and streamed, on the JS loops,
 // on threads and on tfjs (the `vote` node), with a zero task vector and the strict comparison.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { BackendName } from '../../../server/src/engine/index.ts';
-import { fixtureDir, writeSafetensors } from '../../helpers/checkpoint-fixtures.ts';
 import { worstError } from '../engine/helpers.ts';
-import { analyzeRecipe, finetunedModels, oneTensor, runToTensors } from './method-fixtures.ts';
+import { analyzeRecipe, finetunedModels, runToTensors, SIGNED_PAIR, SIGNED_PAIR_HEAD, withOneTensorModels } from './method-fixtures.ts';
 
 function tallReference(taus: readonly Float64Array[], task: number, lambda: number): Float64Array {
   const mtl = taus[0]!.map((_, i) => taus.reduce((s, tau) => s + tau[i]!, 0));
@@ -44,22 +42,15 @@ describe('tall', () => {
   }
 
   test('a zero task vector never holds an element; the comparison is strict', async () => {
-    const dir = fixtureDir();
-    try {
-      writeSafetensors(join(dir.dir, 'base.safetensors'), oneTensor([0, 0, 0, 0]));
-      writeSafetensors(join(dir.dir, 'a.safetensors'), oneTensor([1, -2, 0.5, 0]));
-      writeSafetensors(join(dir.dir, 'b.safetensors'), oneTensor([0.25, 3, 0.5, 0]));
-      const head = 'base = load("base.safetensors")\na = load("a.safetensors") - base\nb = load("b.safetensors") - base\nz = base - base\n';
-      const run = async (expression: string) => [...(await runToTensors(dir.dir, `${head}save(${expression}, "out.safetensors")\n`)).get('w')!];
+    await withOneTensorModels(SIGNED_PAIR, async (save) => {
+      const run = async (expression: string) => [...(await save(`${SIGNED_PAIR_HEAD}save(${expression}, "out.safetensors")\n`))];
       assert.deepEqual(await run('tall(z, a, b, z)'), [0, 0, 0, 0]);
       // tau_MTL = (1.25, 1, 1, 0). a: |1| > 0.25, |-2| > 3 no, |0.5| > 0.5 no (strict), 0 > 0 no.
       assert.deepEqual(await run('tall(a, a, b, z)'), [1.25, 0, 0, 0]);
       // b: 0.25 > 1 no, 3 > 2, 0.5 > 0.5 no; with lambda 0 every non-zero element of b is its own.
       assert.deepEqual(await run('tall(b, a, b, z)'), [0, 1, 0, 0]);
       assert.deepEqual(await run('tall(b, a, b, z, lambda=0)'), [1.25, 1, 1, 0]);
-    } finally {
-      dir.cleanup();
-    }
+    });
   });
 
   test('the checker warns when the task is not among the vectors merged, and wants Vectors', async () => {
