@@ -20,11 +20,12 @@
 // --bf16 runs the bf16 workload instead (issue 17): base + 3 fine-tuned Llama-shaped bf16
 // checkpoints in 3 shards each (model.safetensors.index.json), generated here for each
 // of --bf16-layers (default 2,6 decoder layers; hidden 1024, 2816 MLP, 32000 vocabulary),
-// with task arithmetic (bf16 output) and the norm of ft1 - base (computeGram, as the
+// with task arithmetic and TIES (bf16 outputs) and the norm of ft1 - base (computeGram, as the
 // hover does), against plain reading (`cat` of every input shard),
 // plain writing of one output's bytes and numpy (with --peers numpy, the default:
-// memory-mapped shards, decoded to float32 tensor by tensor) in the same run, as ratios.
-// tvr task arithmetic and the norm also run with TVR_JS_CONVERSION=1 (bf16 decoded and
+// memory-mapped shards, decoded to float32 tensor by tensor) in the same run, as ratios;
+// --cold evicts the shards before every run and before `cat`, so all read from the disk.
+// tvr task arithmetic, TIES and the norm also run with TVR_JS_CONVERSION=1 (bf16 decoded and
 // encoded in JavaScript, as before the WebAssembly loops did it), and the norm once more
 // with its workers already running ("warm", as in the language server's hovers). --before DIR also
 // runs DIR/dist/engine.mjs (a build of another tree, e.g. before a change) alternately
@@ -90,8 +91,12 @@ const { values: options } = parseArgs({
 
 if (options.conversion) {
   await conversionBench();
-} else if (options.child === 'bf16-ta' || options.child === 'bf16-norm' || options.child === 'bf16-norm-warm') {
+} else if (options.child === 'bf16-ta' || options.child === 'bf16-ties' || options.child === 'bf16-norm' || options.child === 'bf16-norm-warm') {
   console.log(JSON.stringify(await runBf16Child(options.child)));
+} else if (options.child === 'bf16-workload') {
+  // Writes the bf16 workload into --dir and keeps it (for profiling one child: --child bf16-ties --dir DIR --bundle dist/engine.mjs).
+  mkdirSync(options.dir!, { recursive: true });
+  writeBf16Workload(options.dir!, Number(options['bf16-layers']));
 } else if (options.bf16) {
   await bf16Main();
 } else if (options.child) {
@@ -189,11 +194,11 @@ function shardFiles(dir: string): string[] {
 }
 
 /** `bf16-norm-warm`: the norm once before the clock starts, so the statistics workers are running (as in the language server). */
-async function runBf16Child(what: 'bf16-ta' | 'bf16-norm' | 'bf16-norm-warm'): Promise<Measure> {
+async function runBf16Child(what: 'bf16-ta' | 'bf16-ties' | 'bf16-norm' | 'bf16-norm-warm'): Promise<Measure> {
   const dir = options.dir!;
   const inputs = bf16Inputs(dir);
   // Modules load before the clock starts, as in runEngine.
-  const engine = what === 'bf16-ta' ? (await import(pathToFileURL(options.bundle!).href)) as typeof import('../../server/src/engine/index.ts') : undefined;
+  const engine = what === 'bf16-ta' || what === 'bf16-ties' ? (await import(pathToFileURL(options.bundle!).href)) as typeof import('../../server/src/engine/index.ts') : undefined;
   const { computeGram } = await import('../../server/src/checkpoints/statistics.ts');
   if (what === 'bf16-norm-warm') await computeGram([inputs[0]!, inputs[1]!]);
   const started = performance.now();
@@ -201,8 +206,12 @@ async function runBf16Child(what: 'bf16-ta' | 'bf16-norm' | 'bf16-norm-warm'): P
   if (engine) {
     const pb = new ProgramBuilder(join(dir, 'bench.tvr'));
     const [base, ...ft] = await Promise.all(inputs.map((p) => pb.load(p)));
-    pb.save(pb.combine([[1, base!], ...ft.map((m) => [LAMBDA, pb.diff(m, base!)] as const)], 'model'), join(dir, 'out-tvr-ta.safetensors'));
-    await engine.runProgram(pb.program(), { backend: 'js-workers', recipeText: 'bench bf16 ta' });
+    const vectors = ft.map((m) => pb.diff(m, base!));
+    const edit = what === 'bf16-ta'
+      ? pb.combine([[1, base!], ...vectors.map((v) => [LAMBDA, v] as const)], 'model')
+      : pb.combine([[1, base!], [LAMBDA, pb.ties(vectors, DENSITY)]], 'model');
+    pb.save(edit, join(dir, `out-tvr-${what}.safetensors`));
+    await engine.runProgram(pb.program(), { backend: 'js-workers', recipeText: `bench ${what}` });
   } else {
     const result = await computeGram([inputs[0]!, inputs[1]!]);
     if (!(result.total[0]! > 0)) throw new Error('norm is zero');
@@ -211,8 +220,12 @@ async function runBf16Child(what: 'bf16-ta' | 'bf16-norm' | 'bf16-norm-warm'): P
   return { seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
 }
 
-/** Seconds for `cat` to read `paths` to /dev/null (the page cache is warm). */
+/** Seconds for `cat` to read `paths` to /dev/null (from the page cache, or with --cold from the disk). */
 function catSeconds(paths: readonly string[]): number {
+  if (options.cold) {
+    execFileSync('sync');
+    evict(paths);
+  }
   const started = performance.now();
   execFileSync('cat', [...paths], { stdio: ['ignore', 'ignore', 'inherit'] });
   return (performance.now() - started) / 1000;
@@ -232,21 +245,30 @@ async function bf16Main(): Promise<void> {
       const inputBytes = shards.reduce((s, p) => s + statSync(p).size, 0);
       execFileSync('sync');
       catSeconds(shards); // warm the page cache
-      console.log(`bf16 workload: ${layers} Llama-shaped layers (hidden ${BF16_HIDDEN}), base + 3 fine-tuned, ${(oneBytes / 1e6).toFixed(0)} MB each in 3 shards (${(inputBytes / 1e9).toFixed(2)} GB in); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+      console.log(`bf16 workload${options.cold ? ', from disk (inputs evicted from the page cache before every run)' : ', page cache warm'}: ${layers} Llama-shaped layers (hidden ${BF16_HIDDEN}), base + 3 fine-tuned, ${(oneBytes / 1e6).toFixed(0)} MB each in 3 shards (${(inputBytes / 1e9).toFixed(2)} GB in); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
       const rows = new Map<string, Measure[]>();
       const add = (who: string, m: Measure) => rows.set(who, [...(rows.get(who) ?? []), m]);
       const flat = (seconds: number): Measure => ({ seconds, cpuSeconds: NaN, maxRssBytes: NaN });
+      // Alternate everything, run by run, so load from elsewhere falls on all alike.
+      const tvr = (kind: string, env: Readonly<Record<string, string>> = {}, bundle = builds.at(-1)![1]) =>
+        child(process.execPath, [fileURLToPath(import.meta.url), '--child', kind, '--dir', dir, '--bundle', bundle], shards, env, dir);
+      const numpy = (workload: Workload) =>
+        child(PYTHON, [join(here, 'peers', 'engine_peers.py'), 'numpy-bf16', workload, join(dir, `out-numpy-${workload}.safetensors`), ...bf16Inputs(dir), '--lam', String(LAMBDA), '--density', String(DENSITY)], shards, {}, dir);
       // Alternate everything, run by run, so load from elsewhere falls on all alike.
       for (let r = 0; r < repeat; r++) {
         add('cat (all inputs)', flat(catSeconds(shards)));
         add('cat (ft1 + base)', flat(catSeconds(shards.filter((p) => /[/](base|ft1)[/]/.test(p)))));
         add('write one output', flat(writeOnce(dir, oneBytes).write));
-        for (const [who, bundle] of builds) add(`${who} task arithmetic`, child(process.execPath, [fileURLToPath(import.meta.url), '--child', 'bf16-ta', '--dir', dir, '--bundle', bundle], [join(dir, 'x')]));
-        add('tvr, JS conversion task arithmetic', child(process.execPath, [fileURLToPath(import.meta.url), '--child', 'bf16-ta', '--dir', dir, '--bundle', builds.at(-1)![1]], [join(dir, 'x')], JS_CONVERSION));
-        if (peers.includes('numpy')) add('numpy task arithmetic', child(PYTHON, [join(here, 'peers', 'engine_peers.py'), 'numpy-bf16', 'ta', join(dir, 'out-numpy-ta.safetensors'), ...bf16Inputs(dir), '--lam', String(LAMBDA)], [join(dir, 'x')]));
-        for (const [kind, when] of [['bf16-norm', ''], ['bf16-norm-warm', ', warm']] as const) {
-          add(`tvr norm${when}`, child(process.execPath, [fileURLToPath(import.meta.url), '--child', kind, '--dir', dir], [join(dir, 'x')]));
-          add(`tvr, JS conversion norm${when}`, child(process.execPath, [fileURLToPath(import.meta.url), '--child', kind, '--dir', dir], [join(dir, 'x')], JS_CONVERSION));
+        for (const [who, bundle] of builds) add(`${who} task arithmetic`, tvr('bf16-ta', {}, bundle));
+        add('tvr, JS conversion task arithmetic', tvr('bf16-ta', JS_CONVERSION));
+        if (peers.includes('numpy')) add('numpy task arithmetic', numpy('ta'));
+        for (const [who, bundle] of builds) add(`${who} TIES`, tvr('bf16-ties', {}, bundle));
+        add('tvr, JS conversion TIES', tvr('bf16-ties', JS_CONVERSION));
+        if (peers.includes('numpy')) add('numpy TIES', numpy('ties'));
+        // A warm norm reads its inputs before the clock starts: from the disk there is none.
+        for (const [kind, when] of options.cold ? [['bf16-norm', '']] as const : [['bf16-norm', ''], ['bf16-norm-warm', ', warm']] as const) {
+          add(`tvr norm${when}`, tvr(kind));
+          add(`tvr, JS conversion norm${when}`, tvr(kind, JS_CONVERSION));
         }
       }
       const med = (who: string) => { const ms = [...rows.get(who)!].sort((a, b) => a.seconds - b.seconds); return ms[Math.floor(ms.length / 2)]!; };
@@ -259,14 +281,18 @@ async function bf16Main(): Promise<void> {
       const floor = med('cat (all inputs)').seconds + med('write one output').seconds;
       for (const [who] of builds) {
         const ta = med(`${who} task arithmetic`).seconds;
+        const ties = med(`${who} TIES`).seconds;
         console.log(`  ${who} task arithmetic: ${(ta / floor).toFixed(2)}x reading all inputs + writing the output (target <= 1.5), ${(ta / med('cat (all inputs)').seconds).toFixed(2)}x reading alone`);
+        console.log(`  ${who} TIES: ${(ties / floor).toFixed(2)}x reading all inputs + writing the output (target <= 5)`);
       }
-      if (rows.has('numpy task arithmetic')) console.log(`  task arithmetic: tvr ${(med('tvr task arithmetic').seconds / med('numpy task arithmetic').seconds).toFixed(2)}x numpy's time, ${(med('tvr task arithmetic').maxRssBytes / med('numpy task arithmetic').maxRssBytes).toFixed(2)}x its peak RSS`);
+      for (const what of ['task arithmetic', 'TIES']) {
+        if (rows.has(`numpy ${what}`)) console.log(`  ${what}: tvr ${(med(`tvr ${what}`).seconds / med(`numpy ${what}`).seconds).toFixed(2)}x numpy's time${what === 'TIES' ? ' (target <= 0.1)' : ''}, ${(med(`tvr ${what}`).maxRssBytes / med(`numpy ${what}`).maxRssBytes).toFixed(2)}x its peak RSS`);
+      }
       const cpuMedian = (who: string) => [...rows.get(who)!].map((m) => m.cpuSeconds).sort((a, b) => a - b)[Math.floor(repeat / 2)]!;
       const ratio = (who: string, than: string) => `wall ${(med(who).seconds / med(than).seconds).toFixed(2)}, CPU seconds ${(cpuMedian(who) / cpuMedian(than)).toFixed(2)}`;
       if (options.before) console.log(`  task arithmetic, this build / before: ${ratio('tvr task arithmetic', 'tvr before task arithmetic')} (medians; CPU time varies far less with other load)`);
-      console.log(`  bf16 converted in the WebAssembly loops / in JavaScript (TVR_JS_CONVERSION=1): task arithmetic ${ratio('tvr task arithmetic', 'tvr, JS conversion task arithmetic')}; norm ${ratio('tvr norm', 'tvr, JS conversion norm')}; norm, warm ${ratio('tvr norm, warm', 'tvr, JS conversion norm, warm')}`);
-      for (const who of ['tvr norm', 'tvr norm, warm', 'tvr, JS conversion norm', 'tvr, JS conversion norm, warm']) {
+      console.log(`  bf16 converted in the WebAssembly loops / in JavaScript (TVR_JS_CONVERSION=1): task arithmetic ${ratio('tvr task arithmetic', 'tvr, JS conversion task arithmetic')}; TIES ${ratio('tvr TIES', 'tvr, JS conversion TIES')}; norm ${ratio('tvr norm', 'tvr, JS conversion norm')}${rows.has('tvr norm, warm') ? `; norm, warm ${ratio('tvr norm, warm', 'tvr, JS conversion norm, warm')}` : ''}`);
+      for (const who of ['tvr norm', 'tvr norm, warm', 'tvr, JS conversion norm', 'tvr, JS conversion norm, warm'].filter((w) => rows.has(w))) {
         console.log(`  ${who}: ${(med('cat (ft1 + base)').seconds / med(who).seconds).toFixed(2)} of plain reading speed of its two inputs (target >= 0.5)`);
       }
       console.log('');
@@ -444,8 +470,7 @@ function evict(paths: readonly string[]): void {
  * pages are reused before they are reported. Then `sync`, so no run pays for another's
  * dirty pages, and with --cold the inputs are evicted.
  */
-function child(command: string, args: readonly string[], inputs: readonly string[], env: Readonly<Record<string, string>> = {}): Measure {
-  const dir = dirname(inputs[0]!);
+function child(command: string, args: readonly string[], inputs: readonly string[], env: Readonly<Record<string, string>> = {}, dir = dirname(inputs[0]!)): Measure {
   for (const name of readdirSync(dir)) if (name.startsWith('out-')) rmSync(join(dir, name));
   execFileSync('sync');
   if (options.cold) evict(inputs);

@@ -59,6 +59,7 @@ export class ChunkBuffers {
   readonly #inputs: Float32Array[][] = [[], []];
   readonly #outputs: (Float32Array | undefined)[] = [undefined, undefined];
   readonly #kept: Float32Array[] = [];
+  readonly #windows: Float32Array[] = [];
 
   constructor(backend: Backend, capacity: number) {
     this.#backend = backend;
@@ -82,12 +83,20 @@ export class ChunkBuffers {
     return this.#kept[index]!.subarray(0, length);
   }
 
+  /** Read-ahead window `index` of the run's file source (stream.ts), `bytes` long (a multiple of 4). */
+  window(index: number, bytes: number): Uint8Array {
+    while (this.#windows.length <= index) this.#windows.push(this.#backend.allocate(bytes / 4));
+    const buffer = this.#windows[index]!;
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, bytes);
+  }
+
   /** Gives every buffer back to the backend, for its next run; nothing may use them afterwards. */
   release(): void {
-    const all = [...this.#inputs.flat(), ...this.#outputs.filter((b) => b !== undefined), ...this.#kept];
+    const all = [...this.#inputs.flat(), ...this.#outputs.filter((b) => b !== undefined), ...this.#kept, ...this.#windows];
     for (const set of this.#inputs) set.length = 0;
     this.#outputs.fill(undefined);
     this.#kept.length = 0;
+    this.#windows.length = 0;
     this.#backend.release?.(all);
   }
 }

@@ -26,7 +26,7 @@ import type { SavePlan, TensorPlan } from './plan/types.ts';
 import { streamInPlace } from './stream-in-place.ts';
 import { NonFiniteOutputError, nonFiniteEngineError, passedThroughMessage } from './finite.ts';
 import { namedPoint, provenance, provenanceMetadata, sha256 } from './provenance.ts';
-import { copyTensor, fileSource, plannedReadBytes } from './stream.ts';
+import { copyTensor, fileSource, narrowInPlace, plannedReadBytes } from './stream.ts';
 
 /**
  * Starting the I/O threads costs about 30 ms: below this many input bytes the pipeline is
@@ -148,8 +148,10 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
     const headers = inputHeaders(program);
     reader = new TensorReader(headers);
     const inputFiles = headers.flatMap((h) => h.files);
-    buffers = new ChunkBuffers(backend, chunkElements);
-    const source = fileSource(reader);
+    const runBuffers = (buffers = new ChunkBuffers(backend, chunkElements));
+    // Reads land in the backend's memory, where it widens 16-bit floats (and narrows outputs) in place.
+    const codec = backend.halfCodec;
+    const source = fileSource(reader, { window: (index, bytes) => runBuffers.window(index, bytes), ...(codec ? { codec } : {}) });
     const interval = options.progressIntervalMs ?? 100;
     let bytesDone = 0;
     let lastProgress = 0;
@@ -215,7 +217,8 @@ export async function runProgram(program: TypedProgram, options: RunOptions = {}
       await runPipeline(output.plan.tensors, backend, buffers, source, {
         writeFloat32: (tensor, values) => {
           where.tensor = tensor.name;
-          return writer.writeFloat32(values);
+          const bytes = narrowInPlace(codec, dtypes.get(tensor.name)!, values);
+          return bytes ? writer.writeBytes(bytes) : writer.writeFloat32(values);
         },
         copy: (tensor) => {
           where.tensor = tensor.name;

@@ -5,10 +5,11 @@
 // next tensor that is read straight into chunk buffers: a bias stored before a weight
 // matrix would otherwise read 4 MiB of the matrix for nothing (about 0.7 GB on top of
 // the 1.9 GB the engine benchmark's task arithmetic needs).
-import { decodeToFloat32, DTYPE_BYTES, isFloatDtype } from '../checkpoints/dtypes.ts';
+import { decodeToFloat32, DTYPE_BYTES, isFloatDtype, type FloatDtype } from '../checkpoints/dtypes.ts';
 import type { TensorReader } from '../checkpoints/tensor-reader.ts';
 import { CheckpointError } from '../checkpoints/types.ts';
-import type { CheckpointHeader, TensorEntry } from '../checkpoints/types.ts';
+import type { CheckpointHeader, Dtype, TensorEntry } from '../checkpoints/types.ts';
+import type { HalfCodec } from './backends/types.ts';
 import type { ChunkSource } from './compute.ts';
 import { cancelled, EngineError } from './errors.ts';
 import { loraProducts } from './lora-product.ts';
@@ -95,8 +96,33 @@ function nextStart(starts: readonly number[] | undefined, at: number): number {
   return starts[lo] ?? Infinity;
 }
 
+/** Memory a file source reads into, from the run's backend. */
+export interface SourceMemory {
+  /** Read-ahead window `index` (default: a fresh array). */
+  readonly window?: (index: number, bytes: number) => Uint8Array;
+  /** Widens 16-bit floats in the backend's memory (default: decodeToFloat32). */
+  readonly codec?: HalfCodec;
+}
+
+/** 16-bit float bytes into float32, by the backend's loop where it has one for this memory. */
+async function widen(codec: HalfCodec | undefined, dtype: FloatDtype, bytes: Uint8Array, out: Float32Array): Promise<void> {
+  if ((dtype === 'BF16' || dtype === 'F16') && (await codec?.widen(dtype, bytes, out))) return;
+  decodeToFloat32(dtype, bytes, out);
+}
+
+/**
+ * A chunk of float32 values encoded as the output stores them, in place (the values are
+ * gone afterwards), by the backend's loop; undefined where it has none for this dtype or memory.
+ */
+export function narrowInPlace(codec: HalfCodec | undefined, dtype: Dtype, values: Float32Array): Uint8Array | undefined {
+  if (!codec || (dtype !== 'BF16' && dtype !== 'F16')) return undefined;
+  const bytes = new Uint8Array(values.buffer, values.byteOffset, 2 * values.length);
+  return codec.narrow(dtype, values, bytes) ? bytes : undefined;
+}
+
 /** A ChunkSource over the TensorReader, with read-ahead windows for small reads. */
-export function fileSource(reader: TensorReader): ChunkSource {
+export function fileSource(reader: TensorReader, memory: SourceMemory = {}): ChunkSource {
+  const { codec } = memory;
   const windows = new Map<string, Window>();
   const layouts = new WeakMap<CheckpointHeader, Map<string, number[]>>();
   const layoutOf = (header: CheckpointHeader): Map<string, number[]> => {
@@ -141,20 +167,36 @@ export function fileSource(reader: TensorReader): ChunkSource {
     const size = DTYPE_BYTES[dtype];
     const byteLength = target.length * size;
     if (entry.segments || byteLength >= WINDOWED_BELOW) {
-      await reader.readFloat32(entry, start, target);
+      if (!codec || size !== 2) {
+        await reader.readFloat32(entry, start, target);
+        return;
+      }
+      // The file's bytes into the upper half of the chunk buffer, widened in place.
+      const raw = new Uint8Array(target.buffer, target.byteOffset + target.byteLength - byteLength, byteLength);
+      await reader.readBytes(entry, start * size, raw);
+      if (!(await codec.widen(dtype as 'BF16' | 'F16', raw, target))) decodeToFloat32(dtype, raw.slice(), target);
       return;
     }
     let window = windows.get(entry.file);
     if (!window) {
-      if (windows.size >= MAX_WINDOWS) windows.delete(windows.keys().next().value!);
-      window = { bytes: new Uint8Array(WINDOW_BYTES), start: 0, end: 0, queue: Promise.resolve() };
+      let bytes: Uint8Array;
+      let queue = Promise.resolve();
+      if (windows.size < MAX_WINDOWS) {
+        bytes = memory.window?.(windows.size, WINDOW_BYTES) ?? new Uint8Array(WINDOW_BYTES);
+      } else {
+        // The oldest window's bytes are refilled once its reads in flight are decoded.
+        const [file, oldest] = windows.entries().next().value!;
+        windows.delete(file);
+        ({ bytes, queue } = oldest);
+      }
+      window = { bytes, start: 0, end: 0, queue };
       windows.set(entry.file, window);
     }
     const w = window;
     const from = entry.offset + start * size;
     const task = w.queue.then(async () => {
       if (from < w.start || from + byteLength > w.end) await fill(w, slot, from, from + byteLength);
-      decodeToFloat32(dtype, w.bytes.subarray(from - w.start, from - w.start + byteLength), target);
+      await widen(codec, dtype, w.bytes.subarray(from - w.start, from - w.start + byteLength), target);
     });
     w.queue = task.catch(() => undefined);
     await task;

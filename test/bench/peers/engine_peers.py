@@ -3,7 +3,7 @@ safetensors, tensor by tensor) and in torch the way the task-vectors reference c
 works (whole state dicts in memory). Prints one JSON line: seconds of work, CPU seconds (all threads) and peak RSS.
 
 usage: engine_peers.py numpy|torch ta|ties OUT BASE FT1 FT2 ... --lam L --density D [--fsync]
-       engine_peers.py numpy-bf16 ta OUT BASE_INDEX FT1_INDEX ...   (sharded bf16 checkpoints,
+       engine_peers.py numpy-bf16 ta|ties OUT BASE_INDEX FT1_INDEX ...   (sharded bf16 checkpoints,
        model.safetensors.index.json; bf16 output, round to nearest even; the bench has no NaNs)
 (--fsync: fsync the output before exiting, as `tvr run --sync` does before its rename)
 """
@@ -37,6 +37,19 @@ def header_bytes(tensors):
     return struct.pack("<Q", len(raw)) + raw
 
 
+def ties(np, flat, density):
+    """TIES of the rows of `flat` (one task vector each): trim to the top `density`, elect signs, disjoint mean."""
+    n = flat.shape[1]
+    kk = int(density * n)
+    if kk < n:
+        a = np.abs(flat)
+        kth = np.partition(a, n - kk, axis=1)[:, n - kk:n - kk + 1]
+        flat = np.where(a >= kth, flat, 0) if kk > 0 else np.zeros_like(flat)
+    elected = np.sign(flat.sum(axis=0))
+    agree = (np.sign(flat) == elected) & (flat != 0)
+    return (flat * agree).sum(axis=0) / np.maximum(agree.sum(axis=0), 1)
+
+
 def run_numpy(args):
     import numpy as np
 
@@ -62,16 +75,7 @@ def run_numpy(args):
                 acc += b
                 acc.tofile(out)
             else:
-                flat = np.stack([(ft[k] - b).reshape(-1) for ft in fts])
-                n = flat.shape[1]
-                kk = int(args.density * n)
-                if kk < n:
-                    a = np.abs(flat)
-                    kth = np.partition(a, n - kk, axis=1)[:, n - kk:n - kk + 1]
-                    flat = np.where(a >= kth, flat, 0) if kk > 0 else np.zeros_like(flat)
-                elected = np.sign(flat.sum(axis=0))
-                agree = (np.sign(flat) == elected) & (flat != 0)
-                merged = (flat * agree).sum(axis=0) / np.maximum(agree.sum(axis=0), 1)
+                merged = ties(np, np.stack([(ft[k] - b).reshape(-1) for ft in fts]), args.density)
                 (b + args.lam * merged.reshape(b.shape).astype(np.float32)).astype(np.float32).tofile(out)
         if args.fsync:
             out.flush()
@@ -79,7 +83,7 @@ def run_numpy(args):
 
 
 def run_numpy_bf16(args):
-    """Task arithmetic over sharded bf16 checkpoints, tensor by tensor, in float32 (numpy has no bf16)."""
+    """Task arithmetic or TIES over sharded bf16 checkpoints, tensor by tensor, in float32 (numpy has no bf16)."""
     import numpy as np
 
     def mapped(index_path):
@@ -111,12 +115,16 @@ def run_numpy_bf16(args):
         out.write(struct.pack("<Q", len(raw)) + raw)
         for k in names:
             b = decode(base[k][0])
-            acc = decode(fts[0][k][0]) - b
-            for ft in fts[1:]:
-                acc += decode(ft[k][0])
-                acc -= b
-            np.multiply(acc, args.lam, out=acc)
-            acc += b
+            if args.workload == "ta":
+                acc = decode(fts[0][k][0]) - b
+                for ft in fts[1:]:
+                    acc += decode(ft[k][0])
+                    acc -= b
+                np.multiply(acc, args.lam, out=acc)
+                acc += b
+            else:
+                merged = ties(np, np.stack([decode(ft[k][0]) - b for ft in fts]), args.density)
+                acc = (b + np.float32(args.lam) * merged.astype(np.float32)).astype(np.float32)
             u = acc.view(np.uint32)
             ((u + np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1))) >> 16).astype(np.uint16).tofile(out)
 

@@ -21,6 +21,7 @@ import { fixtureDir, makeModel, perturbModel, seededRandom, writeSafetensors, wr
 import type { FixtureDtype, FixtureModel } from '../../helpers/checkpoint-fixtures.ts';
 import { float32Patterns } from '../../helpers/float-patterns.ts';
 import { ProgramBuilder } from './helpers.ts';
+import type { WeightNode } from '../../../server/src/language/program.ts';
 
 const lin = createLinKernels()!;
 
@@ -144,6 +145,65 @@ describe('bf16 and f16 converted in the WebAssembly loop', () => {
   });
 });
 
+describe('widening and narrowing chunk buffers in place (the chunk pipeline)', () => {
+  /** `patterns` (16-bit) widened by the loop, as a read leaves them: in the upper half of the target's own bytes, or in a buffer of their own. */
+  const widened = (dtype: 'BF16' | 'F16', patterns: Uint16Array, inPlace: boolean): Uint32Array => {
+    const n = patterns.length;
+    const target = lin.allocate(n)!;
+    const bytes = inPlace ? new Uint8Array(target.buffer, target.byteOffset + 2 * n, 2 * n) : (() => { const b = lin.allocate(Math.ceil(n / 2))!; return new Uint8Array(b.buffer, b.byteOffset, 2 * n); })();
+    bytes.set(new Uint8Array(patterns.buffer, patterns.byteOffset, 2 * n));
+    assert.ok(lin.widen(dtype, bytes, target));
+    const bits = new Uint32Array(target.buffer, target.byteOffset, n).slice();
+    lin.release(target);
+    return bits;
+  };
+  /** `patterns` (float32 bits) narrowed by the loop, in place (the output chunk's lower half) or into a buffer of their own. */
+  const narrowed = (dtype: 'BF16' | 'F16', patterns: Uint32Array, inPlace: boolean): Uint8Array => {
+    const n = patterns.length;
+    const values = lin.allocate(n)!;
+    new Uint32Array(values.buffer, values.byteOffset, n).set(patterns);
+    const other = inPlace ? values : lin.allocate(Math.ceil(n / 2))!;
+    const out = new Uint8Array(other.buffer, other.byteOffset, 2 * n);
+    assert.ok(lin.narrow(dtype, values, out));
+    return out.slice();
+  };
+  // Lengths that leave 0 to 3 elements past the loop's last whole step, and fewer than one step.
+  const LENGTHS = [65536, 65535, 65533, 3, 1];
+
+  for (const dtype of ['BF16', 'F16'] as const) {
+    test(`every ${dtype} pattern widens to decodeToFloat32's bits, in place or not, at any length`, () => {
+      const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
+      for (const n of LENGTHS) {
+        const patterns = all.subarray(65536 - n);
+        const want = new Float32Array(n);
+        decodeToFloat32(dtype, new Uint8Array(patterns.buffer, patterns.byteOffset, 2 * n), want);
+        for (const inPlace of [true, false]) {
+          assertSameBytes(new Uint8Array(widened(dtype, patterns.slice(), inPlace).buffer), new Uint8Array(want.buffer), 4, `${n} ${dtype}, ${inPlace ? 'in place' : 'apart'}`);
+        }
+      }
+    });
+
+    test(`every edge class of float32 narrows to encodeFromFloat32's ${dtype} bytes, in place or not, at any length`, () => {
+      const all = float32Patterns();
+      for (const n of [all.length, all.length - 1, all.length - 2, all.length - 3, 3, 1]) {
+        const patterns = all.slice(all.length - n);
+        const want = new Uint8Array(2 * n);
+        encodeFromFloat32(dtype, new Float32Array(patterns.buffer), want);
+        for (const inPlace of [true, false]) assertSameBytes(narrowed(dtype, patterns, inPlace), want, 2, `${n} patterns, ${inPlace ? 'in place' : 'apart'}`);
+      }
+    });
+  }
+
+  test('buffers outside the loop\'s memory are refused, and left untouched', () => {
+    const values = Float32Array.of(1, 2, 3, 4);
+    const bytes = new Uint8Array(8);
+    assert.equal(lin.narrow('BF16', values, bytes), false);
+    assert.equal(lin.widen('BF16', bytes, values), false);
+    assert.deepEqual([...values], [1, 2, 3, 4]);
+    assert.deepEqual([...bytes], [0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+});
+
 /** A float tensor over several chunks of CHUNK elements (odd lengths: the last loop step is padded), one smaller than a chunk, a scalar. */
 const specs = (dtype: FixtureDtype) => [
   { name: 'embed', shape: [61, 97], dtype },
@@ -237,6 +297,49 @@ describe('bf16 and f16 task arithmetic on the I/O threads', () => {
       assert.equal((loop!.failure as EngineError | undefined)?.code, 'non-finite');
       assert.match(loop!.failure!.message, new RegExp(`tensor embed: element 1500 is .*too large for ${dtype}`));
       assert.equal(loop!.failure!.message.replace(loop!.out, 'OUT'), js!.failure?.message.replace(js.out, 'OUT'));
+    });
+  }
+});
+
+describe('bf16 and f16 in the chunk pipeline (TIES, DARE, SLERP): widened and narrowed in place', () => {
+  const fixture = fixtureDir();
+  after(() => fixture.cleanup());
+  // `big` is read straight into chunk buffers (1.2 MB of bf16 per read); the others through read-ahead windows.
+  const pipelineSpecs = (dtype: FixtureDtype) => [...specs(dtype), { name: 'big', shape: [1024, 600], dtype }];
+  const METHODS: readonly { name: string; edit: (pb: ProgramBuilder, base: WeightNode, a: WeightNode, b: WeightNode) => WeightNode }[] = [
+    { name: 'TIES', edit: (pb, base, a, b) => pb.combine([[1, base], [0.6, pb.ties([pb.diff(a, base), pb.diff(b, base)], 0.3)]], 'model') },
+    { name: 'DARE', edit: (pb, base, a) => pb.combine([[1, base], [0.5, pb.dare(pb.diff(a, base), 0.4, 7)]], 'model') },
+    { name: 'SLERP', edit: (pb, _base, a, b) => pb.slerp(a, b, 0.3) },
+  ];
+
+  const run = async (dir: string, inputs: readonly string[], method: (typeof METHODS)[number], dtype: Dtype, chunkElements: number | undefined, jsConversion: boolean) => {
+    const pb = new ProgramBuilder(join(dir, 'recipe.tvr'));
+    const [base, a, b] = await Promise.all(inputs.map((p, i) => pb.load(p, i)));
+    const out = join(dir, `${method.name}-${dtype}-${chunkElements ?? 'default'}-${jsConversion ? 'js' : 'loop'}.safetensors`);
+    pb.save(method.edit(pb, base!, a!, b!), out, { dtype, line: 3 });
+    if (jsConversion) process.env.TVR_JS_CONVERSION = '1';
+    try {
+      await runProgram(pb.program(), { backend: 'js-workers', recipeText: 'pipeline', ...(chunkElements ? { chunkElements } : {}) });
+    } finally {
+      delete process.env.TVR_JS_CONVERSION;
+    }
+    return readFileSync(out);
+  };
+
+  for (const dtype of ['BF16', 'F16'] as const) {
+    test(`${dtype} inputs and outputs: the same bytes as with the JavaScript conversion, in small chunks and large`, async () => {
+      const dir = join(fixture.dir, dtype);
+      mkdirSync(dir);
+      const base = makeModel(pipelineSpecs(dtype), { seed: 31 });
+      const models = [base, perturbModel(base, { seed: 32, scale: 0.05 }), perturbModel(base, { seed: 33, scale: 0.05 })];
+      const inputs = models.map((m, i) => writeSafetensors(join(dir, `in${i}.safetensors`), m));
+      for (const method of METHODS) {
+        for (const chunkElements of [CHUNK, undefined]) {
+          const loop = await run(dir, inputs, method, dtype, chunkElements, false);
+          const js = await run(dir, inputs, method, dtype, chunkElements, true);
+          assert.ok(loop.equals(js), `${method.name}, chunks of ${chunkElements ?? 'the default size'}: the outputs differ`);
+        }
+      }
     });
   }
 });

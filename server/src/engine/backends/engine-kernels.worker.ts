@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { compileKernel } from '../kernels/codegen.ts';
 import { runSlice } from '../kernels/run.ts';
 import { createWasmKernels } from '../kernels/wasm-kernel.ts';
+import { halfWidener } from '../kernels/lin-wasm.ts';
 import type { WasmMemory } from '../../wasm-assembly.ts';
 import { selectInMemory } from '../plan/resolve.ts';
 import type { KernelReply, KernelRequest, KernelThreadData } from './worker-protocol.ts';
@@ -13,10 +14,17 @@ const port = parentPort;
 if (!port) throw new Error('engine-kernels.worker.ts must run as a worker thread');
 const data = workerData as KernelThreadData | undefined;
 const wasm = data ? createWasmKernels(data.memory as WasmMemory, data.scratch) : undefined;
+const widen = data ? halfWidener(data.memory as WasmMemory) : undefined;
 
 port.on('message', (request: KernelRequest) => {
   let reply: KernelReply;
   try {
+    if (request.kind === 'widen') {
+      if (!widen) throw new Error('this thread has no shared memory to widen in');
+      widen(request.dtype, request.bytes, request.out);
+      port.postMessage({ id: request.id, widened: true } satisfies KernelReply);
+      return;
+    }
     if (request.kind === 'select') {
       port.postMessage({ id: request.id, threshold: selectInMemory(request.values, request.k, request.top ?? undefined) } satisfies KernelReply);
       return;

@@ -12,20 +12,26 @@
 // scratch region of the shared memory for params, sums and histograms.
 // Whole outputs of copies and linear combinations bypass all this: `streamLinear` runs
 // them on I/O threads that read, combine and write chunks themselves (io-threads.ts).
+// For the other methods' pipeline, bf16 and f16 reads land as the file's bytes in a chunk
+// buffer and are widened in place by a SIMD loop (on a worker for large reads), outputs
+// are narrowed in place before they are written (`halfCodec`, issue 17).
 import { availableParallelism } from 'node:os';
+import { jsConversionForced } from '../../checkpoints/dtypes.ts';
 import { Worker } from 'node:worker_threads';
 import { compileKernel, sourceOf } from '../kernels/codegen.ts';
-import { createLinKernels, linearTerms } from '../kernels/lin-wasm.ts';
+import { createLinKernels, linearTerms, type LinKernels } from '../kernels/lin-wasm.ts';
 import { combineSlices, runChunkHere, runSlice } from '../kernels/run.ts';
 import { createWasmKernels, WASM_SCRATCH_BYTES } from '../kernels/wasm-kernel.ts';
 import type { SliceResult } from '../kernels/run.ts';
 import { workerUrl } from '../../worker-url.ts';
 import { streamLinear } from './io-threads.ts';
 import type { Kernel } from '../plan/types.ts';
-import type { Backend, ChunkJob, ChunkTotals } from './types.ts';
+import type { Backend, ChunkJob, ChunkTotals, HalfCodec } from './types.ts';
 import { selectInMemory } from '../plan/resolve.ts';
 import type { KernelReply, KernelRequest, KernelThreadData, SliceRequest } from './worker-protocol.ts';
 
+/** Reads of at least this many 16-bit elements are widened on a worker thread. */
+const WIDEN_ON_WORKERS_FROM = 1 << 17;
 /** Below this many elements a chunk runs inline (a worker round trip costs ~50-100 us). */
 const INLINE_BELOW = 1 << 16;
 /** I/O threads for linear outputs, one per core up to this (measured on 2 cores only: 3 or 4 threads there were 10-30% slower than 2). */
@@ -62,6 +68,23 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
     if (terms && lin!.run(terms.slots.map((s) => job.inputs[s]!), terms.coefs.map((c) => job.params[c]!), job.output!, job.length)) return [];
     return runChunkHere(job, inMemory(job) ? wasm : undefined);
   };
+
+  /**
+   * Large reads are widened on the worker threads in turn: the calling thread, which also
+   * reads, writes and selects, is the pipeline's bottleneck for TIES-like methods (issue 17).
+   */
+  let nextWidener = 0;
+  const halfCodec = (kernels: LinKernels): HalfCodec => ({
+    async widen(dtype, bytes, out) {
+      if (!kernels.canWiden(bytes, out)) return false;
+      if (threads < 2 || out.length < WIDEN_ON_WORKERS_FROM) return kernels.widen(dtype, bytes, out);
+      if (failure) throw failure;
+      while (pool.length < threads - 1) pool.push(spawn());
+      await post(pool[nextWidener++ % pool.length]!, { kind: 'widen', dtype, bytes, out });
+      return true;
+    },
+    narrow: kernels.narrow,
+  });
 
   const spawn = (): Thread => {
     const region = scratch();
@@ -126,6 +149,7 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
       // Every slice settles before this returns or throws: the buffers may be reused right after.
       return combineSlices(job.kernel, [...(await allSettledOrThrow(slices)), own], job.kept);
     },
+    ...(lin && !jsConversionForced() ? { halfCodec: halfCodec(lin) } : {}),
     // Each I/O thread reads, combines and writes whole chunks; beyond a few of them the memory bus, not the cores, sets the pace.
     streamLinear: (stream) => streamLinear(stream, Math.min(threads, MAX_IO_THREADS)),
     // The top-k selections of a pass, spread over the threads: job i on thread i mod threads (0: this one).

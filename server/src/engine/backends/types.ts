@@ -2,6 +2,23 @@
 // reductions) over one chunk of input values.
 import type { Kernel } from '../plan/types.ts';
 import type { LinearStream } from './io-threads.ts';
+import type { HalfDtype } from '../kernels/lin-wasm.ts';
+
+/**
+ * bfloat16 and float16 conversion of buffers in a backend's memory, bit for bit as
+ * checkpoints/dtypes.ts converts (kernels/lin-wasm.ts): a read lands as the file's bytes in
+ * the upper half of a chunk buffer and is widened in place; an output chunk is narrowed in
+ * place and written from there.
+ */
+export interface HalfCodec {
+  /**
+   * Decodes `bytes` into `out` (`bytes` may be the upper half of `out`'s own bytes), perhaps
+   * on another thread; false (nothing done) when the views are not in the backend's memory.
+   */
+  widen(dtype: HalfDtype, bytes: Uint8Array, out: Float32Array): Promise<boolean>;
+  /** Encodes `values` into `out` (which may be the lower half of their own bytes); false (nothing done) when not in the backend's memory. */
+  narrow(dtype: HalfDtype, values: Float32Array, out: Uint8Array): boolean;
+}
 
 export type BackendName = 'js' | 'js-workers' | 'tfjs-wasm' | 'tfjs-cpu' | 'tfjs-node' | 'tfjs-node-gpu';
 
@@ -50,5 +67,7 @@ export interface Backend {
    * engine selects one after another on the calling thread.
    */
   selectTopK?(jobs: readonly TopKSelection[]): Promise<number[]>;
+  /** Optional: converts 16-bit floats in the backend's memory (js-workers: WebAssembly SIMD loops). Without it they convert in JavaScript. */
+  readonly halfCodec?: HalfCodec;
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 // Messages between the js-workers pool and its threads.
+import type { HalfDtype } from '../kernels/lin-wasm.ts';
 import type { Kernel } from '../plan/types.ts';
 
 export interface SliceRequest {
@@ -33,9 +34,19 @@ export interface SelectRequest {
   readonly top: ArrayLike<number> | null;
 }
 
-export type KernelRequest = SliceRequest | SelectRequest;
+/** 16-bit floats widened to float32 in the shared memory (kernels/lin-wasm.ts halfWidener), as a chunk's read lands. */
+export interface WidenRequest {
+  readonly kind: 'widen';
+  readonly id: number;
+  readonly dtype: HalfDtype;
+  readonly bytes: Uint8Array;
+  readonly out: Float32Array;
+}
+
+export type KernelRequest = SliceRequest | SelectRequest | WidenRequest;
 
 export type KernelReply =
   | { readonly id: number; readonly sums: Float64Array; readonly hists: (Uint32Array | null)[] }
   | { readonly id: number; readonly threshold: number }
+  | { readonly id: number; readonly widened: true }
   | { readonly id: number; readonly error: string };

@@ -17,6 +17,7 @@ import {
   F32X4_DEMOTE_ZERO, F64, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, F64X2_SPLAT, functionModule, LOW_HALVES, MAXIMUM_PAGES, get, HIGH_TO_LOW, I32, I32_ADD, I32_GE_U, I32_SHL,
   and, decodeBf16x4, decodeF16x4, i32Const, I32X4_GT_S, I32X4_SHR_U, I32X4_SPLAT, KERNEL_DTYPE_BYTES, set, shr, simd, splat32, tee, uleb, V128, V128_AND, V128_ANY_TRUE, V128_BITSELECT, V128_OR, webAssembly, type KernelDtype, type WasmMemory,
 } from '../../wasm-assembly.ts';
+import { decodeToFloat32, encodeFromFloat32 } from '../../checkpoints/dtypes.ts';
 import type { Kernel, ParamRef } from '../plan/types.ts';
 
 /** v128.load / v128.store with memarg (alignment hint 2^4, offset 0). */
@@ -144,6 +145,52 @@ function linBody(spec: LinSpec): number[] {
   return [...locals, ...code];
 }
 
+/**
+ * widen(out, x, n): out[i] = the float32 bits of element i of x (bfloat16 or float16, as
+ * dtypes.ts's decodeToFloat32 gives them: integer operations only, NaN payloads kept) for
+ * i < n, a multiple of LIN_STEP. Forward, four elements per step, each step loading before
+ * it stores: x may be the upper half of out's own bytes (a chunk read in place).
+ */
+function widenBody(dtype: HalfDtype): number[] {
+  const out = 0, x = 1, n = 2, end = 3;
+  const decode = dtype === 'BF16' ? [...get(x), ...decodeBf16x4(0)] : decodeF16x4(x);
+  const advance = (local: number, bytes: number) => [...get(local), ...i32Const(bytes), ...I32_ADD, ...set(local)];
+  return [
+    ...uleb(1), 1, I32,
+    ...get(out), ...get(n), ...i32Const(2), ...I32_SHL, ...I32_ADD, ...set(end),
+    0x02, 0x40, 0x03, 0x40, // block, loop
+    ...get(out), ...get(end), ...I32_GE_U, 0x0d, 1,
+    ...get(out), ...decode, ...V128_STORE,
+    ...advance(out, 4 * LIN_STEP), ...advance(x, 2 * LIN_STEP),
+    0x0c, 0, 0x0b, 0x0b, // continue; end loop, block
+    0x0b,
+  ];
+}
+
+/**
+ * Widens 16-bit floats into float32 in place or apart, bit for bit as decodeToFloat32, by
+ * the widening loop over `memory` (which every view given must lie in): for whichever
+ * thread shares the engine's memory.
+ */
+export function halfWidener(memory: WasmMemory): (dtype: HalfDtype, bytes: Uint8Array, out: Float32Array) => void {
+  const wasm = webAssembly()!;
+  const loops = new Map<HalfDtype, (out: number, x: number, n: number) => void>();
+  return (dtype, bytes, out) => {
+    let loop = loops.get(dtype);
+    if (!loop) {
+      const module = functionModule({ exportName: 'widen', params: [I32, I32, I32], results: [], body: widenBody(dtype), memory: { minimum: 1, sharedMaximum: MAXIMUM_PAGES } });
+      loop = new wasm.Instance(new wasm.Module(module), { env: { memory } }).exports.widen as (out: number, x: number, n: number) => void;
+      loops.set(dtype, loop);
+    }
+    const n = bytes.byteLength / 2;
+    const bulk = n - (n % LIN_STEP);
+    // The last few elements first, from a copy: in place, the loop's last step overwrites them.
+    const tail = bytes.slice(2 * bulk);
+    loop(out.byteOffset, bytes.byteOffset, bulk);
+    decodeToFloat32(dtype, tail, out.subarray(bulk, n));
+  };
+}
+
 function moduleBytes(spec: LinSpec, maximumPages: number): Uint8Array<ArrayBuffer> {
   const k = spec.inputs.length;
   // A shared memory, so worker threads see the same buffers.
@@ -170,6 +217,9 @@ interface SharedWasmMemory extends WasmMemory {
 
 const PAGE = 65536;
 
+/** The 16-bit float dtypes stored in checkpoints. */
+export type HalfDtype = 'BF16' | 'F16';
+
 export interface LinKernels {
   /** The shared memory every buffer lives in (other kernels and threads import it). */
   readonly memory: WasmMemory;
@@ -191,6 +241,20 @@ export interface LinKernels {
    * overflowLimit of the stored dtype): only then does the chunk need a closer look.
    */
   combine(inputs: readonly LinBuffer[], coefs: readonly number[], output: LinBuffer, length: number, limit: number): boolean;
+  /**
+   * Decodes `bytes` (elements of `dtype`) into `out`, bit for bit as decodeToFloat32; `bytes`
+   * may be the upper half of `out`'s own bytes, where a read put them. False (nothing done)
+   * when either is not in this memory.
+   */
+  widen(dtype: HalfDtype, bytes: Uint8Array, out: Float32Array): boolean;
+  /** Whether `widen` would take these views (both in this memory, `out` long enough). */
+  canWiden(bytes: Uint8Array, out: Float32Array): boolean;
+  /**
+   * Encodes `values` as `dtype` into `out`, bit for bit as encodeFromFloat32; `out` may be
+   * the lower half of `values`' own bytes (a chunk encoded in place before it is written).
+   * False (nothing done) when either is not in this memory.
+   */
+  narrow(dtype: HalfDtype, values: Float32Array, out: Uint8Array): boolean;
 }
 
 /** The kernels over a fresh shared memory, or undefined where WebAssembly SIMD or shared memory is unavailable. */
@@ -226,10 +290,29 @@ export function createLinKernels(): LinKernels | undefined {
   /** Released blocks by size in bytes: a backend serves run after run with buffers of the same few sizes. */
   const free = new Map<number, number[]>();
   const sizeOf = (length: number) => Math.ceil((length * 4) / 16) * 16;
+  const ownsBytes = (view: Uint8Array) => buffers.has(view.buffer as SharedArrayBuffer);
+  const canWiden = (bytes: Uint8Array, out: Float32Array) => bytes.byteLength % 2 === 0 && out.length >= bytes.byteLength / 2 && ownsBytes(bytes) && owns(out);
+  const widen = halfWidener(memory);
   return {
     memory,
     owns,
     combine,
+    widen(dtype, bytes, out) {
+      if (!canWiden(bytes, out)) return false;
+      widen(dtype, bytes, out);
+      return true;
+    },
+    canWiden,
+    narrow(dtype, values, out) {
+      const n = values.length;
+      if (out.byteLength < 2 * n || !owns(values) || !ownsBytes(out)) return false;
+      const bulk = n - (n % LIN_STEP);
+      // The loop multiplies by 1 in float64 (exact) and encodes as the task-arithmetic loop
+      // does; the last few elements from a copy, like widen's.
+      combine([{ address: values.byteOffset, dtype: 'F32' }], [1], { address: out.byteOffset, dtype }, bulk, Infinity);
+      encodeFromFloat32(dtype, values.slice(bulk), out.subarray(2 * bulk, 2 * n));
+      return true;
+    },
     allocate(length) {
       const bytes = sizeOf(length);
       const reused = free.get(bytes)?.pop();
