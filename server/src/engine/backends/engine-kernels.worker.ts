@@ -6,6 +6,7 @@ import { compileKernel } from '../kernels/codegen.ts';
 import { runSlice } from '../kernels/run.ts';
 import { createWasmKernels } from '../kernels/wasm-kernel.ts';
 import { halfWidener } from '../kernels/lin-wasm.ts';
+import { bucketScan } from '../kernels/bucket-scan.ts';
 import type { WasmMemory } from '../../wasm-assembly.ts';
 import { selectInMemory } from '../plan/resolve.ts';
 import type { KernelReply, KernelRequest, KernelThreadData } from './worker-protocol.ts';
@@ -15,6 +16,7 @@ if (!port) throw new Error('engine-kernels.worker.ts must run as a worker thread
 const data = workerData as KernelThreadData | undefined;
 const wasm = data ? createWasmKernels(data.memory as WasmMemory, data.scratch) : undefined;
 const widen = data ? halfWidener(data.memory as WasmMemory) : undefined;
+const scan = data ? bucketScan(data.memory as WasmMemory) : undefined;
 
 port.on('message', (request: KernelRequest) => {
   let reply: KernelReply;
@@ -26,7 +28,7 @@ port.on('message', (request: KernelRequest) => {
       return;
     }
     if (request.kind === 'select') {
-      port.postMessage({ id: request.id, threshold: selectInMemory(request.values, request.k, request.top ?? undefined) } satisfies KernelReply);
+      port.postMessage({ id: request.id, threshold: selectInMemory(request.values, request.k, request.top ?? undefined, request.inMemory ? scan : undefined) } satisfies KernelReply);
       return;
     }
     const fn = compileKernel(request.source);

@@ -26,7 +26,8 @@ import type { SliceResult } from '../kernels/run.ts';
 import { workerUrl } from '../../worker-url.ts';
 import { streamLinear } from './io-threads.ts';
 import type { Kernel } from '../plan/types.ts';
-import type { Backend, ChunkJob, ChunkTotals, HalfCodec } from './types.ts';
+import type { Backend, ChunkJob, ChunkTotals, HalfCodec, TopKSelection } from './types.ts';
+import { bucketScan } from '../kernels/bucket-scan.ts';
 import { selectInMemory } from '../plan/resolve.ts';
 import type { KernelReply, KernelRequest, KernelThreadData, SliceRequest } from './worker-protocol.ts';
 
@@ -60,6 +61,8 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
   const scratch = () => lin?.allocate(WASM_SCRATCH_BYTES / 4);
   const ownScratch = scratch();
   const wasm = lin && ownScratch ? createWasmKernels(lin.memory, ownScratch) : undefined;
+  /** The selections' one read of their values, in the WebAssembly memory (kernels/bucket-scan.ts). */
+  const scan = lin ? bucketScan(lin.memory) : undefined;
   /** Every buffer of the job lies in the shared memory, where the WebAssembly kernels work. */
   const inMemory = (job: ChunkJob) => lin !== undefined && [...job.inputs, job.output, ...job.kept].every((a) => a === null || lin.owns(a));
   /** On this thread: a linear combination through its WebAssembly loop, other kernels through theirs, else the JavaScript loop. */
@@ -156,10 +159,11 @@ export function createJsWorkersBackend(threads = defaultThreads()): Backend {
     async selectTopK(jobs) {
       if (failure) throw failure;
       const shared = jobs.every((j) => j.values.buffer instanceof SharedArrayBuffer);
-      if (jobs.length < 2 || threads < 2 || !shared) return jobs.map((j) => selectInMemory(j.values, j.k, j.top));
+      const here = (j: TopKSelection) => selectInMemory(j.values, j.k, j.top, scan && lin!.owns(j.values) ? scan : undefined);
+      if (jobs.length < 2 || threads < 2 || !shared) return jobs.map(here);
       while (pool.length < threads - 1) pool.push(spawn());
-      const remote = jobs.map((j, i) => (i % threads === 0 ? undefined : post(pool[(i % threads) - 1]!, { kind: 'select', values: j.values, k: j.k, top: j.top ?? null })));
-      const local = jobs.map((j, i) => (i % threads === 0 ? selectInMemory(j.values, j.k, j.top) : 0));
+      const remote = jobs.map((j, i) => (i % threads === 0 ? undefined : post(pool[(i % threads) - 1]!, { kind: 'select', values: j.values, k: j.k, top: j.top ?? null, inMemory: lin?.owns(j.values) ?? false })));
+      const local = jobs.map((j, i) => (i % threads === 0 ? here(j) : 0));
       const replies = await allSettledOrThrow(remote.map((p) => p ?? Promise.resolve(undefined)));
       return replies.map((reply, i) => (reply ? (reply as { threshold: number }).threshold : local[i]!));
     },

@@ -64,7 +64,8 @@ export interface Backend {
   /**
    * Optional: the in-memory top-k thresholds of a pass (plan/resolve.ts selectInMemory,
    * the same results), several at once on different threads (js-workers). Without it the
-   * engine selects one after another on the calling thread.
+   * engine selects one after another on the calling thread. The values may be overwritten
+   * (the pipeline needs them no more).
    */
   selectTopK?(jobs: readonly TopKSelection[]): Promise<number[]>;
   /** Optional: converts 16-bit floats in the backend's memory (js-workers: WebAssembly SIMD loops). Without it they convert in JavaScript. */

@@ -32,6 +32,8 @@ export interface SelectRequest {
   readonly values: Float32Array;
   readonly k: number;
   readonly top: ArrayLike<number> | null;
+  /** The values lie in the engine's WebAssembly memory: the thread may scan them there (and overwrite them). */
+  readonly inMemory: boolean;
 }
 
 /** 16-bit floats widened to float32 in the shared memory (kernels/lin-wasm.ts halfWidener), as a chunk's read lands. */

@@ -122,6 +122,12 @@ export function selectLow(hist: Counts, bucket: number, rank: number): number {
   return 0;
 }
 
+/**
+ * The magnitudes (float32 bits without the sign, NaN left out) of `values` whose top 11 bits
+ * are `bucket`, in any order; it may gather them in `values`' own memory (kernels/bucket-scan.ts).
+ */
+export type BucketScan = (values: Float32Array, bucket: number) => Uint32Array;
+
 const topCounts = new Uint32Array(TOP_BINS);
 const digitCounts = new Uint32Array(1 << 10);
 /** Below this many candidates, sorting them beats another radix level. */
@@ -135,7 +141,7 @@ const SORT_BELOW = 2048;
  * `top` is the top-11-bit histogram when the kernel took it while computing the values
  * (then one read of the values remains); no allocation proportional to the values.
  */
-export function selectInMemory(values: Float32Array, k: number, top?: Counts): number {
+export function selectInMemory(values: Float32Array, k: number, top?: Counts, scan?: BucketScan): number {
   const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   let counts: Counts = top ?? topCounts;
   if (!top) {
@@ -153,6 +159,7 @@ export function selectInMemory(values: Float32Array, k: number, top?: Counts): n
     above += counts[bucket]!;
   }
   if (bucket < 0) return 0;
+  if (scan) return floatFromBits(selectDigits(scan(values, bucket), k - above, 10));
   const candidates = new Uint32Array(counts[bucket]!);
   let n = 0;
   for (let i = 0; i < bits.length; i++) {
