@@ -2,8 +2,9 @@
 // WebAssembly SIMD loop: the magnitudes whose top 11 bits are the bucket holding the k-th
 // largest are gathered, in place, at the front of the values' own buffer. Four lanes are
 // tested per step and only a step with a hit stores (few do: a bucket holds a few percent
-// of the values); the JavaScript loop it replaces took about 2.7 ns per value, a third of
-// the calling thread's time in bf16 TIES (issue 17).
+// of the values). With it a whole selection takes 1.2 ns per value against 2.2 ns with the
+// JavaScript loop (4 Mi values, k = 20%); that loop was a fifth of the calling thread's
+// time in bf16 TIES (issue 17).
 import {
   functionModule, get, I32, I32_ADD, I32_GE_U, I32_SHL, i32Const, I32X4_SHR_U, I32X4_SPLAT, MAXIMUM_PAGES, set, simd, tee, uleb, V128,
   V128_AND, V128_ANY_TRUE, webAssembly, type WasmMemory,
