@@ -43,6 +43,11 @@ export const i32Const = (value: number) => [0x41, ...sleb(value)];
 export const I32_ADD = [0x6a];
 export const I32_SHL = [0x74];
 export const I32_GE_U = [0x4f];
+export const I32_SUB = [0x6b];
+export const I32_AND = [0x71];
+export const I32_SHR_U = [0x76];
+/** i32.store with memarg (alignment hint 2^2, offset 0). */
+export const I32_STORE = [0x36, 2, 0];
 export const F64_ADD = [0xa0];
 export const F64X2_PROMOTE_LOW = simd(95);
 export const F64X2_ADD = simd(240);
@@ -62,6 +67,12 @@ export const V128_OR = simd(80);
 /** 1 when any bit of the vector is set. */
 export const V128_ANY_TRUE = simd(83);
 export const I32X4_GT_S = simd(59);
+export const I32X4_EQ = simd(55);
+export const I32X4_LE_S = simd(61);
+export const I32X4_ADD = simd(174);
+export const I32X4_SUB = simd(177);
+/** i32x4.extract_lane. */
+export const I32X4_EXTRACT = (lane: number) => simd(27, lane);
 export const V128_BITSELECT = simd(82);
 export const F32X4_MUL = simd(230);
 /** How a SIMD kernel's buffer holds its elements: float32, or bfloat16 or float16 as stored in checkpoint files (converted in the kernel's loop). */

@@ -16,7 +16,7 @@
 // one per pair of operand dtypes.
 import {
   decodeBf16x4, decodeF16Lanes, decodeF16x4, F64, F64_ADD, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, functionModule, get, HIGH_TO_LOW, I32, I32_ADD, I32_GE_U, I32_SHL,
-  i32Const, I32X4_SHL, KERNEL_DTYPE_BYTES, set, simd, tee, uleb, V128, webAssembly, type KernelDtype, type WasmMemory,
+  i32Const, I32X4_SHL, KERNEL_DTYPE_BYTES, set, simd, tee, uleb, V128, webAssembly, type KernelDtype, type WasmMemory, I32_AND,
 } from '../wasm-assembly.ts';
 
 const PROMOTE_LOW = F64X2_PROMOTE_LOW;
@@ -25,7 +25,6 @@ const F64X2_RELAXED_MADD = simd(0x107);
 const laneOf = (lane: number) => simd(33, lane); // f64x2.extract_lane
 /** Lane 0 + lane 1 of the float64x2 on the stack (`scratch`: a v128 local to hold it). */
 const laneSum = (scratch: number) => [...tee(scratch), ...laneOf(0), ...get(scratch), ...laneOf(1), ...F64_ADD];
-const I32_AND = [0x71];
 
 /** Float32 elements per loop iteration: 4 per vector, VECTORS vectors with two accumulators each. */
 const VECTORS = 4;

@@ -1,19 +1,13 @@
 // Linear DELLA, as mergekit's `della_linear` merges (normalize off, weights and lambda 1):
 // the sum of the task vectors, each pruned by MAGPRUNE (della-prune.ts).
-import type { TensorNumber } from '../language/tensor-numbers.ts';
-import type { NodeBase, WeightNode } from '../language/program.ts';
+import type { NodeBase } from '../language/program.ts';
 import { magpruneGain } from './della-prune.ts';
-import { dellaFields, dellaParams, prunedVectors } from './della.ts';
+import { dellaFields, dellaParams, dellaStructure, prunedVectors, type DellaFields } from './della.ts';
 import { defineMethod, type Method } from './method.ts';
 
-export interface DellaLinearNode extends NodeBase {
+export interface DellaLinearNode extends NodeBase, DellaFields {
   readonly op: 'della_linear';
   readonly kind: 'vector';
-  readonly vectors: readonly WeightNode[];
-  readonly density: TensorNumber;
-  readonly epsilon: number;
-  readonly rescale: boolean;
-  readonly seed: number;
 }
 
 export const dellaLinear: Method<DellaLinearNode> = defineMethod<DellaLinearNode>()({
@@ -33,7 +27,7 @@ export const dellaLinear: Method<DellaLinearNode> = defineMethod<DellaLinearNode
     return checked ? rules.derive<DellaLinearNode>({ op: 'della_linear', ...checked.fields }, checked.aligned) : { type: 'error' };
   },
   children: (node) => node.vectors,
-  structure: (node, key) => ({ op: 'della_linear', density: node.density, epsilon: node.epsilon, rescale: node.rescale, seed: node.seed, vectors: node.vectors.map((v) => key.ref(v)) }),
+  structure: dellaStructure,
   anchors: (node) => node.vectors.slice(0, 1),
   lower(node, b) {
     return b.linear(prunedVectors(b, node).map((arg) => ({ coef: 1, arg })));

@@ -6,7 +6,7 @@ import type { TensorNumber } from '../language/tensor-numbers.ts';
 import type { NodeBase, WeightNode } from '../language/program.ts';
 import type { WeightsValue } from '../language/values.ts';
 import { magpruneAt, magpruned, magpruneGain, magpruneRangeProblem } from './della-prune.ts';
-import { defineMethod, type Lowering, type Method, type MethodParams, type TypeRules, type WeightsArg } from './method.ts';
+import { defineMethod, type Json, type Lowering, type Method, type MethodParams, type StructureKey, type TypeRules, type WeightsArg } from './method.ts';
 
 export interface DellaNode extends NodeBase {
   readonly op: 'della';
@@ -28,7 +28,12 @@ export const dellaParams = {
 } as const satisfies MethodParams;
 
 /** What a DELLA merge's node holds besides its op. */
-type DellaFields = Omit<DellaNode, keyof NodeBase | 'op' | 'kind'>;
+export type DellaFields = Omit<DellaNode, keyof NodeBase | 'op' | 'kind'>;
+
+/** A DELLA merge's cache-key structure (`della` and `della_linear` differ only in their op). */
+export function dellaStructure(node: DellaFields & { readonly op: string }, key: StructureKey): Json {
+  return { op: node.op, density: node.density, epsilon: node.epsilon, rescale: node.rescale, seed: node.seed, vectors: node.vectors.map((v) => key.ref(v)) };
+}
 
 /** The aligned inputs and node fields of a DELLA merge, density ± epsilon checked, or undefined after reporting why not. */
 export function dellaFields(name: string, args: Omit<DellaFields, 'vectors'> & { readonly vectors: readonly WeightsArg[] }, rules: TypeRules): { aligned: readonly WeightsValue[]; fields: DellaFields } | undefined {
@@ -66,7 +71,7 @@ export const della: Method<DellaNode> = defineMethod<DellaNode>()({
     return checked ? rules.derive<DellaNode>({ op: 'della', ...checked.fields }, checked.aligned) : { type: 'error' };
   },
   children: (node) => node.vectors,
-  structure: (node, key) => ({ op: 'della', density: node.density, epsilon: node.epsilon, rescale: node.rescale, seed: node.seed, vectors: node.vectors.map((v) => key.ref(v)) }),
+  structure: dellaStructure,
   anchors: (node) => node.vectors.slice(0, 1),
   lower(node, b) {
     // mergekit's consensus with every weight 1: + where the sum is 0, the mean of the agreeing values.

@@ -4,9 +4,8 @@
 // combination of the inputs, so the iteration runs on coefficients from their Gram matrix
 // (gram.ts) after one pass of dot products, and the output is one linear node.
 import type { NodeBase, WeightNode } from '../language/program.ts';
-import { typeName } from '../language/values.ts';
 import { combine, norm, norms, inner, unit, type Gram } from './gram.ts';
-import { defineMethod, type Method } from './method.ts';
+import { defineMethod, sharedKind, type Method } from './method.ts';
 
 export interface KarcherNode extends NodeBase {
   readonly op: 'karcher';
@@ -66,12 +65,8 @@ export const karcher: Method<KarcherNode> = defineMethod<KarcherNode>()({
   tag: 'karcher',
   statistics: true,
   check({ inputs, max_iter, tol }, rules) {
-    const kind = inputs[0]!.value.type;
-    const other = inputs.find((input) => input.value.type !== kind);
-    if (other) {
-      rules.report(other.expr, 'error', 'type-mismatch', `karcher() averages values of one kind: the first is a ${typeName(inputs[0]!.value)} but this is a ${typeName(other.value)}`);
-      return { type: 'error' };
-    }
+    const kind = sharedKind(inputs, rules, 'karcher() averages');
+    if (!kind) return { type: 'error' };
     const aligned = rules.align(inputs);
     if (!aligned) return { type: 'error' };
     return rules.derive<KarcherNode>({ op: 'karcher', inputs: aligned.map((v) => v.node), maxIter: max_iter, tol }, aligned, { kind });

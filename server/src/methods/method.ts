@@ -13,7 +13,7 @@ import * as P from '../language/poly.ts';
 import type { MethodInput, NodeBase, Range, TensorTable, WeightKind, WeightNode } from '../language/program.ts';
 import type { Expression, Span } from '../language/syntax-tree.ts';
 import { simplified, type TensorNumber, type TensorVarying } from '../language/tensor-numbers.ts';
-import type { Value, WeightsValue } from '../language/values.ts';
+import { typeName, type Value, type WeightsValue } from '../language/values.ts';
 
 /**
  * What a results-cache key is made of: JSON without `undefined`, which JSON.stringify
@@ -357,6 +357,18 @@ function perTensorValue(value: Value | undefined, fallback: number): TensorNumbe
 export function keepCount(density: number, n: number): number {
   const exact = density * n;
   return Math.min(n, Math.floor(exact + 1e-9 * Math.max(1, exact)));
+}
+
+/**
+ * The kind all `inputs` share (Model or Vector), or undefined after reporting the first that
+ * differs: "`doing` values of one kind" (e.g. `karcher() averages`).
+ */
+export function sharedKind(inputs: readonly WeightsArg[], rules: TypeRules, doing: string): WeightsValue['type'] | undefined {
+  const kind = inputs[0]!.value.type;
+  const other = inputs.find((input) => input.value.type !== kind);
+  if (!other) return kind;
+  rules.report(other.expr, 'error', 'type-mismatch', `${doing} values of one kind: the first is a ${typeName(inputs[0]!.value)} but this is a ${typeName(other.value)}`);
+  return undefined;
 }
 
 /** Lowers only fractions in [0, 1]: a program built without the checker may hold anything. */

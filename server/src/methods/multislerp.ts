@@ -4,9 +4,8 @@
 // the inputs, so it runs on coefficients from their Gram matrix (gram.ts) after one pass
 // of dot products; the output is one linear node.
 import type { NodeBase, WeightNode } from '../language/program.ts';
-import { typeName } from '../language/values.ts';
 import { combine, inner, norm, norms, unit, type Gram } from './gram.ts';
-import { defineMethod, type GramCoefficients, type Method } from './method.ts';
+import { defineMethod, sharedKind, type GramCoefficients, type Method } from './method.ts';
 
 export interface MultislerpNode extends NodeBase {
   readonly op: 'multislerp';
@@ -56,12 +55,8 @@ export const multislerp: Method<MultislerpNode> = defineMethod<MultislerpNode>()
   tag: 'multislerp',
   statistics: true,
   check({ inputs, weights, eps }, rules) {
-    const kind = inputs[0]!.value.type;
-    const other = inputs.find((input) => input.value.type !== kind);
-    if (other) {
-      rules.report(other.expr, 'error', 'type-mismatch', `multislerp() interpolates values of one kind: the first is a ${typeName(inputs[0]!.value)} but this is a ${typeName(other.value)}`);
-      return { type: 'error' };
-    }
+    const kind = sharedKind(inputs, rules, 'multislerp() interpolates');
+    if (!kind) return { type: 'error' };
     if (weights && weights.value.length !== inputs.length) {
       rules.report(weights.expr, 'error', 'invalid-value', `multislerp() takes a weight per input: it was given ${weights.value.length} weight${weights.value.length === 1 ? '' : 's'} for ${inputs.length} input${inputs.length === 1 ? '' : 's'}`);
       return { type: 'error' };

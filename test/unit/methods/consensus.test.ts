@@ -5,9 +5,7 @@
 // past its bounds.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { BackendName } from '../../../server/src/engine/index.ts';
-import { worstError } from '../engine/helpers.ts';
-import { analyzeRecipe, finetunedModels, runToTensors, SIGNED_PAIR, SIGNED_PAIR_HEAD, withOneTensorModels } from './method-fixtures.ts';
+import { analyzeRecipe, assertDeltas, EVERY_RUN, finetunedModels, runToTensors, SIGNED_PAIR, SIGNED_PAIR_HEAD, taskVectorsOf, withOneTensorModels } from './method-fixtures.ts';
 
 function masks(taus: readonly Float64Array[], lambda: number): { mtl: Float64Array; masks: boolean[][] } {
   const mtl = taus[0]!.map((_, i) => taus.reduce((s, tau) => s + tau[i]!, 0));
@@ -21,23 +19,11 @@ function consensusReference(taus: readonly Float64Array[], k: number, lambda: nu
 
 describe('consensus', () => {
   const fixture = finetunedModels(3, 0.1);
-  const { base } = fixture;
-  const models = fixture.finetuned;
-  const taus = (t: number) => models.map((m) => m.tensors[t]!.values.map((v, i) => v - base.tensors[t]!.values[i]!));
+  const { base, header } = fixture;
+  const taus = taskVectorsOf(fixture);
+  const check = (got: Map<string, Float64Array>, want: (t: number) => Float64Array) => assertDeltas(base, got, want);
 
-  const { header } = fixture;
-  /** The output minus the base, against `want` (errors are float32 steps of the base's values, near 1). */
-  const check = (got: Map<string, Float64Array>, want: (t: number) => Float64Array) => {
-    for (const [t, tensor] of base.tensors.entries()) {
-      const delta = got.get(tensor.name)!.map((v, i) => v - tensor.values[i]!);
-      const { error, index } = worstError(delta, want(t), 1);
-      assert.ok(error <= 1e-6, `${tensor.name}[${index}]: got ${delta[index]}, want ${want(t)[index]} (error ${error})`);
-    }
-  };
-
-  const runs: { chunkElements?: number; backend?: BackendName }[] = [{}, { chunkElements: 64 }, { backend: 'tfjs-cpu' }, { chunkElements: 64, backend: 'js-workers' }];
-  for (const { chunkElements, backend } of runs) {
-    const how = `${chunkElements ? 'streamed in chunks of 64' : 'held in memory'} on ${backend ?? 'js'}`;
+  for (const { chunkElements, backend, how } of EVERY_RUN) {
     for (const k of [1, 2, 3]) {
       test(`consensus k=${k}, lambda=0.5, ${how}`, async () => {
         const got = await runToTensors(fixture.dir, `${header}save(base + consensus(t1, t2, t3, k=${k}, lambda=0.5), "out.safetensors")\n`, chunkElements, backend);

@@ -9,7 +9,7 @@ import { runProgram, type BackendName } from '../../../server/src/engine/index.t
 import { analyzeFile, type Analysis } from '../../../server/src/language/analysis.ts';
 import { after, before } from 'node:test';
 import { fixtureDir, makeModel, perturbModel, writeSafetensors, type FixtureModel, type FixtureTensorSpec } from '../../helpers/checkpoint-fixtures.ts';
-import { readSafetensorsOutput } from '../engine/helpers.ts';
+import { readSafetensorsOutput, worstError } from '../engine/helpers.ts';
 
 /**
  * base.safetensors and ft1.safetensors .. ftN.safetensors (the base perturbed by `scale`,
@@ -98,3 +98,22 @@ export function combination(coefficients: readonly number[], xs: readonly ArrayL
 export function oneTensor(values: readonly number[] | Float64Array): FixtureModel {
   return { tensors: [{ name: 'w', dtype: 'F32', shape: [values.length], values: Float64Array.from(values) }] };
 }
+
+/** Each fine-tuned model's task vector (ft - base) of tensor `t`, in float64. */
+export function taskVectorsOf(fixture: { readonly base: FixtureModel; readonly finetuned: readonly FixtureModel[] }): (t: number) => Float64Array[] {
+  const { base } = fixture;
+  return (t) => fixture.finetuned.map((m) => Float64Array.from(m.tensors[t]!.values, (v, i) => v - base.tensors[t]!.values[i]!));
+}
+
+/** Each output tensor minus the base against `want(t)`, to 1e-6 (errors are float32 steps of the base's values, near 1). */
+export function assertDeltas(base: FixtureModel, got: Map<string, Float64Array>, want: (t: number) => Float64Array): void {
+  for (const [t, tensor] of base.tensors.entries()) {
+    const delta = got.get(tensor.name)!.map((v, i) => v - tensor.values[i]!);
+    const { error, index } = worstError(delta, want(t), 1);
+    assert.ok(error <= 1e-6, `${tensor.name}[${index}]: got ${delta[index]}, want ${want(t)[index]} (error ${error})`);
+  }
+}
+
+/** Where the elementwise methods' tests run: held in memory and streamed on the JS loops, on tfjs, streamed on threads; and how a test names it. */
+export const EVERY_RUN: readonly { readonly chunkElements?: number; readonly backend?: BackendName; readonly how: string }[] = [{}, { chunkElements: 64 }, { backend: 'tfjs-cpu' as const }, { chunkElements: 64, backend: 'js-workers' as const }]
+  .map((run) => ({ ...run, how: `${run.chunkElements ? 'streamed in chunks of 64' : 'held in memory'} on ${run.backend ?? 'js'}` }));

@@ -7,16 +7,10 @@
 // time in bf16 TIES (issue 17).
 import {
   functionModule, get, I32, I32_ADD, I32_GE_U, I32_SHL, i32Const, I32X4_SHR_U, I32X4_SPLAT, MAXIMUM_PAGES, set, simd, tee, uleb, V128,
-  V128_AND, V128_ANY_TRUE, webAssembly, type WasmMemory,
+  V128_AND, V128_ANY_TRUE, webAssembly, type WasmMemory, I32X4_EQ, I32X4_LE_S, I32_STORE, I32_SUB, I32_SHR_U, I32X4_EXTRACT, I32_AND,
 } from '../../wasm-assembly.ts';
 
 const V128_LOAD = simd(0, 2, 0);
-const I32X4_EQ = simd(55);
-const I32X4_LE_S = simd(61);
-const I32X4_EXTRACT = (lane: number) => simd(27, lane);
-const I32_STORE = [0x36, 2, 0];
-const I32_SUB = [0x6b];
-const I32_SHR_U = [0x76];
 
 /**
  * scan(x, n, bucket) -> count: for i < n (a multiple of 4), m = bits(x[i]) & 0x7fffffff; every m
@@ -32,7 +26,7 @@ function scanBody(): number[] {
   // Each lane: store its magnitude at out, and advance out by 4 only if the lane hit.
   const lane = (j: number) => [
     ...get(out), ...get(magnitudes), ...I32X4_EXTRACT(j), ...I32_STORE,
-    ...get(out), ...get(hits), ...I32X4_EXTRACT(j), ...i32Const(4), 0x71 /* i32.and */, ...I32_ADD, ...set(out),
+    ...get(out), ...get(hits), ...I32X4_EXTRACT(j), ...i32Const(4), ...I32_AND, ...I32_ADD, ...set(out),
   ];
   const code = [
     ...get(x), ...get(n), ...i32Const(2), ...I32_SHL, ...I32_ADD, ...set(end),

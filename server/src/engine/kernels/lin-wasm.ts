@@ -15,7 +15,7 @@
 // terms and buffer dtypes.
 import {
   F32X4_DEMOTE_ZERO, F64, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, F64X2_SPLAT, functionModule, LOW_HALVES, MAXIMUM_PAGES, get, HIGH_TO_LOW, I32, I32_ADD, I32_GE_U, I32_SHL,
-  and, decodeBf16x4, decodeF16x4, i32Const, I32X4_GT_S, I32X4_SHR_U, I32X4_SPLAT, KERNEL_DTYPE_BYTES, set, shr, simd, splat32, tee, uleb, V128, V128_AND, V128_ANY_TRUE, V128_BITSELECT, V128_OR, webAssembly, type KernelDtype, type WasmMemory,
+  and, decodeBf16x4, decodeF16x4, i32Const, I32X4_GT_S, I32X4_SHR_U, I32X4_SPLAT, KERNEL_DTYPE_BYTES, set, shr, simd, splat32, tee, uleb, V128, V128_AND, V128_ANY_TRUE, V128_BITSELECT, V128_OR, webAssembly, type KernelDtype, type WasmMemory, I32X4_ADD, I32X4_LE_S, I32X4_SUB,
 } from '../../wasm-assembly.ts';
 import { decodeToFloat32, encodeFromFloat32 } from '../../checkpoints/dtypes.ts';
 import type { Kernel, ParamRef } from '../plan/types.ts';
@@ -25,13 +25,10 @@ const V128_LOAD = simd(0, 4, 0);
 const V128_STORE = simd(11, 4, 0);
 /** The low 8 bytes (four bfloat16) of a vector to memory: v128.store64_lane 0 (alignment hint 2^3). */
 const STORE_LOW_64 = simd(91, 3, 0, 0);
-const I32X4_ADD = simd(174);
 const I32X4_GE_S = simd(63);
 /** Four int32 lanes narrowed to 16 bits (twice: lanes 0-3 and 4-7 of the result); ours are all in 0..0xffff, so nothing saturates. */
 const I16X8_NARROW_U = simd(134);
 const I32X4_LT_S = simd(57);
-const I32X4_LE_S = simd(61);
-const I32X4_SUB = simd(177);
 const F32X4_ADD = simd(228);
 
 /** Elements per loop step. */

@@ -11,7 +11,7 @@
 // scratch region of that memory.
 import {
   F32X4_DEMOTE_ZERO, F64, F64X2_ADD, F64X2_MUL, F64X2_PROMOTE_LOW, F64X2_SPLAT, functionModule, get, HIGH_TO_LOW, I32, i32Const, I32_ADD,
-  I32_GE_U, I32_SHL, LOW_HALVES, MAXIMUM_PAGES, set, simd, tee, uleb, V128, webAssembly,
+  I32_GE_U, I32_SHL, LOW_HALVES, MAXIMUM_PAGES, set, simd, tee, uleb, V128, webAssembly, I32X4_SPLAT, I32X4_EXTRACT, V128_AND, V128_OR, I32X4_SHR_U, I32X4_ADD, I32X4_SUB, I32_STORE, I32_AND, I32_SHR_U,
 } from '../../wasm-assembly.ts';
 import type { WasmMemory } from '../../wasm-assembly.ts';
 import { histogramBins } from '../plan/resolve.ts';
@@ -21,26 +21,16 @@ import { sourceOf } from './codegen.ts';
 
 const V128_LOAD = simd(0, 0, 0); // alignment hint 1: slices may start anywhere
 const V128_STORE = simd(11, 0, 0);
-const I32X4_SPLAT = simd(17);
-const I32X4_EXTRACT = (lane: number) => simd(27, lane);
 const F32X4_EXTRACT = (lane: number) => simd(31, lane);
-const V128_AND = simd(78);
 const V128_ANDNOT = simd(79);
-const V128_OR = simd(80);
 const V128_XOR = simd(81);
 const I32X4_SHR_S = simd(172);
-const I32X4_SHR_U = simd(173);
-const I32X4_ADD = simd(174);
-const I32X4_SUB = simd(177);
 const F64X2_DIV = simd(243);
 const F64X2_CONVERT_LOW_I32 = simd(254);
 
 const I32_LOAD = [0x28, 2, 0];
-const I32_STORE = [0x36, 2, 0];
 const F64_LOAD = [0x2b, 3, 0];
 const F64_STORE = [0x39, 3, 0];
-const I32_AND = [0x71];
-const I32_SHR_U = [0x76];
 const I32_EQ = [0x46];
 const I32_MUL = [0x6c];
 const F64_ADD_ = [0xa0];
