@@ -34,15 +34,19 @@ describe('failures', () => {
     return { pb, b, f };
   };
 
-  test('an input truncated mid-run: an error naming the tensor, the file and the load, and no output', async () => {
-    const victim = writeSafetensors(join(fixture.dir, 'victim.safetensors'), perturbModel(makeModel(SPECS, { seed: 1 }), { seed: 5, scale: 0.1 }));
-    const outDir = join(fixture.dir, 'truncated-out');
+  // bf16 on js-workers: the file's bytes read into the chunk buffer and widened on a worker thread.
+  for (const [backend, dtype] of [['js', 'F32'], ['js-workers', 'BF16']] as const) {
+  test(`an input truncated mid-run (${dtype} on ${backend}): an error naming the tensor, the file and the load, and no output`, async () => {
+    const model = perturbModel(makeModel(SPECS, { seed: 1 }), { seed: 5, scale: 0.1 });
+    mkdirSync(join(fixture.dir, dtype));
+    const victim = writeSafetensors(join(fixture.dir, dtype, 'victim.safetensors'), { tensors: model.tensors.map((t) => ({ ...t, dtype })) });
+    const outDir = join(fixture.dir, `truncated-out-${dtype}`);
     mkdirSync(outDir);
     const { pb } = await program([join(outDir, 'a.safetensors'), join(outDir, 'b.safetensors')], false, victim);
     const events: RunEvent[] = [];
     const size = readFileSync(victim).length;
     await fails(runProgram(pb.program(), {
-      backend: 'js',
+      backend,
       recipeText: 'x',
       // Once the first tensor is written, cut the file inside the last tensor (not read yet:
       // reads run at most one tensor ahead).
@@ -62,6 +66,7 @@ describe('failures', () => {
     assert.ok(error?.type === 'error' && error.tensor === 'fifth' && error.file === victim);
     assert.deepEqual(listTree(outDir), [], 'no output, no temporary');
   });
+  }
 
   test('an input replaced by a named pipe after it was checked: an input error at once, not a wait for a writer', { timeout: 10_000 }, async (t) => {
     const victim = writeSafetensors(join(fixture.dir, 'piped.safetensors'), perturbModel(makeModel(SPECS, { seed: 1 }), { seed: 6, scale: 0.1 }));
